@@ -1,0 +1,7 @@
+//! chunkload models how AWS Lambda starts functions packaged as container images: it reads real OCI
+//! images, flattens their layers, lays them out as a deterministic block image, cuts that into
+//! convergently encrypted chunks, and replays file-access traces through a tiered cache model.
+//!
+//! See ARCHITECTURE.md for the pipeline and where each stage lives.
+
+pub mod units;
