@@ -4,4 +4,8 @@
 //!
 //! See ARCHITECTURE.md for the pipeline and where each stage lives.
 
+pub mod flatten;
+pub mod image;
+pub mod report;
+pub mod rootfs;
 pub mod units;

@@ -1,0 +1,126 @@
+//! The flatten stage: applies an image's layers in order onto one tree, the way the paper's
+//! flattener applies tar layers onto a fresh filesystem. The result records where each file's
+//! bytes live instead of copying them; later stages stream those bytes back layer by layer.
+
+mod apply;
+mod content;
+mod error;
+pub mod path;
+pub mod scan;
+mod tree;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use content::LayerContent;
+pub use error::{EntryProblem, Error, Result};
+pub use tree::{ContentRef, Meta, Mtime, Name, Node, NodeId, NodeKind, Tree};
+
+use crate::image::Image;
+
+/// What one layer did to the filesystem.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LayerStats {
+    pub index: usize,
+    pub compressed_bytes: u64,
+    pub uncompressed_bytes: u64,
+    /// Tar entries, whiteouts included.
+    pub entries: u64,
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub hardlinks: u64,
+    /// Character and block devices and fifos.
+    pub devices: u64,
+    pub whiteouts: u64,
+    pub opaque_whiteouts: u64,
+    /// Parent directories the layer needed but did not list.
+    pub implicit_dirs: u64,
+    /// Regular-file bytes this layer carries.
+    pub bytes_added: u64,
+    /// Entries from lower layers that this layer removed or replaced.
+    pub hid_entries: u64,
+    /// Bytes of lower layers' files that this layer removed or replaced.
+    pub hid_bytes: u64,
+    /// Bytes this layer carries that no longer appear in the flattened result.
+    pub dead_bytes: u64,
+}
+
+/// Counts over the flattened result.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Regular files (inodes; hard links counted once).
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// Extra names of regular files beyond their first.
+    pub hardlinks: u64,
+    pub devices: u64,
+    /// Bytes of live regular files, each inode once.
+    pub total_bytes: u64,
+    /// Bytes carried by layers but hidden by later ones.
+    pub hidden_bytes: u64,
+}
+
+/// An image's layers applied in order.
+#[derive(Debug)]
+pub struct Flattened {
+    pub tree: Tree,
+    pub layers: Vec<LayerStats>,
+    pub summary: Summary,
+}
+
+/// Reads every layer once (in parallel: decoding is the cost) and applies them in order.
+pub fn flatten(image: &Image) -> Result<Flattened> {
+    let budget = image.size_budget();
+    let scans: Vec<_> =
+        (0..image.layers.len()).into_par_iter().map(|i| scan::scan_layer(image, i, &budget)).collect();
+    let mut tree = Tree::new();
+    let mut layers: Vec<LayerStats> =
+        (0..image.layers.len()).map(|index| LayerStats { index, ..LayerStats::default() }).collect();
+    for (index, scan) in scans.into_iter().enumerate() {
+        let scan = scan.map_err(|f| match f {
+            scan::ScanFailure::Image(e) => Error::Image(e),
+            scan::ScanFailure::Entry { entry, problem } => {
+                Error::Entry { image: image.reference.clone(), layer: index, entry, reason: problem }
+            }
+        })?;
+        layers[index].compressed_bytes = scan.sizes.compressed;
+        layers[index].uncompressed_bytes = scan.sizes.uncompressed;
+        apply::Applier { tree: &mut tree, stats: &mut layers }.apply_layer(index, &scan.entries).map_err(
+            |(i, problem)| Error::Entry {
+                image: image.reference.clone(),
+                layer: index,
+                entry: path::display(&scan.entries[i].raw_path),
+                reason: problem,
+            },
+        )?;
+    }
+    let summary = summarize(&tree, &mut layers);
+    Ok(Flattened { tree, layers, summary })
+}
+
+/// Counts the live tree and works out, per layer, how many of its bytes ended up dead.
+fn summarize(tree: &Tree, layers: &mut [LayerStats]) -> Summary {
+    let mut s = Summary::default();
+    let mut live_by_layer = vec![0u64; layers.len()];
+    for (_, id) in tree.inodes() {
+        let node = tree.node(id);
+        match &node.kind {
+            NodeKind::Dir(_) => s.dirs += 1,
+            NodeKind::File(c) => {
+                s.files += 1;
+                s.total_bytes += c.size;
+                s.hardlinks += u64::from(node.links.saturating_sub(1));
+                live_by_layer[c.layer] += c.size;
+            }
+            NodeKind::Symlink(_) => s.symlinks += 1,
+            NodeKind::CharDevice { .. } | NodeKind::BlockDevice { .. } | NodeKind::Fifo => s.devices += 1,
+        }
+    }
+    for (st, live) in layers.iter_mut().zip(live_by_layer) {
+        st.dead_bytes = st.bytes_added - live;
+        s.hidden_bytes += st.dead_bytes;
+    }
+    s
+}

@@ -1,0 +1,250 @@
+//! One streaming pass over a layer's tar: records each entry's path, type, metadata and, for
+//! regular files, where the data sits in the uncompressed stream. File data is skipped, not kept.
+
+use std::io::Read;
+
+use super::error::EntryProblem;
+use super::path;
+use super::tree::{Meta, Mtime, Name};
+use crate::image::{Image, LayerError, StreamSizes};
+
+/// OCI whiteout prefix: `.wh.NAME` deletes NAME from lower layers.
+pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
+/// OCI opaque whiteout: hides everything lower layers had in the directory.
+pub const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
+
+#[derive(Debug, Clone)]
+pub enum EntryKind {
+    Dir,
+    File { offset: u64, size: u64 },
+    Symlink(Box<[u8]>),
+    HardLink(Vec<Name>),
+    CharDevice { major: u32, minor: u32 },
+    BlockDevice { major: u32, minor: u32 },
+    Fifo,
+    Whiteout(Name),
+    Opaque,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerEntry {
+    /// The path as written in the tar, for messages.
+    pub raw_path: Box<[u8]>,
+    /// Cleaned components; for whiteouts, those of the directory they apply to.
+    pub parts: Vec<Name>,
+    pub kind: EntryKind,
+    pub meta: Meta,
+}
+
+/// Everything one pass over a layer yields.
+#[derive(Debug)]
+pub struct LayerScan {
+    pub entries: Vec<LayerEntry>,
+    pub sizes: StreamSizes,
+}
+
+/// Why a layer scan stopped: the layer stream failed, or one entry is unacceptable.
+#[derive(Debug)]
+pub enum ScanError {
+    Layer(LayerError),
+    Entry { entry: String, problem: EntryProblem },
+}
+
+/// Streams layer `index` of `image` once and records its entries.
+pub fn scan_layer(
+    image: &Image,
+    index: usize,
+    budget: &crate::image::SizeBudget,
+) -> Result<LayerScan, ScanFailure> {
+    let mut stream = image.open_layer(index, budget).map_err(ScanFailure::Image)?;
+    let entries = match scan_entries(&mut stream) {
+        Ok(e) => e,
+        Err(ScanError::Layer(e)) => return Err(ScanFailure::Image(image.layer_error(index, e))),
+        Err(ScanError::Entry { entry, problem }) => {
+            return Err(ScanFailure::Entry { entry, problem });
+        }
+    };
+    let sizes = stream.finish().map_err(|e| ScanFailure::Image(image.layer_error(index, e)))?;
+    Ok(LayerScan { entries, sizes })
+}
+
+/// A scan failure, already attributed to the image where it is a stream problem.
+#[derive(Debug)]
+pub enum ScanFailure {
+    Image(crate::image::Error),
+    Entry { entry: String, problem: EntryProblem },
+}
+
+/// Reads tar entries from any stream. Public so fuzzing can drive it without an image.
+pub fn scan_entries<R: Read + ClassifyError>(stream: &mut R) -> Result<Vec<LayerEntry>, ScanError> {
+    let mut entries = Vec::new();
+    let mut archive = tar::Archive::new(&mut *stream);
+    let failure = read_entries(&mut archive, &mut entries)?;
+    if let Some(e) = failure {
+        return Err(ScanError::Layer(stream.classify_error(e)));
+    }
+    Ok(entries)
+}
+
+/// Collects entries; returns the stream error that stopped it, if any, for the caller to classify.
+fn read_entries<R: Read>(
+    archive: &mut tar::Archive<R>,
+    entries: &mut Vec<LayerEntry>,
+) -> Result<Option<std::io::Error>, ScanError> {
+    let iter = match archive.entries() {
+        Ok(it) => it,
+        Err(e) => return Err(ScanError::Layer(LayerError::Tar(e))),
+    };
+    let mut failure = None;
+    for entry in iter {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        match convert(&mut entry) {
+            Ok(Some(e)) => entries.push(e),
+            Ok(None) => {}
+            Err(problem) => {
+                let entry = path::display(&entry.path_bytes());
+                return Err(ScanError::Entry { entry, problem });
+            }
+        }
+    }
+    Ok(failure)
+}
+
+/// Lets the scanner ask its stream what an I/O error really was (budget, decompressor or tar).
+pub trait ClassifyError {
+    fn classify_error(&self, e: std::io::Error) -> LayerError;
+}
+
+impl ClassifyError for crate::image::LayerStream {
+    fn classify_error(&self, e: std::io::Error) -> LayerError {
+        self.classify(e)
+    }
+}
+
+impl ClassifyError for std::io::Cursor<&[u8]> {
+    fn classify_error(&self, e: std::io::Error) -> LayerError {
+        LayerError::Tar(e)
+    }
+}
+
+fn convert<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<LayerEntry>, EntryProblem> {
+    use tar::EntryType as T;
+    let header = entry.header();
+    let ty = header.entry_type();
+    if matches!(ty, T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink) {
+        return Ok(None);
+    }
+    let raw_path: Box<[u8]> = entry.path_bytes().into_owned().into_boxed_slice();
+    let mut parts = path::clean(&raw_path)?;
+    let bad = |what: &str, e: std::io::Error| EntryProblem::BadHeader(format!("{what}: {e}"));
+    let mut meta = Meta {
+        mode: header.mode().map_err(|e| bad("mode", e))? & 0o7777,
+        uid: header.uid().map_err(|e| bad("uid", e))?,
+        gid: header.gid().map_err(|e| bad("gid", e))?,
+        mtime: Mtime { secs: header.mtime().map_err(|e| bad("mtime", e))? as i64, nanos: 0 },
+        xattrs: Vec::new(),
+    };
+    let device = |h: &tar::Header| -> Result<(u32, u32), EntryProblem> {
+        let major = h.device_major().map_err(|e| bad("devmajor", e))?.unwrap_or(0);
+        let minor = h.device_minor().map_err(|e| bad("devminor", e))?.unwrap_or(0);
+        Ok((major, minor))
+    };
+    let kind = match ty {
+        T::Regular | T::Continuous => {
+            EntryKind::File { offset: entry.raw_file_position(), size: entry.size() }
+        }
+        T::Directory => EntryKind::Dir,
+        T::Symlink => EntryKind::Symlink(entry.link_name_bytes().unwrap_or_default().into_owned().into()),
+        T::Link => EntryKind::HardLink(path::clean(&entry.link_name_bytes().unwrap_or_default())?),
+        T::Char => {
+            let (major, minor) = device(header)?;
+            EntryKind::CharDevice { major, minor }
+        }
+        T::Block => {
+            let (major, minor) = device(header)?;
+            EntryKind::BlockDevice { major, minor }
+        }
+        T::Fifo => EntryKind::Fifo,
+        T::GNUSparse => return Err(EntryProblem::Sparse),
+        other => return Err(EntryProblem::UnsupportedType(other.as_byte() as char)),
+    };
+    if let Some(pax) = entry.pax_extensions().map_err(|e| bad("pax", e))? {
+        for ext in pax {
+            let ext = ext.map_err(|e| bad("pax", e))?;
+            let key = ext.key_bytes();
+            let value = ext.value_bytes();
+            let number = || std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u64>().ok());
+            match key {
+                b"uid" => meta.uid = number().ok_or_else(|| EntryProblem::BadHeader("pax uid".into()))?,
+                b"gid" => meta.gid = number().ok_or_else(|| EntryProblem::BadHeader("pax gid".into()))?,
+                b"mtime" => {
+                    meta.mtime =
+                        parse_pax_time(value).ok_or_else(|| EntryProblem::BadHeader("pax mtime".into()))?
+                }
+                _ => {
+                    if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                        meta.xattrs.push((name.into(), value.into()));
+                    }
+                }
+            }
+        }
+        meta.xattrs.sort();
+        meta.xattrs.dedup_by(|a, b| a.0 == b.0);
+    }
+    // Whiteouts are recognised by their base name, wherever they are.
+    let kind = match parts.last() {
+        Some(base) if base.starts_with(WHITEOUT_PREFIX) => {
+            let base = parts.pop().expect("non-empty");
+            if &*base == OPAQUE_WHITEOUT {
+                EntryKind::Opaque
+            } else if base.starts_with(b".wh..wh.") {
+                // aufs bookkeeping (.wh..wh.plnk etc.): not part of the filesystem.
+                return Ok(None);
+            } else {
+                let name = &base[WHITEOUT_PREFIX.len()..];
+                if name.is_empty() || name == b"." || name == b".." {
+                    return Err(EntryProblem::BadWhiteout { name: path::display(&base) });
+                }
+                EntryKind::Whiteout(name.into())
+            }
+        }
+        _ => kind,
+    };
+    Ok(Some(LayerEntry { raw_path, parts, kind, meta }))
+}
+
+/// PAX times are decimal seconds with an optional fraction (`1700000000.123456789`).
+fn parse_pax_time(value: &[u8]) -> Option<Mtime> {
+    let s = std::str::from_utf8(value).ok()?.trim();
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i64 = secs.parse().ok()?;
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        let digits: String = frac.chars().take(9).collect();
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u32 = digits.parse().ok()?;
+        n * 10u32.pow(9 - digits.len() as u32)
+    };
+    Some(Mtime { secs, nanos })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_times() {
+        assert_eq!(parse_pax_time(b"1700000000.5"), Some(Mtime { secs: 1700000000, nanos: 500_000_000 }));
+        assert_eq!(parse_pax_time(b"12"), Some(Mtime { secs: 12, nanos: 0 }));
+        assert_eq!(parse_pax_time(b"x"), None);
+    }
+}

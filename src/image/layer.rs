@@ -1,0 +1,216 @@
+//! Verified streaming of one layer: the blob's bytes are hashed and counted on the way in, the
+//! decompressed bytes are hashed (against `rootfs.diff_ids`) and charged to the image's
+//! uncompressed-size budget on the way out. Nothing is trusted until `finish` has drained both ends
+//! and compared the digests.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest as _, Sha256};
+
+use super::{Compression, Digest, LayerError};
+use crate::units::ByteSize;
+
+/// The cap on total uncompressed bytes across all layers of an image, shared by layers decoded in
+/// parallel and enforced while streaming (a decompression bomb is stopped at the limit, not after).
+#[derive(Debug, Clone)]
+pub struct SizeBudget {
+    limit: ByteSize,
+    used: Arc<AtomicU64>,
+}
+
+impl SizeBudget {
+    pub fn new(limit: ByteSize) -> Self {
+        SizeBudget { limit, used: Arc::new(AtomicU64::new(0)) }
+    }
+
+    fn charge(&self, n: u64) -> bool {
+        self.used.fetch_add(n, Ordering::Relaxed) + n <= self.limit.bytes()
+    }
+
+    pub fn limit(&self) -> ByteSize {
+        self.limit
+    }
+}
+
+/// A reader that hashes and counts what passes through, optionally charging a budget.
+struct Meter<R> {
+    inner: R,
+    hasher: Option<Sha256>,
+    count: u64,
+    budget: Option<SizeBudget>,
+    upstream_failed: bool,
+    over_budget: bool,
+}
+
+impl<R: Read> Meter<R> {
+    fn new(inner: R, hash: bool, budget: Option<SizeBudget>) -> Self {
+        Meter {
+            inner,
+            hasher: hash.then(Sha256::new),
+            count: 0,
+            budget,
+            upstream_failed: false,
+            over_budget: false,
+        }
+    }
+
+    fn digest(&mut self) -> Option<Digest> {
+        self.hasher.take().map(|h| Digest::from_bytes(h.finalize().into()))
+    }
+}
+
+impl<R: Read> Read for Meter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                self.upstream_failed = true;
+                return Err(e);
+            }
+        };
+        if let Some(budget) = &self.budget
+            && !budget.charge(n as u64)
+        {
+            self.over_budget = true;
+            return Err(io::Error::other("uncompressed size limit exceeded"));
+        }
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+type Blob = Meter<Box<dyn Read + Send>>;
+
+enum Decoder {
+    Plain(BufReader<Blob>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<BufReader<Blob>>>),
+    Zstd(zstd::stream::read::Decoder<'static, BufReader<Blob>>),
+}
+
+impl Read for Decoder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Plain(r) => r.read(buf),
+            Decoder::Gzip(r) => r.read(buf),
+            Decoder::Zstd(r) => r.read(buf),
+        }
+    }
+}
+
+impl Decoder {
+    fn into_blob(self) -> BufReader<Blob> {
+        match self {
+            Decoder::Plain(r) => r,
+            Decoder::Gzip(r) => r.into_inner(),
+            Decoder::Zstd(r) => r.finish(),
+        }
+    }
+}
+
+/// What a layer's content was checked against.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub blob_digest: Option<Digest>,
+    pub blob_size: Option<u64>,
+    pub diff_id: Digest,
+    pub compression: Compression,
+}
+
+/// The decompressed tar stream of one layer. Read it, then call [`LayerStream::finish`].
+pub struct LayerStream {
+    decoded: Meter<Decoder>,
+    expected: Expected,
+}
+
+/// Sizes measured while streaming a layer.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSizes {
+    pub compressed: u64,
+    pub uncompressed: u64,
+}
+
+const READ_BUFFER: usize = 256 << 10;
+
+impl LayerStream {
+    pub(crate) fn new(
+        blob: Box<dyn Read + Send>,
+        expected: Expected,
+        budget: SizeBudget,
+    ) -> Result<Self, LayerError> {
+        let plain = expected.compression == Compression::None;
+        // Hash the blob only when it can differ from the uncompressed stream (or has its own digest).
+        let hash_blob = !plain || expected.blob_digest.is_some_and(|d| d != expected.diff_id);
+        let blob = BufReader::with_capacity(READ_BUFFER, Meter::new(blob, hash_blob, None));
+        let decoder = match expected.compression {
+            Compression::None => Decoder::Plain(blob),
+            Compression::Gzip => Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(blob))),
+            Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(blob) {
+                Ok(d) => Decoder::Zstd(d),
+                Err(source) => return Err(LayerError::Decompress { compression: Compression::Zstd, source }),
+            },
+        };
+        Ok(LayerStream { decoded: Meter::new(decoder, true, Some(budget)), expected })
+    }
+
+    /// Turns an I/O error seen while reading this stream (directly or through the tar reader)
+    /// into what actually failed: the budget, the decompressor, or the tar structure.
+    pub fn classify(&self, e: io::Error) -> LayerError {
+        if self.decoded.over_budget {
+            let limit = self.decoded.budget.as_ref().map(SizeBudget::limit).unwrap_or_default();
+            LayerError::TooLarge { limit }
+        } else if self.decoded.upstream_failed {
+            if self.expected.compression == Compression::None {
+                LayerError::Open(e)
+            } else {
+                LayerError::Decompress { compression: self.expected.compression, source: e }
+            }
+        } else {
+            LayerError::Tar(e)
+        }
+    }
+
+    /// Drains what is left (tar padding, trailing blocks), then checks sizes and digests.
+    pub fn finish(mut self) -> Result<StreamSizes, LayerError> {
+        if let Err(e) = io::copy(&mut self.decoded, &mut io::sink()) {
+            return Err(self.classify(e));
+        }
+        let diff = self.decoded.digest().expect("decoded stream is always hashed");
+        let uncompressed = self.decoded.count;
+        let mut blob = self.decoded.inner.into_blob();
+        // Bytes after the end of the compressed stream still belong to the blob and its digest.
+        let leftover = blob.buffer().len() as u64;
+        blob.consume(leftover as usize);
+        let mut blob = blob.into_inner();
+        if let Err(e) = io::copy(&mut blob, &mut io::sink()) {
+            return Err(LayerError::Open(e));
+        }
+        let compressed =
+            if self.expected.compression == Compression::None { uncompressed } else { blob.count };
+        if let Some(expected) = self.expected.blob_size
+            && expected != compressed
+        {
+            return Err(LayerError::BlobSize { expected, actual: compressed });
+        }
+        if let Some(expected) = self.expected.blob_digest {
+            let actual = blob.digest().unwrap_or(diff);
+            if actual != expected {
+                return Err(LayerError::BlobDigest { expected, actual });
+            }
+        }
+        if diff != self.expected.diff_id {
+            return Err(LayerError::DiffId { expected: self.expected.diff_id, actual: diff });
+        }
+        Ok(StreamSizes { compressed, uncompressed })
+    }
+}
+
+impl Read for LayerStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.decoded.read(buf)
+    }
+}
