@@ -115,8 +115,9 @@ def handler(event, context):
 if __name__ == "__main__":
     print(json.dumps(handler({}, None)))
 EOF
+  local t; t=$(stat -c %Y "$1/tmp")          # smoke-test the handler, leaving /tmp as it was
   PYTHONDONTWRITEBYTECODE=1 chroot "$1" python3 /var/task/app.py
-  rm -f "$1/tmp/out.parquet"
+  rm -f "$1/tmp/out.parquet"; touch -d "@$t" "$1/tmp"
 }
 cleanup() {  # a slimming RUN: deletions become .wh. whiteouts in this layer
   rm -rf "$1"/usr/share/doc "$1"/usr/share/man "$1"/usr/share/info \

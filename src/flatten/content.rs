@@ -31,11 +31,11 @@ impl ContentSource for LayerContent<'_> {
                 let mut buf = vec![0u8; COPY_BUFFER];
                 let mut pos = 0u64;
                 for r in &reqs {
-                    let read_err = |e: io::Error, stream: &crate::image::LayerStream| {
-                        rootfs::Error::Content(Box::new(self.image.layer_error(layer, stream.classify(e))))
+                    let read_err = |e: io::Error, stream: crate::image::LayerStream| {
+                        rootfs::Error::Content(Box::new(self.image.layer_error(layer, stream.fail(e))))
                     };
                     if let Err(e) = skip(&mut stream, r.content.offset - pos, &mut buf) {
-                        return Err(read_err(e, &stream));
+                        return Err(read_err(e, stream));
                     }
                     let mut file = rootfs::create_file(&r.path)?;
                     let mut left = r.content.size;
@@ -50,7 +50,7 @@ impl ContentSource for LayerContent<'_> {
                             }
                             Ok(n) => n,
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            Err(e) => return Err(read_err(e, &stream)),
+                            Err(e) => return Err(read_err(e, stream)),
                         };
                         file.write_all(&buf[..n]).map_err(|source| rootfs::Error::Io {
                             path: r.path.clone(),

@@ -6,7 +6,7 @@ use std::io::Read;
 use super::error::EntryProblem;
 use super::path;
 use super::tree::{Meta, Mtime, Name};
-use crate::image::{Image, LayerError, StreamSizes};
+use crate::image::{Image, SizeBudget, StreamSizes};
 
 /// OCI whiteout prefix: `.wh.NAME` deletes NAME from lower layers.
 pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -43,29 +43,11 @@ pub struct LayerScan {
     pub sizes: StreamSizes,
 }
 
-/// Why a layer scan stopped: the layer stream failed, or one entry is unacceptable.
+/// Why reading entries stopped: the stream failed, or one entry is unacceptable.
 #[derive(Debug)]
 pub enum ScanError {
-    Layer(LayerError),
+    Stream(std::io::Error),
     Entry { entry: String, problem: EntryProblem },
-}
-
-/// Streams layer `index` of `image` once and records its entries.
-pub fn scan_layer(
-    image: &Image,
-    index: usize,
-    budget: &crate::image::SizeBudget,
-) -> Result<LayerScan, ScanFailure> {
-    let mut stream = image.open_layer(index, budget).map_err(ScanFailure::Image)?;
-    let entries = match scan_entries(&mut stream) {
-        Ok(e) => e,
-        Err(ScanError::Layer(e)) => return Err(ScanFailure::Image(image.layer_error(index, e))),
-        Err(ScanError::Entry { entry, problem }) => {
-            return Err(ScanFailure::Entry { entry, problem });
-        }
-    };
-    let sizes = stream.finish().map_err(|e| ScanFailure::Image(image.layer_error(index, e)))?;
-    Ok(LayerScan { entries, sizes })
 }
 
 /// A scan failure, already attributed to the image where it is a stream problem.
@@ -75,35 +57,26 @@ pub enum ScanFailure {
     Entry { entry: String, problem: EntryProblem },
 }
 
-/// Reads tar entries from any stream. Public so fuzzing can drive it without an image.
-pub fn scan_entries<R: Read + ClassifyError>(stream: &mut R) -> Result<Vec<LayerEntry>, ScanError> {
-    let mut entries = Vec::new();
-    let mut archive = tar::Archive::new(&mut *stream);
-    let failure = read_entries(&mut archive, &mut entries)?;
-    if let Some(e) = failure {
-        return Err(ScanError::Layer(stream.classify_error(e)));
-    }
-    Ok(entries)
+/// Streams layer `index` of `image` once and records its entries.
+pub fn scan_layer(image: &Image, index: usize, budget: &SizeBudget) -> Result<LayerScan, ScanFailure> {
+    let mut stream = image.open_layer(index, budget).map_err(ScanFailure::Image)?;
+    let entries = match scan_entries(&mut stream) {
+        Ok(e) => e,
+        Err(ScanError::Stream(e)) => {
+            return Err(ScanFailure::Image(image.layer_error(index, stream.fail(e))));
+        }
+        Err(ScanError::Entry { entry, problem }) => return Err(ScanFailure::Entry { entry, problem }),
+    };
+    let sizes = stream.finish().map_err(|e| ScanFailure::Image(image.layer_error(index, e)))?;
+    Ok(LayerScan { entries, sizes })
 }
 
-/// Collects entries; returns the stream error that stopped it, if any, for the caller to classify.
-fn read_entries<R: Read>(
-    archive: &mut tar::Archive<R>,
-    entries: &mut Vec<LayerEntry>,
-) -> Result<Option<std::io::Error>, ScanError> {
-    let iter = match archive.entries() {
-        Ok(it) => it,
-        Err(e) => return Err(ScanError::Layer(LayerError::Tar(e))),
-    };
-    let mut failure = None;
-    for entry in iter {
-        let mut entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        };
+/// Reads the tar entries of an uncompressed layer stream. Public so fuzzing can drive it directly.
+pub fn scan_entries<R: Read>(stream: R) -> Result<Vec<LayerEntry>, ScanError> {
+    let mut entries = Vec::new();
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries().map_err(ScanError::Stream)? {
+        let mut entry = entry.map_err(ScanError::Stream)?;
         match convert(&mut entry) {
             Ok(Some(e)) => entries.push(e),
             Ok(None) => {}
@@ -113,24 +86,7 @@ fn read_entries<R: Read>(
             }
         }
     }
-    Ok(failure)
-}
-
-/// Lets the scanner ask its stream what an I/O error really was (budget, decompressor or tar).
-pub trait ClassifyError {
-    fn classify_error(&self, e: std::io::Error) -> LayerError;
-}
-
-impl ClassifyError for crate::image::LayerStream {
-    fn classify_error(&self, e: std::io::Error) -> LayerError {
-        self.classify(e)
-    }
-}
-
-impl ClassifyError for std::io::Cursor<&[u8]> {
-    fn classify_error(&self, e: std::io::Error) -> LayerError {
-        LayerError::Tar(e)
-    }
+    Ok(entries)
 }
 
 fn convert<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<LayerEntry>, EntryProblem> {

@@ -158,26 +158,52 @@ impl LayerStream {
     }
 
     /// Turns an I/O error seen while reading this stream (directly or through the tar reader)
-    /// into what actually failed: the budget, the decompressor, or the tar structure.
-    pub fn classify(&self, e: io::Error) -> LayerError {
+    /// into what actually failed: the budget, the decompressor, or the tar structure. The rest of
+    /// the blob is read first, so tampering is reported as a digest mismatch (the cause) rather than
+    /// as whatever garbage it made the decompressor or the tar reader see.
+    pub fn fail(self, e: io::Error) -> LayerError {
         if self.decoded.over_budget {
             let limit = self.decoded.budget.as_ref().map(SizeBudget::limit).unwrap_or_default();
-            LayerError::TooLarge { limit }
-        } else if self.decoded.upstream_failed {
-            if self.expected.compression == Compression::None {
-                LayerError::Open(e)
-            } else {
-                LayerError::Decompress { compression: self.expected.compression, source: e }
-            }
-        } else {
-            LayerError::Tar(e)
+            return LayerError::TooLarge { limit };
         }
+        let stream_failed = self.decoded.upstream_failed;
+        if !stream_failed {
+            // A tar-level error: finish the stream; a digest mismatch explains it better.
+            return match self.finish() {
+                Ok(_) => LayerError::Tar(e),
+                Err(mismatch) => mismatch,
+            };
+        }
+        let compression = self.expected.compression;
+        if let Some(mismatch) = self.check_blob_only() {
+            return mismatch;
+        }
+        if compression == Compression::None {
+            LayerError::Open(e)
+        } else {
+            LayerError::Decompress { compression, source: e }
+        }
+    }
+
+    /// After the decoder failed: reads the raw blob to its end and checks its declared digest.
+    fn check_blob_only(self) -> Option<LayerError> {
+        let expected = self.expected.blob_digest?;
+        if self.expected.compression == Compression::None {
+            return None;
+        }
+        let mut blob = self.decoded.inner.into_blob();
+        let leftover = blob.buffer().len();
+        blob.consume(leftover);
+        let mut blob = blob.into_inner();
+        io::copy(&mut blob, &mut io::sink()).ok()?;
+        let actual = blob.digest()?;
+        (actual != expected).then_some(LayerError::BlobDigest { expected, actual })
     }
 
     /// Drains what is left (tar padding, trailing blocks), then checks sizes and digests.
     pub fn finish(mut self) -> Result<StreamSizes, LayerError> {
         if let Err(e) = io::copy(&mut self.decoded, &mut io::sink()) {
-            return Err(self.classify(e));
+            return Err(self.fail(e));
         }
         let diff = self.decoded.digest().expect("decoded stream is always hashed");
         let uncompressed = self.decoded.count;

@@ -1,0 +1,6 @@
+//! All integration tests in one binary (one link, shared fixtures): run with `cargo test`.
+
+mod cli;
+mod exact;
+mod hostile;
+mod support;
