@@ -13,9 +13,8 @@ set -euo pipefail
 
 die() { echo "error: $*" >&2; exit 1; }
 FORCE=0; OUT=""
-for a in "$@"; do
-  case "$a" in --force) FORCE=1 ;; -h|--help) sed -n '2,11p' "$0"; exit 0 ;; -*) die "unknown option $a" ;; *) OUT=$a ;; esac
-done
+for a in "$@"; do case "$a" in --force) FORCE=1 ;; -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+  -*) die "unknown option $a" ;; *) OUT=$a ;; esac; done
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(realpath -m "${OUT:-$HERE/realistic}")
 CACHE=$OUT/cache; IMG=$OUT/oci; WORK=$OUT/work; TMPIMG=$OUT/oci.partial
@@ -29,9 +28,7 @@ PLAT=(--only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11 
 unset PIP_FIND_LINKS                                        # only registry wheels, no machine-local dirs
 
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap, chroot and umoci unpack keep file ownership)"
-for t in umoci debootstrap chroot tar gzip; do
-  command -v "$t" >/dev/null || die "missing '$t': apt-get install -y umoci debootstrap"
-done
+for t in umoci debootstrap chroot; do command -v "$t" >/dev/null || die "missing $t: apt-get install -y umoci debootstrap"; done
 PY=$(command -v python3.11) || die "need host python3.11: its .pyc magic must match the image's python3.11"
 "$PY" -m pip --version >/dev/null 2>&1 || die "need pip for python3.11: apt-get install -y python3-pip"
 
@@ -89,9 +86,7 @@ app() {  # like `COPY app.py requirements.txt /var/task/`
   printf '%s\n' "${PINS[@]:0:4}" > "$1/var/task/requirements.txt"
   cat > "$1/var/task/app.py" <<'EOF'
 """Example Lambda handler: build a DataFrame, write it to Parquet in /tmp, read it back."""
-import json
-import os
-
+import json, os
 import boto3
 import pandas as pd
 import pyarrow as pa
@@ -99,7 +94,6 @@ import pyarrow.parquet as pq
 
 # Created at init time, as real handlers do (loads botocore's service model files).
 s3 = boto3.client("s3", region_name=os.environ.get("AWS_REGION", "us-east-1"))
-
 
 def handler(event, context):
     n = int((event or {}).get("rows", 1000))
@@ -110,7 +104,6 @@ def handler(event, context):
     pq.write_table(pa.Table.from_pandas(df), path)
     return {"rows": pq.read_table(path).num_rows, "groups": len(sums),
             "bytes": os.path.getsize(path), "pandas": pd.__version__, "pyarrow": pa.__version__}
-
 
 if __name__ == "__main__":
     print(json.dumps(handler({}, None)))
@@ -156,21 +149,23 @@ fi
 # --- verify the final image and report sizes ------------------------------------------------
 rm -rf "$WORK/check"
 umoci unpack --image "$IMG:latest" "$WORK/check" >/dev/null
-PYTHONDONTWRITEBYTECODE=1 chroot "$WORK/check/rootfs" python3 -c "import pandas, pyarrow.parquet, boto3"
+chroot "$WORK/check/rootfs" python3 /var/task/app.py        # imports pandas, pyarrow.parquet, boto3
 echo "== $IMG:latest"
-"$PY" - "$IMG" <<'EOF' | while read -r digest size name; do
-import json, sys
+echo "layer       gzip MiB  tar MiB  entries  files  whiteouts"
+"$PY" - "$IMG" <<'EOF'
+import gzip, json, sys, tarfile
 d = sys.argv[1]
 blob = lambda dg: f"{d}/blobs/{dg.replace(':', '/')}"
 m = json.load(open(blob(json.load(open(f"{d}/index.json"))["manifests"][0]["digest"])))
 hist = [h for h in json.load(open(blob(m["config"]["digest"])))["history"] if not h.get("empty_layer")]
 for l, h in zip(m["layers"], hist):
-    print(blob(l["digest"]), l["size"], h.get("comment", "?"))
+    with gzip.open(blob(l["digest"])) as g:
+        ents = tarfile.open(fileobj=g, mode="r|").getmembers()   # streams through the whole layer
+        raw = g.tell()
+    wh = sum(e.name.rsplit("/", 1)[-1].startswith(".wh.") for e in ents)
+    files = sum(e.isreg() for e in ents) - wh
+    print(f"{h.get('comment', '?'):10} {l['size'] / 2**20:9.1f} {raw / 2**20:8.1f} {len(ents):8} {files:6} {wh:10}")
 EOF
-  entries=$(tar -tzf "$digest" | wc -l); wh=$(tar -tzf "$digest" | grep -c '\.wh\.' || true)
-  awk -v n="$name" -v gz="$size" -v tar="$(gzip -dc "$digest" | wc -c)" -v e="$entries" -v w="$wh" \
-    'BEGIN { printf "%-8s gz %7.1f MiB  tar %7.1f MiB  %6d entries  %4d whiteouts\n", n, gz/2^20, tar/2^20, e, w }'
-done
-echo "image dir:     $(du -sb "$IMG" | cut -f1) bytes"
-echo "rootfs (du):   $(du -sb "$WORK/check/rootfs" | cut -f1) bytes, $(find "$WORK/check/rootfs" | wc -l) entries"
+echo "image dir:   $(du -sb "$IMG" | cut -f1) bytes"
+echo "rootfs:      $(du -sb "$WORK/check/rootfs" | cut -f1) bytes (du -sb), $(find "$WORK/check/rootfs" -type f | wc -l) files"
 rm -rf "$WORK/check"

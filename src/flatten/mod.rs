@@ -75,29 +75,44 @@ pub fn flatten(image: &Image) -> Result<Flattened> {
     let budget = image.size_budget();
     let scans: Vec<_> =
         (0..image.layers.len()).into_par_iter().map(|i| scan::scan_layer(image, i, &budget)).collect();
-    let mut tree = Tree::new();
-    let mut layers: Vec<LayerStats> =
-        (0..image.layers.len()).map(|index| LayerStats { index, ..LayerStats::default() }).collect();
-    for (index, scan) in scans.into_iter().enumerate() {
+    let mut entries = Vec::with_capacity(scans.len());
+    let mut sizes = Vec::with_capacity(scans.len());
+    for (layer, scan) in scans.into_iter().enumerate() {
         let scan = scan.map_err(|f| match f {
             scan::ScanFailure::Image(e) => Error::Image(e),
             scan::ScanFailure::Entry { entry, problem } => {
-                Error::Entry { image: image.reference.clone(), layer: index, entry, reason: problem }
+                Error::Entry { image: image.reference.clone(), layer, entry, reason: problem }
             }
         })?;
-        layers[index].compressed_bytes = scan.sizes.compressed;
-        layers[index].uncompressed_bytes = scan.sizes.uncompressed;
-        apply::Applier { tree: &mut tree, stats: &mut layers }.apply_layer(index, &scan.entries).map_err(
-            |(i, problem)| Error::Entry {
-                image: image.reference.clone(),
-                layer: index,
-                entry: path::display(&scan.entries[i].raw_path),
-                reason: problem,
-            },
-        )?;
+        sizes.push(scan.sizes);
+        entries.push(scan.entries);
     }
-    let summary = summarize(&tree, &mut layers);
-    Ok(Flattened { tree, layers, summary })
+    let mut flat = apply_layers(&entries).map_err(|(layer, entry, reason)| Error::Entry {
+        image: image.reference.clone(),
+        layer,
+        entry: path::display(&entries[layer][entry].raw_path),
+        reason,
+    })?;
+    for (st, size) in flat.layers.iter_mut().zip(sizes) {
+        st.compressed_bytes = size.compressed;
+        st.uncompressed_bytes = size.uncompressed;
+    }
+    Ok(flat)
+}
+
+/// Applies scanned layers in order onto an empty tree. On failure returns the layer index, the
+/// entry index within it and the problem.
+pub fn apply_layers(layers: &[Vec<scan::LayerEntry>]) -> Result<Flattened, (usize, usize, EntryProblem)> {
+    let mut tree = Tree::new();
+    let mut stats: Vec<LayerStats> =
+        (0..layers.len()).map(|index| LayerStats { index, ..LayerStats::default() }).collect();
+    for (index, entries) in layers.iter().enumerate() {
+        apply::Applier { tree: &mut tree, stats: &mut stats }
+            .apply_layer(index, entries)
+            .map_err(|(entry, problem)| (index, entry, problem))?;
+    }
+    let summary = summarize(&tree, &mut stats);
+    Ok(Flattened { tree, layers: stats, summary })
 }
 
 /// Counts the live tree and works out, per layer, how many of its bytes ended up dead.

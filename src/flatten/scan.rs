@@ -99,11 +99,18 @@ fn convert<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<LayerEntry>,
     let raw_path: Box<[u8]> = entry.path_bytes().into_owned().into_boxed_slice();
     let mut parts = path::clean(&raw_path)?;
     let bad = |what: &str, e: std::io::Error| EntryProblem::BadHeader(format!("{what}: {e}"));
+    // Like Go's archive/tar (what umoci and containerd use), an empty numeric field reads as 0.
+    let old = header.as_old();
+    let num = |what: &str, r: std::io::Result<u64>, raw: &[u8]| match r {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        Err(e) => Err(bad(what, e)),
+    };
     let mut meta = Meta {
-        mode: header.mode().map_err(|e| bad("mode", e))? & 0o7777,
-        uid: header.uid().map_err(|e| bad("uid", e))?,
-        gid: header.gid().map_err(|e| bad("gid", e))?,
-        mtime: Mtime { secs: header.mtime().map_err(|e| bad("mtime", e))? as i64, nanos: 0 },
+        mode: num("mode", header.mode().map(u64::from), &old.mode)? as u32 & 0o7777,
+        uid: num("uid", header.uid(), &old.uid)?,
+        gid: num("gid", header.gid(), &old.gid)?,
+        mtime: Mtime { secs: num("mtime", header.mtime(), &old.mtime)? as i64, nanos: 0 },
         xattrs: Vec::new(),
     };
     let device = |h: &tar::Header| -> Result<(u32, u32), EntryProblem> {

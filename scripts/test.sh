@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The README's test command. On a fresh machine it first installs the real tools the tests drive
+# (umoci and skopeo build and convert the test images; the tests never skip without them), then
+# checks formatting and lints and runs every test. Benches are compiled, not run, so they can't rot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for tool in umoci skopeo; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo bench --locked --no-run
+cargo test --locked
