@@ -4,4 +4,6 @@
 //!
 //! See ARCHITECTURE.md for the pipeline and where each stage lives.
 
+pub mod crypto;
+pub mod store;
 pub mod units;

@@ -1,0 +1,17 @@
+//! Crypto stage: convergent encryption of chunks, and the manifest that records their keys.
+//!
+//! - [`encrypt_chunk`] / [`open_chunk`]: one chunk, in place (see `convergent.rs` for the scheme).
+//! - [`ChunkName`], [`PlainDigest`]: content ids; [`Salt`]: the dedup namespace.
+//! - [`ChunkKey`], [`CustomerKey`]: secrets, redacted in `Debug`, zeroed on drop.
+
+mod convergent;
+mod error;
+mod ids;
+mod keys;
+mod salt;
+
+pub use convergent::{SealedChunk, encrypt_chunk, open_chunk};
+pub use error::{Error, Result};
+pub use ids::{ChunkName, PlainDigest};
+pub use keys::{ChunkKey, CustomerKey};
+pub use salt::Salt;
