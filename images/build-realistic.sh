@@ -149,6 +149,7 @@ fi
 # --- verify the final image and report sizes ------------------------------------------------
 rm -rf "$WORK/check"
 umoci unpack --image "$IMG:latest" "$WORK/check" >/dev/null
+ROOTFS="$(du -sb "$WORK/check/rootfs" | cut -f1) bytes (du -sb), $(find "$WORK/check/rootfs" -type f | wc -l) files"
 chroot "$WORK/check/rootfs" python3 /var/task/app.py        # imports pandas, pyarrow.parquet, boto3
 echo "== $IMG:latest"
 echo "layer       gzip MiB  tar MiB  entries  files  whiteouts"
@@ -167,5 +168,5 @@ for l, h in zip(m["layers"], hist):
     print(f"{h.get('comment', '?'):10} {l['size'] / 2**20:9.1f} {raw / 2**20:8.1f} {len(ents):8} {files:6} {wh:10}")
 EOF
 echo "image dir:   $(du -sb "$IMG" | cut -f1) bytes"
-echo "rootfs:      $(du -sb "$WORK/check/rootfs" | cut -f1) bytes (du -sb), $(find "$WORK/check/rootfs" -type f | wc -l) files"
+echo "rootfs:      $ROOTFS"
 rm -rf "$WORK/check"

@@ -4,8 +4,10 @@
 //!
 //! See ARCHITECTURE.md for the pipeline and where each stage lives.
 
+pub mod crypto;
 pub mod flatten;
 pub mod image;
 pub mod report;
 pub mod rootfs;
+pub mod store;
 pub mod units;

@@ -1,0 +1,294 @@
+//! Convergent encryption of one chunk, as the paper does it:
+//!
+//! - key = SHA-256(salt || plaintext)
+//! - ciphertext = AES-256-CTR(key, IV = 0, 128-bit big-endian counter), in place
+//! - name = SHA-256(ciphertext)
+//! - plaintext digest = SHA-256(plaintext), recorded so readers can check what they decrypted
+//!
+//! An all-zero IV is safe because a key is only ever used for one plaintext (the key is a hash of
+//! it). Chunks are not AEAD-sealed: integrity comes from the name, which anyone can check without
+//! the key, and AEAD tags are not collision resistant against someone who knows the key.
+//!
+//! Speed: the stage is bound by SHA-256 (three hashes per chunk against one AES pass). The two
+//! plaintext hashes are run block by block in lock step, so the CPU overlaps their independent
+//! SHA-NI dependency chains; the ciphertext is hashed tile by tile right after encryption while the
+//! tile is still in L1.
+
+use aes::Aes256;
+use ctr::Ctr128BE;
+use ctr::cipher::{KeyIvInit, StreamCipher};
+use sha2::block_api::compress256;
+
+use super::error::Error;
+use super::ids::{ChunkName, PlainDigest};
+use super::keys::ChunkKey;
+use super::salt::Salt;
+
+/// AES-256 in CTR mode with a 128-bit big-endian counter (NIST SP 800-38A).
+type Aes256Ctr = Ctr128BE<Aes256>;
+
+/// Bytes encrypted before hashing them: small enough to stay in L1, large enough to amortize calls.
+const CTR_TILE: usize = 16384;
+/// Bytes of each plaintext stream hashed before switching to the other stream.
+const LOCKSTEP: usize = 64;
+
+/// What encrypting a chunk yields: everything the manifest records about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedChunk {
+    /// SHA-256 of the ciphertext: the name to store it under.
+    pub name: ChunkName,
+    /// SHA-256(salt || plaintext): the key to decrypt it (secret; goes to the encrypted key table).
+    pub key: ChunkKey,
+    /// SHA-256 of the plaintext, checked after decryption.
+    pub plain: PlainDigest,
+}
+
+/// Encrypts `buf` in place (plaintext in, ciphertext out) and returns its name, key and digest.
+///
+/// Deterministic: the same salt and plaintext always give the same ciphertext, name and key.
+pub fn encrypt_chunk(salt: &Salt, buf: &mut [u8]) -> SealedChunk {
+    let (key, plain) = key_and_digest(salt.as_bytes(), buf);
+    let mut cipher = chunk_cipher(&key, &[0; 16]);
+    let name = encrypt_and_name(&mut cipher, buf);
+    SealedChunk { name, key, plain }
+}
+
+/// Decrypts chunk `name` in place, after checking that `buf` hashes to `name` (so tampered bytes
+/// are never decrypted) and then that the result hashes to `plain`.
+///
+/// On `ChunkNameMismatch` the buffer is untouched; on `PlaintextMismatch` it holds the bad
+/// decryption and must be discarded.
+pub fn open_chunk(
+    name: &ChunkName,
+    key: &ChunkKey,
+    plain: &PlainDigest,
+    buf: &mut [u8],
+) -> Result<(), Error> {
+    let actual = ChunkName::of_ciphertext(buf);
+    if actual != *name {
+        return Err(Error::ChunkNameMismatch { expected: *name, actual });
+    }
+    let mut cipher = chunk_cipher(key, &[0; 16]);
+    let mut h = Sha256Stream::new();
+    let mut tiles = buf.chunks_exact_mut(CTR_TILE);
+    for tile in &mut tiles {
+        cipher.apply_keystream(tile);
+        h.update_blocks(tile);
+    }
+    let rest = tiles.into_remainder();
+    cipher.apply_keystream(rest);
+    if PlainDigest::from_bytes(h.finish(rest)) != *plain {
+        return Err(Error::PlaintextMismatch { name: *name });
+    }
+    Ok(())
+}
+
+fn chunk_cipher(key: &ChunkKey, iv: &[u8; 16]) -> Aes256Ctr {
+    Aes256Ctr::new(key.as_bytes().into(), iv.into())
+}
+
+/// Computes SHA-256(salt || plaintext) and SHA-256(plaintext) in one pass over the plaintext.
+fn key_and_digest(salt: &[u8; 32], plain: &[u8]) -> (ChunkKey, PlainDigest) {
+    if plain.len() < 32 {
+        let mut all = [0u8; 64];
+        all[..32].copy_from_slice(salt);
+        all[32..32 + plain.len()].copy_from_slice(plain);
+        let key = Sha256Stream::new().finish(&all[..32 + plain.len()]);
+        return (ChunkKey::from_bytes(key), PlainDigest::from_bytes(Sha256Stream::new().finish(plain)));
+    }
+    // The keyed stream is offset by the 32-byte salt: its first block is salt || plain[..32], and
+    // after that it reads the plaintext from offset 32 in whole blocks.
+    let mut k = Sha256Stream::new();
+    let mut first = [0u8; 64];
+    first[..32].copy_from_slice(salt);
+    first[32..].copy_from_slice(&plain[..32]);
+    k.update_blocks(&first);
+    let body = &plain[32..];
+    let (k_rest, k_tail) = body.split_at(body.len() - body.len() % 64);
+    let mut p = Sha256Stream::new();
+    let p_whole = plain.len() - plain.len() % 64;
+    let (p_rest, p_tail) = plain.split_at(p_whole);
+    // Lock step over the common length; the plain stream has at most one block more.
+    let mut pi = p_rest.chunks_exact(LOCKSTEP);
+    let mut ki = k_rest.chunks_exact(LOCKSTEP);
+    loop {
+        match (pi.next(), ki.next()) {
+            (Some(a), Some(b)) => {
+                p.update_blocks(a);
+                k.update_blocks(b);
+            }
+            (Some(a), None) => p.update_blocks(a),
+            (None, Some(b)) => k.update_blocks(b),
+            (None, None) => break,
+        }
+    }
+    p.update_blocks(pi.remainder());
+    k.update_blocks(ki.remainder());
+    (ChunkKey::from_bytes(k.finish(k_tail)), PlainDigest::from_bytes(p.finish(p_tail)))
+}
+
+/// Encrypts `buf` in place with `cipher`, hashing each tile of ciphertext while it is in L1.
+fn encrypt_and_name(cipher: &mut Aes256Ctr, buf: &mut [u8]) -> ChunkName {
+    let mut h = Sha256Stream::new();
+    let mut tiles = buf.chunks_exact_mut(CTR_TILE);
+    for tile in &mut tiles {
+        cipher.apply_keystream(tile);
+        h.update_blocks(tile);
+    }
+    let rest = tiles.into_remainder();
+    cipher.apply_keystream(rest);
+    ChunkName::from_bytes(h.finish(rest))
+}
+
+/// SHA-256 over whole 64-byte blocks, driven directly through sha2's compression function so that
+/// two streams can be interleaved without the buffering of the `Digest` API.
+struct Sha256Stream {
+    state: [u32; 8],
+    len: u64,
+}
+
+impl Sha256Stream {
+    const IV: [u32; 8] =
+        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+
+    fn new() -> Self {
+        Sha256Stream { state: Self::IV, len: 0 }
+    }
+
+    /// `data.len()` must be a multiple of 64.
+    fn update_blocks(&mut self, data: &[u8]) {
+        debug_assert_eq!(data.len() % 64, 0);
+        compress256(&mut self.state, as_blocks(data));
+        self.len += data.len() as u64;
+    }
+
+    /// Hashes `tail` (any length) and pads (FIPS 180-4 section 5.1.1).
+    fn finish(mut self, tail: &[u8]) -> [u8; 32] {
+        let whole = tail.len() - tail.len() % 64;
+        self.update_blocks(&tail[..whole]);
+        let tail = &tail[whole..];
+        let bits = (self.len + tail.len() as u64) * 8;
+        let mut last = [0u8; 128];
+        last[..tail.len()].copy_from_slice(tail);
+        last[tail.len()] = 0x80;
+        let n = if tail.len() < 56 { 64 } else { 128 };
+        last[n - 8..n].copy_from_slice(&bits.to_be_bytes());
+        compress256(&mut self.state, as_blocks(&last[..n]));
+        let mut out = [0u8; 32];
+        for (o, w) in out.chunks_exact_mut(4).zip(self.state) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+        out
+    }
+}
+
+/// Views the whole 64-byte blocks of `data` as arrays (what `slice::as_chunks` does from Rust 1.88;
+/// the crate's MSRV is 1.85).
+fn as_blocks(data: &[u8]) -> &[[u8; 64]] {
+    // SAFETY: `[u8; 64]` has size 64 and alignment 1, and the new slice covers
+    // `data.len() / 64 * 64 <= data.len()` bytes of the same allocation with the same lifetime.
+    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<[u8; 64]>(), data.len() / 64) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn salted_key(salt: &Salt, plain: &[u8]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(salt.as_bytes());
+        h.update(plain);
+        h.finalize().into()
+    }
+
+    /// Deterministic filler; no RNG needed for coverage of lengths.
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
+    }
+
+    #[test]
+    fn streams_match_reference_sha256_for_every_length_boundary() {
+        let salt = Salt::new("t").unwrap();
+        let mut lens: Vec<usize> = (0..300).collect();
+        lens.extend([4095, 4096, 4097, 8192 + 33, 65536 - 1, 65536 + 96, 512 * 1024]);
+        for len in lens {
+            let plain = pattern(len, 7);
+            let (key, digest) = key_and_digest(salt.as_bytes(), &plain);
+            assert_eq!(key.as_bytes(), &salted_key(&salt, &plain), "key, len {len}");
+            assert_eq!(digest, PlainDigest::of_plaintext(&plain), "digest, len {len}");
+            let mut buf = plain.clone();
+            let sealed = encrypt_chunk(&salt, &mut buf);
+            assert_eq!(sealed.name, ChunkName::of_ciphertext(&buf), "name, len {len}");
+            open_chunk(&sealed.name, &sealed.key, &sealed.plain, &mut buf).unwrap();
+            assert_eq!(buf, plain, "round trip, len {len}");
+        }
+    }
+
+    #[test]
+    fn aes256_ctr_nist_sp800_38a_f55() {
+        let key = ChunkKey::from_bytes(
+            hex::decode("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        let iv: [u8; 16] = hex::decode("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff").unwrap().try_into().unwrap();
+        let mut buf = hex::decode(concat!(
+            "6bc1bee22e409f96e93d7e117393172a",
+            "ae2d8a571e03ac9c9eb76fac45af8e51",
+            "30c81c46a35ce411e5fbc1191a0a52ef",
+            "f69f2445df4f9b17ad2b417be66c3710"
+        ))
+        .unwrap();
+        let want = hex::decode(concat!(
+            "601ec313775789a5b7a7f504bbf3d228",
+            "f443e3ca4d62b59aca84e990cacaf5c5",
+            "2b0930daa23de94ce87017ba2d84988d",
+            "dfc9c58db67aada613c2dd08457941a6"
+        ))
+        .unwrap();
+        let name = encrypt_and_name(&mut chunk_cipher(&key, &iv), &mut buf);
+        assert_eq!(hex::encode(&buf), hex::encode(&want));
+        assert_eq!(name, ChunkName::of_ciphertext(&want));
+    }
+
+    #[test]
+    fn zero_iv_counter_is_big_endian_from_zero() {
+        // Block i of the keystream must be AES(key, i as u128 big-endian).
+        use aes::cipher::{BlockCipherEncrypt, KeyInit};
+        let key = ChunkKey::from_bytes([9; 32]);
+        let mut buf = vec![0u8; 16 * 300];
+        encrypt_and_name(&mut chunk_cipher(&key, &[0; 16]), &mut buf);
+        let aes = Aes256::new(key.as_bytes().into());
+        for i in [0u128, 1, 255, 256, 299] {
+            let mut block = i.to_be_bytes().into();
+            aes.encrypt_block(&mut block);
+            assert_eq!(&buf[i as usize * 16..][..16], &block[..], "block {i}");
+        }
+    }
+
+    #[test]
+    fn tampering_is_reported_by_kind() {
+        let salt = Salt::new("s").unwrap();
+        let mut buf = pattern(10_000, 1);
+        let sealed = encrypt_chunk(&salt, &mut buf);
+        let mut flipped = buf.clone();
+        flipped[1234] ^= 0x10;
+        let before = flipped.clone();
+        match open_chunk(&sealed.name, &sealed.key, &sealed.plain, &mut flipped) {
+            Err(e @ Error::ChunkNameMismatch { .. }) => {
+                assert!(e.to_string().contains(&sealed.name.to_string()))
+            }
+            other => panic!("expected ChunkNameMismatch, got {other:?}"),
+        }
+        assert_eq!(flipped, before, "a rejected chunk is not decrypted");
+        let wrong_key = ChunkKey::from_bytes([1; 32]);
+        match open_chunk(&sealed.name, &wrong_key, &sealed.plain, &mut buf) {
+            Err(e @ Error::PlaintextMismatch { .. }) => {
+                assert!(e.to_string().contains(&sealed.name.to_string()))
+            }
+            other => panic!("expected PlaintextMismatch, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Crypto stage: convergent encryption of chunks, and the manifest that records their keys.
+//!
+//! - [`encrypt_chunk`] / [`open_chunk`]: one chunk, in place (see `convergent.rs` for the scheme).
+//! - [`ChunkName`], [`PlainDigest`]: content ids; [`Salt`]: the dedup namespace.
+//! - [`ChunkKey`], [`CustomerKey`]: secrets, redacted in `Debug`, zeroed on drop.
+//! - [`Manifest`]: per-image chunk list and sealed key table; [`ManifestPublic`] reads it keyless.
+
+mod convergent;
+mod error;
+mod ids;
+mod keys;
+mod manifest;
+mod salt;
+
+pub use convergent::{SealedChunk, encrypt_chunk, open_chunk};
+pub use error::{Error, Result};
+pub use ids::{ChunkName, PlainDigest};
+pub use keys::{ChunkKey, CustomerKey};
+pub use manifest::{ChunkEntry, FORMAT_VERSION, Manifest, ManifestBuilder, ManifestHeader, ManifestPublic};
+pub use salt::Salt;

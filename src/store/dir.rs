@@ -1,0 +1,209 @@
+//! A content-addressed directory, laid out so that many processes can write it at once:
+//!
+//! ```text
+//! ROOT/chunks/ab/cd/abcd…(64 hex)   one file per chunk, fanned out by the first two bytes
+//! ROOT/manifests/NAME               sealed manifests
+//! ROOT/tmp/                          files being written; never read
+//! ```
+//!
+//! A chunk is written to a unique file in `tmp/` and then published with `link(2)`, which fails
+//! if the final name exists: a final name only ever holds a complete chunk, an existing chunk is
+//! never overwritten, and of two processes racing on one chunk exactly one reports it as new.
+
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::stats::Counters;
+use super::{ChunkStore, Error, ManifestName, Result, StoreStats};
+use crate::crypto::ChunkName;
+
+#[derive(Debug)]
+pub struct DirStore {
+    root: PathBuf,
+    sync: bool,
+    counters: Counters,
+}
+
+/// Makes temp names unique within this process; the pid makes them unique across processes.
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io { op, path: path.to_path_buf(), source }
+}
+
+impl DirStore {
+    /// Opens (creating if needed) a store at `root`. Writes are fsynced before they are published.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        for sub in ["chunks", "manifests", "tmp"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
+        }
+        Ok(DirStore { root, sync: true, counters: Counters::default() })
+    }
+
+    /// Whether to fsync each file before publishing it. Turning it off is for tests and scratch
+    /// stores: after a crash a published chunk could then be empty or partial on disk.
+    pub fn with_sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where chunk `name` lives (whether or not it exists).
+    pub fn chunk_path(&self, name: &ChunkName) -> PathBuf {
+        let hex = name.to_hex();
+        self.root.join("chunks").join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    fn manifest_path(&self, name: &ManifestName) -> PathBuf {
+        self.root.join("manifests").join(name.as_str())
+    }
+
+    /// Writes `bytes` to a new unique file under `tmp/` and returns its path.
+    fn write_temp(&self, stem: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.root.join("tmp").join(format!("{stem}.{}.{seq}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(bytes)?;
+            if self.sync {
+                f.sync_data()?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("write temporary file", &tmp)(e));
+        }
+        Ok(tmp)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> Result<()> {
+        if self.sync {
+            fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("sync directory", dir))?;
+        }
+        Ok(())
+    }
+}
+
+impl ChunkStore for DirStore {
+    fn contains(&self, name: &ChunkName) -> Result<bool> {
+        let path = self.chunk_path(name);
+        match fs::symlink_metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err("check chunk", &path)(e)),
+        }
+    }
+
+    fn put_if_absent(&self, name: &ChunkName, ciphertext: &[u8]) -> Result<bool> {
+        if self.contains(name)? {
+            self.counters.record_put(false, ciphertext.len());
+            return Ok(false);
+        }
+        let path = self.chunk_path(name);
+        let parent = path.parent().expect("chunk paths have a parent");
+        fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+        let tmp = self.write_temp(&name.to_hex(), ciphertext)?;
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        let new = match linked {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(io_err("publish chunk", &path)(e)),
+        };
+        if new {
+            self.sync_dir(parent)?;
+        }
+        self.counters.record_put(new, ciphertext.len());
+        Ok(new)
+    }
+
+    fn get(&self, name: &ChunkName) -> Result<Vec<u8>> {
+        let path = self.chunk_path(name);
+        fs::read(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::ChunkNotFound(*name),
+            _ => io_err("read chunk", &path)(e),
+        })
+    }
+
+    fn put_manifest(&self, name: &ManifestName, sealed: &[u8]) -> Result<()> {
+        let path = self.manifest_path(name);
+        let tmp = self.write_temp(&format!("manifest-{name}"), sealed)?;
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("publish manifest", &path)(e));
+        }
+        self.sync_dir(path.parent().expect("manifest paths have a parent"))
+    }
+
+    fn get_manifest(&self, name: &ManifestName) -> Result<Vec<u8>> {
+        let path = self.manifest_path(name);
+        fs::read(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::ManifestNotFound(name.to_string()),
+            _ => io_err("read manifest", &path)(e),
+        })
+    }
+
+    fn list_manifests(&self) -> Result<Vec<ManifestName>> {
+        let dir = self.root.join("manifests");
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            // Names that are not valid manifest names were not written by this store: skip them.
+            if let Some(name) = entry.file_name().to_str().and_then(|n| ManifestName::new(n).ok()) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.counters.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_and_missing_chunk_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap().with_sync(false);
+        let name = ChunkName::of_ciphertext(b"c");
+        let hex = name.to_hex();
+        let e = store.get(&name).unwrap_err();
+        assert!(matches!(e, Error::ChunkNotFound(n) if n == name));
+        assert!(e.to_string().contains(&hex), "{e}");
+        assert!(store.put_if_absent(&name, b"c").unwrap());
+        assert!(!store.put_if_absent(&name, b"c").unwrap());
+        let want = dir.path().join("chunks").join(&hex[..2]).join(&hex[2..4]).join(&hex);
+        assert_eq!(store.chunk_path(&name), want);
+        assert_eq!(fs::read(want).unwrap(), b"c");
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "temp files are removed");
+        assert_eq!(store.stats(), StoreStats { chunks_new: 1, chunks_present: 1, bytes_written: 1 });
+    }
+
+    #[test]
+    fn manifests_replace_and_list_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap().with_sync(false);
+        let (a, b) = (ManifestName::new("b-img").unwrap(), ManifestName::new("a-img").unwrap());
+        store.put_manifest(&a, b"one").unwrap();
+        store.put_manifest(&a, b"two").unwrap();
+        store.put_manifest(&b, b"x").unwrap();
+        fs::write(dir.path().join("manifests").join(".stray"), b"").unwrap();
+        assert_eq!(store.get_manifest(&a).unwrap(), b"two");
+        assert_eq!(store.list_manifests().unwrap(), vec![b.clone(), a]);
+        let missing = ManifestName::new("nope").unwrap();
+        assert!(matches!(store.get_manifest(&missing), Err(Error::ManifestNotFound(n)) if n == "nope"));
+    }
+}
