@@ -12,10 +12,10 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub use content::{ContentSource, FileRequest};
+pub use content::{ContentSource, FileRequest, FileSink, INLINE_LIMIT, NewFile};
 use serde::Serialize;
 
 use crate::flatten::{Meta, NodeKind, Tree};
@@ -164,7 +164,7 @@ fn write_tree(tree: &Tree, source: &dyn ContentSource, root: &Path) -> Result<Ex
             NodeKind::File(content) => {
                 report.files += 1;
                 report.bytes += content.size;
-                requests.push(FileRequest { content: *content, path });
+                requests.push(FileRequest { content: *content, path, meta: node.meta.clone() });
             }
             NodeKind::Symlink(target) => {
                 std::os::unix::fs::symlink(OsStr::from_bytes(target), &path)
@@ -193,8 +193,9 @@ fn write_tree(tree: &Tree, source: &dyn ContentSource, root: &Path) -> Result<Ex
             }
         }
     }
-    // Pass 2: file bytes, streamed from the source in its own order.
-    source.write_files(requests)?;
+    // Pass 2: file bytes (and their metadata), streamed from the source in its own order.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    report.skipped_xattrs += FileSink::run(is_root, threads, |sink| source.write_files(requests, sink))?;
     // Pass 3: hard links, then metadata; directories last and deepest first, since creating
     // entries inside a directory changes its mtime.
     for (first, other) in links {
@@ -211,6 +212,8 @@ fn write_tree(tree: &Tree, source: &dyn ContentSource, root: &Path) -> Result<Ex
         let path = full_path(root, rel);
         match node.kind {
             NodeKind::Dir(_) => dirs.push((path, *id)),
+            // Written with their metadata by the file sink.
+            NodeKind::File(_) => {}
             NodeKind::CharDevice { .. } | NodeKind::BlockDevice { .. } if !path.exists() => {}
             _ => apply_meta(&path, &node.meta, &node.kind, is_root, &mut report)?,
         }
@@ -265,15 +268,4 @@ fn make_removable(root: &Path) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Creates a regular file that must not exist yet and must not be reached through a symlink.
-pub(crate) fn create_file(path: &Path) -> Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(io_err(path, "create"))
 }

@@ -5,7 +5,7 @@ use std::fs;
 
 use chunkload::flatten;
 use chunkload::image::{Image, OpenOptions, spec::Platform};
-use chunkload::rootfs::{self, ContentSource, FileRequest};
+use chunkload::rootfs::{self, ContentSource, FileRequest, FileSink};
 
 use crate::support::{Comp, LayoutBuilder, TarBuilder, chunkload, kitchen_sink, names_in, scratch};
 
@@ -103,9 +103,9 @@ fn multi_platform_index_picks_the_platform() {
 struct FailHalfway;
 
 impl ContentSource for FailHalfway {
-    fn write_files(&self, requests: Vec<FileRequest>) -> rootfs::Result<()> {
+    fn write_files(&self, requests: Vec<FileRequest>, sink: &FileSink) -> rootfs::Result<()> {
         for r in requests.iter().take(requests.len() / 2) {
-            drop(fs::File::create(&r.path).unwrap());
+            sink.submit(r.clone(), b"partial".to_vec())?;
         }
         Err(rootfs::Error::Content("layer 2 went bad".into()))
     }
