@@ -4,4 +4,5 @@
 //!
 //! See ARCHITECTURE.md for the pipeline and where each stage lives.
 
+pub mod cache;
 pub mod units;
