@@ -33,7 +33,9 @@ const NEVER: usize = usize::MAX;
 /// the same capacity; a policy that may bypass the cache could do better.
 ///
 /// O(n log n): next-use positions come from one backward pass; residents sit in a max-heap keyed
-/// by next use, with stale keys skipped on pop and purged whenever the heap outgrows the cache.
+/// by next use. A hit pushes a fresh key and leaves the old one behind; an old key is a position
+/// already passed, so it sinks below every live key and is skipped on pop. Stale keys are purged
+/// whenever the heap outgrows the cache, keeping memory at O(capacity) rather than O(n).
 pub fn belady(requests: &[ChunkId], capacity_entries: usize) -> Belady {
     let ids = requests.iter().map(|id| id.index() + 1).max().unwrap_or(0);
     let mut next_use = vec![NEVER; requests.len()];
