@@ -473,6 +473,28 @@ proptest! {
     }
 }
 
+/// Regression (found by `lru_k_matches_model`): a chunk promoted to the K-distance heap by a hit
+/// that also triggered a purge of stale heap keys was purged as stale, so it was never evicted.
+#[test]
+fn regression_lru_k_promotion_during_heap_purge() {
+    let mut p = PolicyKind::LruK { k: 2 }.build(8, 0);
+    p.on_insert(ChunkId(0));
+    // 18 hits: the first makes chunk 0 "old", each one leaves a stale heap key behind.
+    for _ in 0..18 {
+        p.on_hit(ChunkId(0));
+    }
+    p.on_insert(ChunkId(1));
+    p.on_hit(ChunkId(1)); // promoted; its push is the one that overflows the heap's slack
+    for _ in 0..3 {
+        p.on_hit(ChunkId(0)); // and purges now run with both live
+    }
+    assert_eq!(p.len(), 2);
+    // Chunk 1's second-to-last reference is older than chunk 0's.
+    assert_eq!(p.evict(), Some(ChunkId(1)));
+    assert_eq!(p.evict(), Some(ChunkId(0)));
+    assert_eq!(p.evict(), None);
+}
+
 /// MIN by definition: on a miss with the cache full, scan ahead for every resident's next use.
 fn brute_force_min(requests: &[ChunkId], cap: usize) -> Vec<bool> {
     let mut resident: Vec<ChunkId> = Vec::new();
