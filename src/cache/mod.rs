@@ -116,15 +116,16 @@ impl PolicyKind {
 
 impl fmt::Display for PolicyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, so that width and alignment work in tables.
         match self {
-            PolicyKind::Lru => f.write_str("lru"),
-            PolicyKind::Fifo => f.write_str("fifo"),
-            PolicyKind::Lfu => f.write_str("lfu"),
-            PolicyKind::LruK { k } if *k == Self::DEFAULT_K => f.write_str("lru-k"),
-            PolicyKind::LruK { k } => write!(f, "lru-{k}"),
-            PolicyKind::Arc => f.write_str("arc"),
-            PolicyKind::S3Fifo => f.write_str("s3-fifo"),
-            PolicyKind::Random => f.write_str("random"),
+            PolicyKind::Lru => f.pad("lru"),
+            PolicyKind::Fifo => f.pad("fifo"),
+            PolicyKind::Lfu => f.pad("lfu"),
+            PolicyKind::LruK { k } if *k == Self::DEFAULT_K => f.pad("lru-k"),
+            PolicyKind::LruK { k } => f.pad(&format!("lru-{k}")),
+            PolicyKind::Arc => f.pad("arc"),
+            PolicyKind::S3Fifo => f.pad("s3-fifo"),
+            PolicyKind::Random => f.pad("random"),
         }
     }
 }
@@ -203,6 +204,7 @@ mod tests {
         assert_eq!("lru-3".parse::<PolicyKind>().unwrap(), PolicyKind::LruK { k: 3 });
         assert_eq!(PolicyKind::LruK { k: 3 }.to_string(), "lru-3");
         assert_eq!(PolicyKind::LruK { k: 2 }.to_string(), "lru-k");
+        assert_eq!(format!("{:>7}|{:<6}|", PolicyKind::LruK { k: 3 }, PolicyKind::Lru), "  lru-3|lru   |");
     }
 
     #[test]
