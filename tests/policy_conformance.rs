@@ -64,7 +64,7 @@ fn drive(policy: &mut dyn EvictionPolicy, seed: u64, ids: u32, cap: usize, steps
 #[test]
 fn evicts_only_residents_and_each_once_and_len_is_consistent() {
     for &kind in PolicyKind::ALL {
-        for (seed, ids, cap) in [(1, 20, 5), (2, 200, 30), (3, 8, 8), (4, 1000, 64)] {
+        for (seed, ids, cap) in [(1, 20, 5), (2, 200, 30), (3, 8, 8), (4, 1000, 64), (5, 10, 1)] {
             let mut p = kind.build(cap, seed);
             drive(p.as_mut(), seed, ids, cap, 3000);
         }
