@@ -4,6 +4,7 @@
 //!
 //! See ARCHITECTURE.md for the pipeline and where each stage lives.
 
+pub mod cache;
 pub mod crypto;
 pub mod flatten;
 pub mod image;
