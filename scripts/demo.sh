@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The README's main command until `chunkload demo` lands: builds the release binary, builds the
+# kitchen-sink test image with umoci (every flattening rule in four layers), inspects it, and
+# extracts it next to umoci's own unpack so you can compare.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v umoci >/dev/null || ! command -v skopeo >/dev/null; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq umoci skopeo >/dev/null
+fi
+cargo build --release --quiet
+out=${1:-out/demo}
+rm -rf "$out" && mkdir -p "$out"
+bash tests/fixtures/kitchen-sink.sh "$out/images" >/dev/null
+bin=target/release/chunkload
+echo "== chunkload inspect $out/images/oci:ks"
+$bin inspect "$out/images/oci:ks"
+echo
+echo "== chunkload extract $out/images/oci:ks $out/rootfs"
+$bin extract "$out/images/oci:ks" "$out/rootfs"
+umoci unpack --image "$out/images/oci:ks" "$out/umoci-bundle" >/dev/null
+# diff reports special files it cannot compare; anything else is a real difference.
+differences=$(diff -r --no-dereference "$out/rootfs" "$out/umoci-bundle/rootfs" 2>&1 \
+  | grep -v -e 'is a fifo while' -e 'is a character special file while' || true)
+if [ -z "$differences" ]; then
+  echo "umoci unpack of the same image: identical tree ($out/umoci-bundle/rootfs)"
+else
+  echo "umoci unpack of the same image differs:"; echo "$differences"; exit 1
+fi
