@@ -86,7 +86,7 @@ impl fmt::Display for ByteSize {
             [(ByteSize::TIB, "TiB"), (ByteSize::GIB, "GiB"), (ByteSize::MIB, "MiB"), (ByteSize::KIB, "KiB")];
         for (size, name) in UNITS {
             if b >= size {
-                return if b % size == 0 {
+                return if b.is_multiple_of(size) {
                     write!(f, "{}{name}", b / size)
                 } else {
                     write!(f, "{:.2}{name}", b as f64 / size as f64)
