@@ -3,6 +3,7 @@
 
 pub mod dedup;
 pub mod inspect;
+pub mod manifest;
 mod table;
 
 pub use table::Table;
