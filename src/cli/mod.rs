@@ -1,8 +1,11 @@
 //! The command line: parses flags into the library's options, runs one command, prints its report.
 //! `anyhow` lives here only; the library's errors carry the detail.
 
+mod dedup;
 mod extract;
 mod inspect;
+mod keygen;
+mod manifest;
 
 use std::process::ExitCode;
 
@@ -28,6 +31,12 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Write an image's flattened root filesystem into a directory.
     Extract(extract::ExtractArgs),
+    /// Deduplication across the manifests of a chunk store: unique chunks per image, savings, eCDF.
+    Dedup(dedup::DedupArgs),
+    /// Read sealed manifests.
+    Manifest(manifest::ManifestArgs),
+    /// Write a new customer key file (mode 0600; never overwrites).
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -58,6 +67,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Extract(args) => extract::run(args),
+        Command::Dedup(args) => dedup::run(args),
+        Command::Manifest(args) => manifest::run(args),
+        Command::Keygen(args) => keygen::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

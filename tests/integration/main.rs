@@ -3,4 +3,5 @@
 mod cli;
 mod exact;
 mod hostile;
+mod manifest_cli;
 mod support;
