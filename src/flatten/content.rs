@@ -37,7 +37,7 @@ impl LayerContent<'_> {
         reqs.sort_by_key(|r| r.content.offset);
         let budget = self.image.size_budget();
         let mut stream =
-            self.image.open_layer(layer, &budget).map_err(|e| rootfs::Error::Content(Box::new(e)))?;
+            self.image.reopen_layer(layer, &budget).map_err(|e| rootfs::Error::Content(Box::new(e)))?;
         let mut buf = vec![0u8; COPY_BUFFER];
         let mut pos = 0u64;
         for r in reqs {

@@ -170,6 +170,21 @@ impl Image {
 
     /// Opens layer `index` as a verified, decompressed tar stream.
     pub fn open_layer(&self, index: usize, budget: &SizeBudget) -> Result<LayerStream> {
+        self.open_layer_checked(index, budget, true)
+    }
+
+    /// Opens a layer that an earlier pass verified in full: only the blob digest is checked again
+    /// (when the format declares one), which still catches a blob changed between passes.
+    pub fn reopen_layer(&self, index: usize, budget: &SizeBudget) -> Result<LayerStream> {
+        self.open_layer_checked(index, budget, false)
+    }
+
+    fn open_layer_checked(
+        &self,
+        index: usize,
+        budget: &SizeBudget,
+        check_diff_id: bool,
+    ) -> Result<LayerStream> {
         let layer = &self.layers[index];
         let (reader, size) = self.container.open(&layer.member).map_err(|e| match e {
             ReadError::Missing => {
@@ -191,6 +206,7 @@ impl Image {
             blob_size: Some(layer.size),
             diff_id: layer.diff_id,
             compression: layer.compression,
+            check_diff_id,
         };
         LayerStream::new(reader, expected, budget.clone()).map_err(|e| self.layer_error(index, e))
     }

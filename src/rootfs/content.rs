@@ -9,13 +9,14 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
 
 use super::{Error, Result};
 use crate::flatten::{ContentRef, Meta};
@@ -44,7 +45,9 @@ type Job = (FileRequest, Vec<u8>);
 
 /// The writing side of extraction.
 pub struct FileSink {
-    tx: Mutex<Option<SyncSender<Job>>>,
+    /// One queue per writer thread. A file goes to the writer its directory hashes to, so two
+    /// writers never contend for one directory's lock (the kernel serialises creates per directory).
+    tx: Mutex<Vec<SyncSender<Job>>>,
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
     chown: bool,
@@ -55,24 +58,23 @@ impl FileSink {
     /// Runs `body` with a sink backed by `threads` writer threads; returns once every queued file
     /// is written, with the first error from either side.
     pub fn run(chown: bool, threads: usize, body: impl FnOnce(&FileSink) -> Result<()>) -> Result<u64> {
-        let (tx, rx) = sync_channel::<Job>(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
+        let threads = threads.max(1);
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads).map(|_| sync_channel::<Job>(QUEUE / threads)).unzip();
         let sink = FileSink {
-            tx: Mutex::new(Some(tx)),
+            tx: Mutex::new(txs),
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
             chown,
             skipped_xattrs: AtomicU64::new(0),
         };
         let result = std::thread::scope(|s| {
-            for _ in 0..threads.max(1) {
-                let rx = Arc::clone(&rx);
+            for rx in rxs {
                 let sink = &sink;
-                s.spawn(move || sink.writer_loop(&rx));
+                s.spawn(move || sink.writer_loop(rx));
             }
             let r = body(&sink);
-            // Closing the channel lets the writers drain the queue and stop.
-            sink.tx.lock().expect("sink lock").take();
+            // Closing the queues lets the writers drain them and stop.
+            sink.tx.lock().expect("sink lock").clear();
             r
         });
         let first = sink.error.lock().expect("sink lock").take();
@@ -82,10 +84,8 @@ impl FileSink {
         }
     }
 
-    fn writer_loop(&self, rx: &Mutex<Receiver<Job>>) {
-        loop {
-            let job = rx.lock().expect("queue lock").recv();
-            let Ok((req, data)) = job else { return };
+    fn writer_loop(&self, rx: Receiver<Job>) {
+        for (req, data) in rx {
             if self.failed.load(Ordering::Relaxed) {
                 continue;
             }
@@ -111,7 +111,12 @@ impl FileSink {
 
     /// Queues a whole small file for the writer threads.
     pub fn submit(&self, req: FileRequest, data: Vec<u8>) -> Result<()> {
-        let tx = self.tx.lock().expect("sink lock").clone();
+        let tx = {
+            let txs = self.tx.lock().expect("sink lock");
+            let mut h = std::hash::DefaultHasher::new();
+            req.path.parent().hash(&mut h);
+            txs.get(h.finish() as usize % txs.len().max(1)).cloned()
+        };
         match tx {
             Some(tx) if !self.has_failed() => {
                 // A send error means the writers are gone, which only happens after a failure.
