@@ -227,12 +227,11 @@ impl LayerStream {
         {
             return Err(LayerError::BlobSize { expected, actual: compressed });
         }
-        if let Some(expected) = self.expected.blob_digest {
-            if let Some(actual) = blob.digest().or(diff)
-                && actual != expected
-            {
-                return Err(LayerError::BlobDigest { expected, actual });
-            }
+        if let Some(expected) = self.expected.blob_digest
+            && let Some(actual) = blob.digest().or(diff)
+            && actual != expected
+        {
+            return Err(LayerError::BlobDigest { expected, actual });
         }
         if let Some(diff) = diff
             && diff != self.expected.diff_id
