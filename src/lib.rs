@@ -5,9 +5,11 @@
 //! See ARCHITECTURE.md for the pipeline and where each stage lives.
 
 pub mod cache;
+pub mod chunk;
 pub mod crypto;
 pub mod flatten;
 pub mod image;
+pub mod layout;
 pub mod report;
 pub mod rootfs;
 pub mod store;

@@ -1,17 +1,24 @@
 //! The command line: parses flags into the library's options, runs one command, prints its report.
 //! `anyhow` lives here only; the library's errors carry the detail.
 
+mod convert;
 mod dedup;
 mod extract;
 mod inspect;
 mod keygen;
 mod manifest;
+mod materialize;
 
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use std::path::PathBuf;
+
+use chunkload::chunk::ChunkedImage;
+use chunkload::crypto::{CustomerKey, Manifest};
 use chunkload::image::{OpenOptions, spec::Platform};
+use chunkload::store::{ChunkStore, DirStore, ManifestName};
 use chunkload::units::ByteSize;
 
 #[derive(Debug, Parser)]
@@ -31,6 +38,10 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Write an image's flattened root filesystem into a directory.
     Extract(extract::ExtractArgs),
+    /// Cut an image into convergently encrypted chunks in a store and write its sealed manifest.
+    Convert(convert::ConvertArgs),
+    /// Rebuild an image's block image from its manifest and store, checking every chunk.
+    Materialize(materialize::MaterializeArgs),
     /// Deduplication across the manifests of a chunk store: unique chunks per image, savings, eCDF.
     Dedup(dedup::DedupArgs),
     /// Read sealed manifests.
@@ -57,6 +68,39 @@ impl ImageFlags {
     }
 }
 
+/// Flags that name a converted image: its sealed manifest, the store and the customer key.
+#[derive(Debug, Clone, Args)]
+pub struct ManifestFlags {
+    /// A sealed manifest file, or the name of a manifest in the store.
+    pub manifest: String,
+    /// Chunk store directory.
+    #[arg(long, value_name = "DIR")]
+    pub store: PathBuf,
+    /// Customer key file that sealed the manifest.
+    #[arg(long, value_name = "KEYFILE")]
+    pub key: PathBuf,
+}
+
+impl ManifestFlags {
+    pub fn open_store(&self) -> anyhow::Result<DirStore> {
+        dedup::open_existing_store(&self.store)
+    }
+
+    /// Opens (authenticates and decrypts) the manifest and pairs it with the store.
+    pub fn open<'s>(&self, store: &'s DirStore) -> anyhow::Result<ChunkedImage<'s>> {
+        use anyhow::Context;
+        let key = CustomerKey::load(&self.key)?;
+        let bytes = if std::path::Path::new(&self.manifest).is_file() {
+            std::fs::read(&self.manifest).with_context(|| format!("cannot read {}", self.manifest))?
+        } else {
+            let name: ManifestName = self.manifest.parse()?;
+            store.get_manifest(&name)?
+        };
+        let manifest = Manifest::open(&bytes, &key).with_context(|| format!("manifest {}", self.manifest))?;
+        Ok(ChunkedImage { manifest, store })
+    }
+}
+
 fn parse_platform(s: &str) -> Result<Platform, String> {
     Platform::parse(s)
         .ok_or_else(|| format!("invalid platform {s:?}: expected os/arch[/variant], e.g. linux/amd64"))
@@ -67,6 +111,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Extract(args) => extract::run(args),
+        Command::Convert(args) => convert::run(args),
+        Command::Materialize(args) => materialize::run(args),
         Command::Dedup(args) => dedup::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),

@@ -17,6 +17,11 @@ const MAX_SYMLINKS: usize = 40;
 pub struct Applier<'a> {
     pub tree: &'a mut Tree,
     pub stats: &'a mut [LayerStats],
+    /// The block image's append-only allocator: every regular-file entry of every layer gets the
+    /// next free blocks in the order layers are applied, so images that share base layers place
+    /// those files at identical offsets, and a file hidden later leaves a hole instead of shifting
+    /// what follows.
+    pub next_block: &'a mut u64,
 }
 
 /// State for applying one layer.
@@ -92,7 +97,9 @@ impl Applier<'_> {
             EntryKind::File { offset, size } => {
                 st.files += 1;
                 st.bytes_added += size;
-                NodeKind::File(ContentRef { layer: ctx.layer, offset: *offset, size: *size })
+                let block = *self.next_block;
+                *self.next_block += size.div_ceil(crate::layout::BLOCK_SIZE);
+                NodeKind::File(ContentRef { layer: ctx.layer, offset: *offset, size: *size, block })
             }
             EntryKind::Symlink(target) => {
                 st.symlinks += 1;

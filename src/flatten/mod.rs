@@ -68,6 +68,8 @@ pub struct Flattened {
     pub tree: Tree,
     pub layers: Vec<LayerStats>,
     pub summary: Summary,
+    /// Blocks the append-only allocator handed out: the size of the block image's data region.
+    pub data_blocks: u64,
 }
 
 /// Reads every layer once (in parallel: decoding is the cost) and applies them in order.
@@ -106,13 +108,14 @@ pub fn apply_layers(layers: &[Vec<scan::LayerEntry>]) -> Result<Flattened, (usiz
     let mut tree = Tree::new();
     let mut stats: Vec<LayerStats> =
         (0..layers.len()).map(|index| LayerStats { index, ..LayerStats::default() }).collect();
+    let mut data_blocks = 0;
     for (index, entries) in layers.iter().enumerate() {
-        apply::Applier { tree: &mut tree, stats: &mut stats }
+        apply::Applier { tree: &mut tree, stats: &mut stats, next_block: &mut data_blocks }
             .apply_layer(index, entries)
             .map_err(|(entry, problem)| (index, entry, problem))?;
     }
     let summary = summarize(&tree, &mut stats);
-    Ok(Flattened { tree, layers: stats, summary })
+    Ok(Flattened { tree, layers: stats, summary, data_blocks })
 }
 
 /// Counts the live tree and works out, per layer, how many of its bytes ended up dead.

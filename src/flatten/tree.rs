@@ -15,12 +15,14 @@ impl NodeId {
 /// A file or directory name (bytes: tar names need not be UTF-8).
 pub type Name = Box<[u8]>;
 
-/// Where a regular file's bytes are: `size` bytes at `offset` of layer `layer`'s tar stream.
+/// Where a regular file's bytes are: `size` bytes at `offset` of layer `layer`'s tar stream, and
+/// where the block image puts them: at block `block` of its data region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContentRef {
     pub layer: usize,
     pub offset: u64,
     pub size: u64,
+    pub block: u64,
 }
 
 /// Modification time as a tar header (or PAX record) gives it.

@@ -51,6 +51,21 @@ pub fn kitchen_sink() -> &'static Path {
     })
 }
 
+/// The image family (base, dep-a, dep-b, app-a1, app-a2), built once per test process by
+/// tests/fixtures/family.sh.
+pub fn family() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        require_tool("umoci");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("family-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/family.sh");
+        let out = Command::new("bash").arg(&script).arg(&dir).output().expect("run family.sh");
+        assert!(out.status.success(), "family.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        dir
+    })
+}
+
 /// `umoci unpack` of an image reference into `bundle`; returns the rootfs path.
 pub fn umoci_unpack(image: &str, bundle: &Path) -> PathBuf {
     let out = Command::new("umoci").args(["unpack", "--image", image]).arg(bundle).output().expect("umoci");

@@ -1,0 +1,106 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use chunkload::chunk::{self, ChunkSize, ConvertOptions};
+use chunkload::crypto::{CustomerKey, Salt};
+use chunkload::flatten;
+use chunkload::image::Image;
+use chunkload::store::{ChunkStore, DirStore, ManifestName};
+use chunkload::units::ByteSize;
+
+use super::ImageFlags;
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// OCI layout DIR[:TAG], OCI archive FILE[:TAG] or docker archive FILE[:REPO:TAG].
+    image: String,
+    /// Chunk store directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// Customer key file (from `chunkload keygen`): seals the manifest's key table.
+    #[arg(long, value_name = "KEYFILE")]
+    key: PathBuf,
+    /// Dedup namespace mixed into every chunk key (e.g. a GC root or epoch, optionally per AZ).
+    /// Chunks under different salts never deduplicate.
+    #[arg(long, default_value = "default")]
+    salt: Salt,
+    /// Chunk size: a power of two from 4KiB to 16MiB.
+    #[arg(long, default_value = "512KiB")]
+    chunk_size: ChunkSize,
+    /// Where to write the sealed manifest.
+    #[arg(short, long, value_name = "MANIFEST")]
+    output: PathBuf,
+    /// Name to store the manifest under in the store (default: the output file's name).
+    #[arg(long)]
+    name: Option<ManifestName>,
+    /// Fsync every chunk as it is written (default: one syncfs before the manifest is written).
+    #[arg(long)]
+    fsync_each: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    flags: ImageFlags,
+}
+
+pub fn run(args: ConvertArgs) -> Result<()> {
+    let key = CustomerKey::load(&args.key)?;
+    let name = match args.name {
+        Some(n) => n,
+        None => default_name(&args.output)?,
+    };
+    let image = Image::open(&args.image, &args.flags.options())?;
+    let flat = flatten::flatten(&image)?;
+    let store = DirStore::open(&args.store)?.with_sync(args.fsync_each);
+    let options = ConvertOptions { chunk_size: args.chunk_size, salt: args.salt.clone() };
+    let converted = chunk::convert(&image, &flat, &options, &store)?;
+    store.sync_all()?;
+    let sealed = converted.manifest.seal(&key);
+    converted.manifest.seal_to_file(&key, &args.output)?;
+    store.put_manifest(&name, &sealed)?;
+    let s = &converted.stats;
+    if args.json {
+        let out = serde_json::json!({
+            "image": image.reference, "digest": image.digest().to_string(), "salt": args.salt.label(),
+            "manifest": args.output, "manifest_name": name.as_str(), "manifest_bytes": sealed.len(),
+            "stats": s, "throughput_bytes_per_s": s.throughput(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "converted {} ({}) with salt {:?}, chunk size {}",
+        image.reference,
+        image.digest(),
+        args.salt.label(),
+        args.chunk_size
+    );
+    println!("  block image   {} ({} bytes)", ByteSize(s.image_bytes), s.image_bytes);
+    println!(
+        "  chunks        {} total: {} new, {} already present, {} zero (holes)",
+        s.chunks_total, s.chunks_new, s.chunks_present, s.chunks_zero
+    );
+    println!("  written       {} to {}", ByteSize(s.bytes_written), args.store.display());
+    println!(
+        "  manifest      {} ({} bytes, {:.1} B/chunk), stored as {}",
+        args.output.display(),
+        sealed.len(),
+        sealed.len() as f64 / (s.chunks_new + s.chunks_present).max(1) as f64,
+        name
+    );
+    println!("  time          {:.2}s, {}/s", s.seconds, ByteSize(s.throughput() as u64));
+    Ok(())
+}
+
+/// The output file's name, restricted to what a manifest name may hold.
+fn default_name(output: &std::path::Path) -> Result<ManifestName> {
+    let stem = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let cleaned: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect();
+    ManifestName::new(cleaned.trim_start_matches('.'))
+        .context("cannot derive a manifest name from -o; pass --name")
+}
