@@ -1,12 +1,17 @@
 //! `convert`: image -> block image stream -> fixed-size chunks -> convergent encryption -> store.
 //!
-//! One thread streams the block image (decoding layers) and cuts it into chunk buffers; worker
-//! threads (one per core) check for zero chunks, encrypt, name and upload, in any order. Buffers
-//! circulate through a bounded queue, so memory is a few chunks per worker however large the image.
+//! The block image's segments (one per layer) are decoded in parallel and cut into chunk buffers;
+//! worker threads (one per core) check for zero chunks, encrypt, name and upload, in any order.
+//! Buffers circulate through a bounded pool, so memory is a few chunks per worker however large
+//! the image.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
+
+use rayon::prelude::*;
 
 use serde::Serialize;
 
@@ -63,12 +68,16 @@ pub enum Error {
     TooManyChunks { size: u64, chunk_size: ChunkSize },
 }
 
-/// Why the chunker stopped feeding workers (a worker failed).
+/// Why a segment stopped feeding workers (a worker failed).
 #[derive(Debug, thiserror::Error)]
 #[error("conversion stopped")]
 struct Stopped;
 
 /// Converts a flattened image into encrypted chunks in `store` and returns its manifest.
+///
+/// The block image's segments (one per layer, plus metadata) are streamed in parallel; each is cut
+/// into chunks at absolute offsets, and a chunk that straddles two segments is assembled from its
+/// pieces before it is encrypted.
 pub fn convert(
     image: &Image,
     flat: &Flattened,
@@ -78,131 +87,205 @@ pub fn convert(
     let start = Instant::now();
     let layout = BlockLayout::new(flat);
     let size = layout.image_size();
-    let chunk = options.chunk_size.bytes() as usize;
-    if size.div_ceil(chunk as u64) > u64::from(u32::MAX) {
+    let chunk = options.chunk_size.bytes();
+    if size.div_ceil(chunk) > u64::from(u32::MAX) {
         return Err(Error::TooManyChunks { size, chunk_size: options.chunk_size });
     }
     let header = ManifestHeader {
         chunk_size: chunk as u32,
         image_size: size,
         salt: options.salt.clone(),
-        source: format!("{} {}", image.reference, image.digest()),
+        // The image digest, not the path it was read from: the same image gives the same manifest.
+        source: image.digest().to_string(),
     };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let builder = Mutex::new(Manifest::builder(header));
-    let zero_chunks = Mutex::new(0u64);
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let segments = layout::segments(image, flat, &layout);
     let (full_tx, full_rx) = sync_channel::<(u32, Vec<u8>)>(workers * 2);
-    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(workers * 3);
-    for _ in 0..workers * 3 {
-        free_tx.send(Vec::with_capacity(chunk)).expect("queue sized for it");
+    let buffers = workers * 3 + segments.len();
+    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(buffers);
+    for _ in 0..buffers {
+        free_tx.send(Vec::with_capacity(chunk as usize)).expect("queue sized for it");
     }
+    let pipe = Pipeline {
+        chunk,
+        size,
+        full: Mutex::new(Some(full_tx)),
+        free: Mutex::new(free_rx),
+        recycle: free_tx,
+        partial: Mutex::new(BTreeMap::new()),
+        builder: Mutex::new(Manifest::builder(header)),
+        zero_chunks: AtomicU64::new(0),
+        failure: Mutex::new(None),
+    };
     let full_rx = Mutex::new(full_rx);
     let streamed = std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| {
-                worker(&full_rx, &free_tx, &options.salt, store, &builder, &zero_chunks, &failure);
-            });
+            s.spawn(|| pipe.work(&full_rx, &options.salt, store));
         }
-        let mut cut = Cutter { chunk, index: 0, buf: None, free: &free_rx, full: full_tx, failure: &failure };
-        let streamed = layout::stream_image(image, flat, &layout, &mut |bytes: &[u8]| cut.push(bytes));
-        let flushed = cut.finish();
-        streamed.and(flushed.map_err(|e| layout::Error::Sink(Box::new(e))))
+        let streamed = segments.par_iter().try_for_each(|seg| {
+            let mut cut = SegmentCutter { pipe: &pipe, pos: seg.range.start, buf: Vec::new(), buf_start: 0 };
+            layout::stream_segment(image, flat, &layout, seg, &mut |bytes: &[u8]| cut.push(bytes))?;
+            cut.flush().map_err(|e| layout::Error::Sink(Box::new(e)))
+        });
+        // Closing the queue lets the workers finish what is queued and stop.
+        pipe.full.lock().expect("lock").take();
+        streamed
     });
+    let Pipeline { builder, zero_chunks, failure, partial, .. } = pipe;
     if let Some(e) = failure.into_inner().expect("lock") {
         return Err(e);
     }
     streamed?;
+    debug_assert!(partial.into_inner().expect("lock").is_empty(), "every straddling chunk completed");
     let manifest = builder.into_inner().expect("lock").finish()?;
-    let chunks_zero = zero_chunks.into_inner().expect("lock");
     let st = store.stats();
     let stats = ConvertStats {
         image_bytes: size,
-        chunk_size: chunk as u64,
-        chunks_total: size.div_ceil(chunk as u64),
+        chunk_size: chunk,
+        chunks_total: size.div_ceil(chunk),
         chunks_new: st.chunks_new,
         chunks_present: st.chunks_present,
-        chunks_zero,
+        chunks_zero: zero_chunks.into_inner(),
         bytes_written: st.bytes_written,
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok(Converted { manifest, stats })
 }
 
-fn worker(
-    full: &Mutex<Receiver<(u32, Vec<u8>)>>,
-    free: &std::sync::mpsc::SyncSender<Vec<u8>>,
-    salt: &Salt,
-    store: &dyn ChunkStore,
-    builder: &Mutex<crypto::ManifestBuilder>,
-    zero_chunks: &Mutex<u64>,
-    failure: &Mutex<Option<Error>>,
-) {
-    loop {
-        let job = full.lock().expect("lock").recv();
-        let Ok((index, mut buf)) = job else { return };
-        if is_zero(&buf) {
-            *zero_chunks.lock().expect("lock") += 1;
-        } else {
-            let sealed = encrypt_chunk(salt, &mut buf);
-            match store.put_if_absent(&sealed.name, &buf) {
-                Ok(_) => {
-                    builder.lock().expect("lock").push(index, sealed);
-                }
-                // Keep draining (and returning buffers) so the cutter never blocks; it sees the
-                // failure and stops.
-                Err(e) => {
-                    failure.lock().expect("lock").get_or_insert(e.into());
-                }
-            }
+/// Shared state between the segment cutters and the crypto workers.
+struct Pipeline {
+    chunk: u64,
+    size: u64,
+    /// The workers' queue; taken (closed) once every segment has been streamed.
+    full: Mutex<Option<SyncSender<(u32, Vec<u8>)>>>,
+    free: Mutex<Receiver<Vec<u8>>>,
+    recycle: SyncSender<Vec<u8>>,
+    /// Chunks that straddle segments: bytes so far, and how many have arrived.
+    partial: Mutex<BTreeMap<u32, (Vec<u8>, u64)>>,
+    builder: Mutex<crypto::ManifestBuilder>,
+    zero_chunks: AtomicU64,
+    failure: Mutex<Option<Error>>,
+}
+
+impl Pipeline {
+    fn chunk_len(&self, index: u32) -> u64 {
+        (self.size - u64::from(index) * self.chunk).min(self.chunk)
+    }
+
+    fn failed(&self) -> bool {
+        self.failure.lock().expect("lock").is_some()
+    }
+
+    fn buffer(&self) -> Result<Vec<u8>, Stopped> {
+        self.free.lock().expect("lock").recv().map_err(|_| Stopped)
+    }
+
+    fn send(&self, index: u32, buf: Vec<u8>) -> Result<(), Stopped> {
+        let tx = self.full.lock().expect("lock").clone();
+        match tx {
+            Some(tx) if !self.failed() => tx.send((index, buf)).map_err(|_| Stopped),
+            _ => Err(Stopped),
         }
+    }
+
+    /// Adds a piece of a chunk that straddles segments; sends the chunk once it is whole.
+    fn deposit(&self, index: u32, at: usize, piece: Vec<u8>) -> Result<(), Stopped> {
+        let len = self.chunk_len(index);
+        let done = {
+            let mut partial = self.partial.lock().expect("lock");
+            let (buf, filled) = partial.entry(index).or_insert_with(|| (vec![0u8; len as usize], 0));
+            buf[at..at + piece.len()].copy_from_slice(&piece);
+            *filled += piece.len() as u64;
+            if *filled == len { partial.remove(&index).map(|(b, _)| b) } else { None }
+        };
+        self.give_back(piece);
+        match done {
+            Some(buf) => self.send(index, buf),
+            None => Ok(()),
+        }
+    }
+
+    fn give_back(&self, mut buf: Vec<u8>) {
         buf.clear();
-        let _ = free.send(buf);
+        // The pool is full only if straddle assembly added buffers; drop the extra.
+        let _ = self.recycle.try_send(buf);
+    }
+
+    /// A crypto worker: zero check, encrypt, name, upload, record.
+    fn work(&self, full: &Mutex<Receiver<(u32, Vec<u8>)>>, salt: &Salt, store: &dyn ChunkStore) {
+        loop {
+            let job = full.lock().expect("lock").recv();
+            let Ok((index, mut buf)) = job else { return };
+            if self.failed() {
+                self.give_back(buf);
+                continue;
+            }
+            if is_zero(&buf) {
+                self.zero_chunks.fetch_add(1, Ordering::Relaxed);
+            } else {
+                let sealed = encrypt_chunk(salt, &mut buf);
+                match store.put_if_absent(&sealed.name, &buf) {
+                    Ok(_) => {
+                        self.builder.lock().expect("lock").push(index, sealed);
+                    }
+                    // Keep draining (and returning buffers) so no cutter blocks; they see the
+                    // failure and stop.
+                    Err(e) => {
+                        self.failure.lock().expect("lock").get_or_insert(e.into());
+                    }
+                }
+            }
+            self.give_back(buf);
+        }
     }
 }
 
-/// Cuts the byte stream into chunk-sized buffers and hands them to the workers.
-struct Cutter<'a> {
-    chunk: usize,
-    index: u32,
-    buf: Option<Vec<u8>>,
-    free: &'a Receiver<Vec<u8>>,
-    full: std::sync::mpsc::SyncSender<(u32, Vec<u8>)>,
-    failure: &'a Mutex<Option<Error>>,
+/// Cuts one segment's bytes at absolute chunk boundaries.
+struct SegmentCutter<'a> {
+    pipe: &'a Pipeline,
+    /// Absolute offset of the next byte.
+    pos: u64,
+    buf: Vec<u8>,
+    /// Absolute offset of `buf[0]`.
+    buf_start: u64,
 }
 
-impl Cutter<'_> {
+impl SegmentCutter<'_> {
     fn push(&mut self, mut bytes: &[u8]) -> Result<(), Stopped> {
+        let cs = self.pipe.chunk;
         while !bytes.is_empty() {
-            let buf = match &mut self.buf {
-                Some(b) => b,
-                None => self.buf.insert(self.free.recv().map_err(|_| Stopped)?),
-            };
-            let take = (self.chunk - buf.len()).min(bytes.len());
-            buf.extend_from_slice(&bytes[..take]);
+            if self.buf.capacity() == 0 {
+                self.buf = self.pipe.buffer()?;
+                self.buf_start = self.pos;
+            }
+            let chunk_end = ((self.pos / cs + 1) * cs).min(self.pipe.size);
+            let take = ((chunk_end - self.pos) as usize).min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
-            if buf.len() == self.chunk {
-                self.send()?;
+            self.pos += take as u64;
+            if self.pos == chunk_end {
+                self.flush()?;
             }
         }
         Ok(())
     }
 
-    fn send(&mut self) -> Result<(), Stopped> {
-        if self.failure.lock().expect("lock").is_some() {
-            return Err(Stopped);
+    /// Hands over what is buffered: a whole chunk to the workers, a piece to the assembler.
+    fn flush(&mut self) -> Result<(), Stopped> {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.is_empty() {
+            if buf.capacity() > 0 {
+                self.pipe.give_back(buf);
+            }
+            return Ok(());
         }
-        let buf = self.buf.take().expect("a buffer is being filled");
-        self.full.send((self.index, buf)).map_err(|_| Stopped)?;
-        self.index += 1;
-        Ok(())
-    }
-
-    /// Sends the last, possibly short, chunk; dropping `self` closes the queue.
-    fn finish(mut self) -> Result<(), Stopped> {
-        if self.buf.as_ref().is_some_and(|b| !b.is_empty()) {
-            self.send()?;
+        let cs = self.pipe.chunk;
+        let index = (self.buf_start / cs) as u32;
+        let at = (self.buf_start - u64::from(index) * cs) as usize;
+        if at == 0 && buf.len() as u64 == self.pipe.chunk_len(index) {
+            self.pipe.send(index, buf)
+        } else {
+            self.pipe.deposit(index, at, buf)
         }
-        Ok(())
     }
 }

@@ -34,9 +34,11 @@ struct LayerCtx {
 impl Applier<'_> {
     pub fn apply_layer(&mut self, layer: usize, entries: &[LayerEntry]) -> Result<(), (usize, EntryProblem)> {
         let mut ctx = LayerCtx { layer, upper: HashSet::new() };
+        self.stats[layer].first_block = *self.next_block;
         for (i, entry) in entries.iter().enumerate() {
             self.apply_entry(&mut ctx, entry).map_err(|p| (i, p))?;
         }
+        self.stats[layer].blocks = *self.next_block - self.stats[layer].first_block;
         Ok(())
     }
 

@@ -44,6 +44,9 @@ pub struct LayerStats {
     pub hid_bytes: u64,
     /// Bytes this layer carries that no longer appear in the flattened result.
     pub dead_bytes: u64,
+    /// The layer's region of the block image's data region: its files' extents, live or dead.
+    pub first_block: u64,
+    pub blocks: u64,
 }
 
 /// Counts over the flattened result.

@@ -7,8 +7,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest as _, Sha256};
-
+use super::hasher::BackgroundHasher;
 use super::{Compression, Digest, LayerError};
 use crate::units::ByteSize;
 
@@ -37,7 +36,7 @@ impl SizeBudget {
 /// A reader that hashes and counts what passes through, optionally charging a budget.
 struct Meter<R> {
     inner: R,
-    hasher: Option<Sha256>,
+    hasher: Option<BackgroundHasher>,
     count: u64,
     budget: Option<SizeBudget>,
     upstream_failed: bool,
@@ -48,7 +47,7 @@ impl<R: Read> Meter<R> {
     fn new(inner: R, hash: bool, budget: Option<SizeBudget>) -> Self {
         Meter {
             inner,
-            hasher: hash.then(Sha256::new),
+            hasher: hash.then(BackgroundHasher::new),
             count: 0,
             budget,
             upstream_failed: false,
@@ -57,7 +56,7 @@ impl<R: Read> Meter<R> {
     }
 
     fn digest(&mut self) -> Option<Digest> {
-        self.hasher.take().map(|h| Digest::from_bytes(h.finalize().into()))
+        self.hasher.take().map(BackgroundHasher::finalize)
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod digest;
 mod error;
+mod hasher;
 mod layer;
 mod media;
 mod source;

@@ -21,7 +21,7 @@ mod stream;
 use serde::Serialize;
 
 pub use meta::{BlockMeta, Inode, Superblock};
-pub use stream::stream_image;
+pub use stream::{Segment, segments, stream_image, stream_segment};
 
 use crate::flatten::{Flattened, NodeKind};
 
