@@ -100,7 +100,7 @@ pub fn convert(
     };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let segments = layout::segments(image, flat, &layout);
-    let (full_tx, full_rx) = sync_channel::<(u32, Vec<u8>)>(workers * 2);
+    let (full_tx, full_rx) = sync_channel::<Job>(workers * 2);
     let buffers = workers * 3 + segments.len();
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(buffers);
     for _ in 0..buffers {
@@ -152,12 +152,15 @@ pub fn convert(
     Ok(Converted { manifest, stats })
 }
 
+/// A chunk's index and its plaintext, on its way to a worker.
+type Job = (u32, Vec<u8>);
+
 /// Shared state between the segment cutters and the crypto workers.
 struct Pipeline {
     chunk: u64,
     size: u64,
     /// The workers' queue; taken (closed) once every segment has been streamed.
-    full: Mutex<Option<SyncSender<(u32, Vec<u8>)>>>,
+    full: Mutex<Option<SyncSender<Job>>>,
     free: Mutex<Receiver<Vec<u8>>>,
     recycle: SyncSender<Vec<u8>>,
     /// Chunks that straddle segments: bytes so far, and how many have arrived.
@@ -212,7 +215,7 @@ impl Pipeline {
     }
 
     /// A crypto worker: zero check, encrypt, name, upload, record.
-    fn work(&self, full: &Mutex<Receiver<(u32, Vec<u8>)>>, salt: &Salt, store: &dyn ChunkStore) {
+    fn work(&self, full: &Mutex<Receiver<Job>>, salt: &Salt, store: &dyn ChunkStore) {
         loop {
             let job = full.lock().expect("lock").recv();
             let Ok((index, mut buf)) = job else { return };
