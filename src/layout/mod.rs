@@ -49,7 +49,9 @@ pub struct BlockLayout {
 /// One file's place in the block image: the extent map entry trace mapping uses.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Extent {
-    pub path: String,
+    /// Absolute path inside the image (bytes: names need not be UTF-8; JSON shows them lossily).
+    #[serde(serialize_with = "lossy")]
+    pub path: Vec<u8>,
     /// Byte offset in the block image (block aligned).
     pub offset: u64,
     /// File length in bytes (the extent is rounded up to whole blocks).
@@ -74,7 +76,7 @@ impl BlockLayout {
             .into_iter()
             .filter_map(|(path, id)| match flat.tree.node(id).kind {
                 NodeKind::File(c) => Some(Extent {
-                    path: format!("/{}", String::from_utf8_lossy(&path)),
+                    path: [b"/".as_slice(), &path].concat(),
                     offset: c.block * BLOCK_SIZE,
                     len: c.size,
                 }),
@@ -82,4 +84,8 @@ impl BlockLayout {
             })
             .collect()
     }
+}
+
+fn lossy<S: serde::Serializer>(path: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(path))
 }

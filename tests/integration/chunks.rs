@@ -178,3 +178,59 @@ fn a_flipped_bit_in_a_chunk_or_the_manifest_is_named() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("authentication"), "{stderr}");
 }
+
+#[test]
+fn block_metadata_reads_back_and_resolves_paths() {
+    use chunkload::flatten::{self, NodeKind};
+    use chunkload::image::{Image, OpenOptions};
+    use chunkload::layout::{BlockLayout, BlockMeta, Superblock};
+
+    let ks = kitchen_sink();
+    let image = Image::open(&format!("{}:ks", ks.join("oci").display()), &OpenOptions::default()).unwrap();
+    let flat = flatten::flatten(&image).unwrap();
+    let layout = BlockLayout::new(&flat);
+    let sb = Superblock::decode(&layout.superblock.encode()).unwrap();
+    assert_eq!(sb, layout.superblock);
+    let meta = BlockMeta::new(sb, layout.meta.clone()).unwrap();
+
+    // Every extent of the extent map is what a path lookup finds.
+    let extents = BlockLayout::extents(&flat);
+    assert!(extents.len() >= 10);
+    for e in &extents {
+        let shown = String::from_utf8_lossy(&e.path).into_owned();
+        let (ino, touched) = meta.lookup(&e.path).unwrap_or_else(|| panic!("{shown} not found"));
+        let range = meta.inode(ino).byte_range().unwrap();
+        assert_eq!((range.start, range.end - range.start), (e.offset, e.len), "{shown}");
+        assert!(e.offset % 4096 == 0);
+        // A lookup of /a/b/c reads the root inode, then per component the directory's entries and
+        // the next inode.
+        let depth = e.path.split(|&b| b == b'/').filter(|p| !p.is_empty()).count();
+        assert_eq!(touched.len(), 1 + 2 * depth, "{shown}");
+    }
+    assert!(meta.lookup(b"/no/such/file").is_none());
+
+    // The tree rebuilt from metadata alone has the same paths and kinds.
+    let rebuilt = meta.to_tree().unwrap();
+    let shape = |t: &chunkload::flatten::Tree| -> Vec<(Vec<u8>, &'static str)> {
+        t.walk().into_iter().map(|(p, id)| (p, t.node(id).kind.label())).collect()
+    };
+    assert_eq!(shape(&rebuilt), shape(&flat.tree));
+    let files = |t: &chunkload::flatten::Tree| -> Vec<(u64, u64)> {
+        t.walk()
+            .into_iter()
+            .filter_map(|(_, id)| match t.node(id).kind {
+                NodeKind::File(c) => Some((c.block, c.size)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(files(&rebuilt), files(&flat.tree));
+
+    // Any change to the metadata is caught by the superblock's hash before it is parsed.
+    let mut bad = layout.meta.clone();
+    bad[10] ^= 1;
+    assert!(BlockMeta::new(sb, bad).unwrap_err().to_string().contains("sha256"));
+    let mut sb_bytes = layout.superblock.encode();
+    sb_bytes[0] = b'X';
+    assert!(Superblock::decode(&sb_bytes).unwrap_err().to_string().contains("magic"));
+}

@@ -1,6 +1,8 @@
-//! Reading and flattening throughput on a synthetic three-layer image (a "base", a "deps" layer
-//! with many small files and some large ones, an "app" layer that deletes and overwrites), made
-//! once per run with the tar crate. Throughput is in uncompressed layer bytes.
+//! Per-stage throughput of the function-creation pipeline on a synthetic three-layer image (a
+//! "base", a "deps" layer with many small files and some large ones, an "app" layer that deletes
+//! and overwrites), made once per run with the tar crate: reading + flattening and extraction
+//! (throughput in uncompressed layer bytes), block-image layout and conversion into chunks
+//! (throughput in block-image bytes).
 
 use std::fs;
 use std::io::Write;
@@ -11,9 +13,13 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
+use chunkload::chunk::{self, ConvertOptions};
+use chunkload::crypto::Salt;
 use chunkload::flatten::{self, LayerContent};
 use chunkload::image::{Image, OpenOptions};
+use chunkload::layout::{self, BlockLayout};
 use chunkload::rootfs;
+use chunkload::store::MemStore;
 
 /// Half-random, half-repetitive content: compresses roughly like real binaries and text do.
 fn content(rng: &mut ChaCha8Rng, size: usize) -> Vec<u8> {
@@ -130,6 +136,27 @@ fn bench(c: &mut Criterion) {
             rootfs::extract(&flat.tree, &LayerContent { image: &image }, &dest).unwrap();
             fs::remove_dir_all(&dest).unwrap();
         })
+    });
+    g.finish();
+
+    let block = BlockLayout::new(&flat);
+    let mut g = c.benchmark_group("chunk");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(block.image_size()));
+    g.bench_function("layout stream (block image bytes, one thread)", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            layout::stream_image(&image, &flat, &block, &mut |bytes: &[u8]| {
+                n += bytes.len() as u64;
+                Ok::<(), std::io::Error>(())
+            })
+            .unwrap();
+            n
+        })
+    });
+    let options = ConvertOptions { chunk_size: chunk::ChunkSize::DEFAULT, salt: Salt::new("bench").unwrap() };
+    g.bench_function("convert to MemStore (stream, cut, encrypt, store; all cores)", |b| {
+        b.iter(|| chunk::convert(&image, &flat, &options, &MemStore::new()).unwrap().stats.chunks_new)
     });
     g.finish();
 }
