@@ -49,7 +49,7 @@ pub struct SealedChunk {
 pub fn encrypt_chunk(salt: &Salt, buf: &mut [u8]) -> SealedChunk {
     let (key, plain) = key_and_digest(salt.as_bytes(), buf);
     let mut cipher = chunk_cipher(&key, &[0; 16]);
-    let name = encrypt_and_name(&mut cipher, buf);
+    let name = ChunkName::from_bytes(keystream_and_hash(&mut cipher, buf));
     SealedChunk { name, key, plain }
 }
 
@@ -69,15 +69,7 @@ pub fn open_chunk(
         return Err(Error::ChunkNameMismatch { expected: *name, actual });
     }
     let mut cipher = chunk_cipher(key, &[0; 16]);
-    let mut h = Sha256Stream::new();
-    let mut tiles = buf.chunks_exact_mut(CTR_TILE);
-    for tile in &mut tiles {
-        cipher.apply_keystream(tile);
-        h.update_blocks(tile);
-    }
-    let rest = tiles.into_remainder();
-    cipher.apply_keystream(rest);
-    if PlainDigest::from_bytes(h.finish(rest)) != *plain {
+    if PlainDigest::from_bytes(keystream_and_hash(&mut cipher, buf)) != *plain {
         return Err(Error::PlaintextMismatch { name: *name });
     }
     Ok(())
@@ -127,8 +119,9 @@ fn key_and_digest(salt: &[u8; 32], plain: &[u8]) -> (ChunkKey, PlainDigest) {
     (ChunkKey::from_bytes(k.finish(k_tail)), PlainDigest::from_bytes(p.finish(p_tail)))
 }
 
-/// Encrypts `buf` in place with `cipher`, hashing each tile of ciphertext while it is in L1.
-fn encrypt_and_name(cipher: &mut Aes256Ctr, buf: &mut [u8]) -> ChunkName {
+/// Applies the keystream to `buf` in place and hashes the result, each tile while it is in L1:
+/// encryption hashes the ciphertext (the chunk's name), decryption the plaintext (its check).
+fn keystream_and_hash(cipher: &mut Aes256Ctr, buf: &mut [u8]) -> [u8; 32] {
     let mut h = Sha256Stream::new();
     let mut tiles = buf.chunks_exact_mut(CTR_TILE);
     for tile in &mut tiles {
@@ -137,7 +130,7 @@ fn encrypt_and_name(cipher: &mut Aes256Ctr, buf: &mut [u8]) -> ChunkName {
     }
     let rest = tiles.into_remainder();
     cipher.apply_keystream(rest);
-    ChunkName::from_bytes(h.finish(rest))
+    h.finish(rest)
 }
 
 /// SHA-256 over whole 64-byte blocks, driven directly through sha2's compression function so that
@@ -248,7 +241,7 @@ mod tests {
             "dfc9c58db67aada613c2dd08457941a6"
         ))
         .unwrap();
-        let name = encrypt_and_name(&mut chunk_cipher(&key, &iv), &mut buf);
+        let name = ChunkName::from_bytes(keystream_and_hash(&mut chunk_cipher(&key, &iv), &mut buf));
         assert_eq!(hex::encode(&buf), hex::encode(&want));
         assert_eq!(name, ChunkName::of_ciphertext(&want));
     }
@@ -259,7 +252,7 @@ mod tests {
         use aes::cipher::{BlockCipherEncrypt, KeyInit};
         let key = ChunkKey::from_bytes([9; 32]);
         let mut buf = vec![0u8; 16 * 300];
-        encrypt_and_name(&mut chunk_cipher(&key, &[0; 16]), &mut buf);
+        keystream_and_hash(&mut chunk_cipher(&key, &[0; 16]), &mut buf);
         let aes = Aes256::new(key.as_bytes().into());
         for i in [0u128, 1, 255, 256, 299] {
             let mut block = i.to_be_bytes().into();
