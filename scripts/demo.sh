@@ -28,3 +28,17 @@ if [ -z "$differences" ]; then
 else
   echo "umoci unpack of the same image differs:"; echo "$differences"; exit 1
 fi
+
+echo
+echo "== convergent chunks: convert the image, then the same image as a docker archive"
+$bin keygen "$out/customer.key" >/dev/null
+$bin convert "$out/images/oci:ks" --store "$out/store" --key "$out/customer.key" -o "$out/ks.manifest"
+$bin convert "$out/images/docker.tar" --store "$out/store" --key "$out/customer.key" -o "$out/ks-docker.manifest" \
+  | grep -E "chunks|written"
+echo "(same flattened image, same block image: every chunk already present)"
+echo
+echo "== the manifest is readable without the key (for garbage collection)"
+$bin manifest show "$out/ks.manifest" | head -12
+echo
+echo "== rebuild the root filesystem from chunks alone"
+$bin extract "$out/ks.manifest" "$out/rootfs-from-chunks" --store "$out/store" --key "$out/customer.key"
