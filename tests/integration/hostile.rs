@@ -385,3 +385,21 @@ fn destination_must_be_empty() {
     chunkload().arg("extract").arg("-q").arg(&image).arg(&dest).assert().success();
     assert!(dest.join("etc/hosts").is_file());
 }
+
+#[test]
+fn empty_numeric_header_fields_read_as_zero() {
+    // Some writers leave uid, gid and mtime empty; Go's archive/tar (umoci, containerd) reads 0.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o640);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "f", &b"hi"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let t = scratch();
+    let image = layout(t.path(), &LayoutBuilder::new(vec![tar], Comp::Gzip));
+    let dest = extract_ok(&image, t.path());
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dest.join("f")).unwrap();
+    assert_eq!((meta.uid(), meta.gid(), meta.mtime(), meta.mode() & 0o7777), (0, 0, 0, 0o640));
+}
