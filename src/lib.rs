@@ -11,4 +11,5 @@ pub mod image;
 pub mod report;
 pub mod rootfs;
 pub mod store;
+pub mod trace;
 pub mod units;
