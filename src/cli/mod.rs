@@ -6,6 +6,7 @@ mod extract;
 mod inspect;
 mod keygen;
 mod manifest;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,8 @@ enum Command {
     Manifest(manifest::ManifestArgs),
     /// Write a new customer key file (mode 0600; never overwrites).
     Keygen(keygen::KeygenArgs),
+    /// Read, summarise and import file-access traces.
+    Trace(trace::TraceArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Dedup(args) => dedup::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Trace(args) => trace::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

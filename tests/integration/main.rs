@@ -5,3 +5,4 @@ mod exact;
 mod hostile;
 mod manifest_cli;
 mod support;
+mod trace_cli;
