@@ -13,4 +13,5 @@ pub mod layout;
 pub mod report;
 pub mod rootfs;
 pub mod store;
+pub mod trace;
 pub mod units;

@@ -8,6 +8,7 @@ mod inspect;
 mod keygen;
 mod manifest;
 mod materialize;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,8 @@ enum Command {
     Manifest(manifest::ManifestArgs),
     /// Write a new customer key file (mode 0600; never overwrites).
     Keygen(keygen::KeygenArgs),
+    /// Read, summarise and import file-access traces.
+    Trace(trace::TraceArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -116,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::Dedup(args) => dedup::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Trace(args) => trace::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

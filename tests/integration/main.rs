@@ -6,3 +6,4 @@ mod exact;
 mod hostile;
 mod manifest_cli;
 mod support;
+mod trace_cli;

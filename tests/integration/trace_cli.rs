@@ -1,0 +1,123 @@
+//! `chunkload trace import-strace` and `trace stats` on the committed strace fixture and real trace.
+
+use std::path::{Path, PathBuf};
+
+use chunkload::trace::{Access, Reader, Record};
+
+use crate::support::{chunkload, scratch};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces").join(name)
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn import_fixture(dir: &Path) -> (serde_json::Value, PathBuf) {
+    let trace = dir.join("fixture.jsonl");
+    let out = chunkload()
+        .args(["trace", "import-strace"])
+        .arg(data("fixture-threads.strace"))
+        .args(["--root", "/tmp/rootfs-realistic", "--command", "python3 fixture-threads.py", "--json", "-o"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    (json(&out), trace)
+}
+
+#[test]
+fn fixture_import_keeps_and_drops_what_it_says() {
+    let dir = scratch();
+    let (summary, _) = import_fixture(dir.path());
+    assert_eq!(summary["lines"], 760);
+    assert_eq!(summary["records"], 237);
+    assert_eq!(summary["threads"], 4);
+    let d = &summary["dropped"];
+    // The host `chroot` binary's own loading, before chroot().
+    assert_eq!(d["outside_root"], 52);
+    // Anonymous mmaps and the pipe.
+    assert_eq!(d["not_a_file"], 25);
+    assert_eq!(d["empty_reads"], 72);
+    assert_eq!(d["unknown_offset"], 0);
+    assert_eq!(d["other_lines"], 4);
+}
+
+#[test]
+fn fixture_stats_have_the_expected_numbers() {
+    let dir = scratch();
+    let (_, trace) = import_fixture(dir.path());
+    let s = json(&chunkload().args(["trace", "stats", "--json"]).arg(&trace).output().unwrap());
+    assert_eq!(s["command"], "python3 fixture-threads.py");
+    assert_eq!(s["records"], 237);
+    assert_eq!(s["threads"], 4);
+    assert_eq!(s["by_op"], serde_json::json!({"open": 101, "stat": 10, "exec": 0, "read": 90, "mmap": 36}));
+    assert_eq!(s["files"], 107);
+    assert_eq!(s["files_read"], 80);
+    assert_eq!(s["bytes_read"], 1_698_124);
+    assert_eq!(s["distinct_bytes_read"], 1_695_128);
+    assert_eq!(s["bytes_mapped"], 10_119_074);
+    assert_eq!(s["top_files"][0]["path"], "/usr/lib/python3.11/__pycache__/argparse.cpython-311.pyc");
+
+    // The hand-made part of the fixture: a Latin-1 file name, lseek END/SET/CUR, a dup'ed
+    // descriptor sharing the offset, pread64, a failed open.
+    let records: Vec<Record> = Reader::open(&trace).unwrap().collect::<Result<_, _>>().unwrap();
+    let caf: Vec<Access> =
+        records.iter().filter(|r| r.path.as_bytes() == b"/tmp/caf\xe9").map(|r| r.access).collect();
+    assert_eq!(
+        caf,
+        [
+            Access::Open,
+            Access::Read { offset: 0, len: 100 },
+            Access::Read { offset: 9990, len: 10 },
+            Access::Read { offset: 50, len: 7 },
+            Access::Read { offset: 60, len: 1 },
+            Access::Read { offset: 9000, len: 5 },
+        ]
+    );
+    assert!(records.iter().any(|r| r.path.as_bytes() == b"/nonexistent/x.py" && r.access == Access::Stat));
+
+    let text = chunkload().args(["trace", "stats"]).arg(&trace).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("threads   4"), "{text}");
+    assert!(text.contains("/usr/lib/python3.11/__pycache__/argparse.cpython-311.pyc"), "{text}");
+}
+
+#[test]
+fn committed_python_import_trace_is_plausible() {
+    let path = data("python-import.jsonl");
+    let s = json(&chunkload().args(["trace", "stats", "--json"]).arg(&path).output().unwrap());
+    let n = |k: &str| s[k].as_u64().unwrap();
+    let op = |k: &str| s["by_op"][k].as_u64().unwrap();
+    assert!(op("read") > 500 && op("read") + op("mmap") > 1000, "{s}");
+    assert!(n("files") > 500, "{s}");
+    // pandas + pyarrow + numpy: tens of MiB of .pyc reads and hundreds of MiB of mapped .so files.
+    assert!(n("bytes_read") > 10 << 20, "{s}");
+    assert!(n("bytes_mapped") > 100 << 20, "{s}");
+    let records: Vec<Record> = Reader::open(&path).unwrap().collect::<Result<_, _>>().unwrap();
+    let mut files: Vec<&[u8]> = records.iter().map(|r| r.path.as_bytes()).collect();
+    files.sort();
+    files.dedup();
+    let ends = |suffix: &[u8]| files.iter().filter(|f| f.ends_with(suffix)).count();
+    let so = files.iter().filter(|f| f.ends_with(b".so") || f.windows(4).any(|w| w == b".so.")).count();
+    assert!(ends(b".pyc") > 300, "{} .pyc files", ends(b".pyc"));
+    assert!(so > 50, "{so} shared objects");
+    assert!(files.iter().any(|f| f.starts_with(b"/usr/local/lib/python3.11/dist-packages/pandas/")));
+    assert!(files.iter().all(|f| !f.starts_with(b"/tmp/rootfs")), "host prefix left in a path");
+}
+
+#[test]
+fn a_bad_trace_is_reported_with_file_and_line() {
+    let dir = scratch();
+    let path = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &path,
+        "{\"chunkload_trace\":1,\"source\":\"x\",\"command\":\"\"}\n{\"t_us\":0,\"thread\":0,\"op\":\"read\",\"path\":\"/a\"}\n",
+    )
+    .unwrap();
+    let out = chunkload().args(["trace", "stats"]).arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("bad.jsonl:2: op read needs both offset and len"), "{err}");
+}
