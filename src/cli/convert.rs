@@ -35,9 +35,6 @@ pub struct ConvertArgs {
     /// Name to store the manifest under in the store (default: the output file's name).
     #[arg(long)]
     name: Option<ManifestName>,
-    /// Fsync every chunk as it is written (default: one syncfs before the manifest is written).
-    #[arg(long)]
-    fsync_each: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -53,10 +50,11 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     };
     let image = Image::open(&args.image, &args.flags.options())?;
     let flat = flatten::flatten(&image)?;
-    let store = DirStore::open(&args.store)?.with_sync(args.fsync_each);
+    // Every chunk is made durable before it is published under its name: a crash can then never
+    // leave a torn chunk that a later convert would take as present.
+    let store = DirStore::open(&args.store)?;
     let options = ConvertOptions { chunk_size: args.chunk_size, salt: args.salt.clone() };
     let converted = chunk::convert(&image, &flat, &options, &store)?;
-    store.sync_all()?;
     let sealed = converted.manifest.seal(&key);
     converted.manifest.seal_to_file(&key, &args.output)?;
     store.put_manifest(&name, &sealed)?;

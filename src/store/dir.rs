@@ -51,18 +51,6 @@ impl DirStore {
         self
     }
 
-    /// Makes everything written so far durable with one `syncfs`, for stores opened without
-    /// per-file fsync: cheaper than a sync per chunk, and done before a manifest naming the chunks
-    /// is published, so a manifest never outlives its chunks across a crash.
-    pub fn sync_all(&self) -> Result<()> {
-        let dir = fs::File::open(&self.root).map_err(io_err("open", &self.root))?;
-        rustix::fs::syncfs(&dir).map_err(|e| Error::Io {
-            op: "syncfs",
-            path: self.root.clone(),
-            source: e.into(),
-        })
-    }
-
     pub fn root(&self) -> &Path {
         &self.root
     }
