@@ -5,8 +5,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
+use chunkload::chunk::ChunkSize;
+use chunkload::flatten;
+use chunkload::image::Image;
+use chunkload::layout::{BlockLayout, BlockMeta};
+use chunkload::trace::mapping::{Region, map_trace};
 use chunkload::trace::strace::{self, ImportOptions};
-use chunkload::trace::{Reader, TraceStats, Writer};
+use chunkload::trace::{MmapRule, Reader, TraceStats, Writer};
+use chunkload::units::ByteSize;
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
@@ -20,6 +26,28 @@ enum TraceCommand {
     Stats(StatsArgs),
     /// Convert `strace -f -tt -y` output of a program run in a chroot into a trace.
     ImportStrace(ImportArgs),
+    /// Map a trace onto an image's block image: pages and chunks it touches, against the whole.
+    Map(MapArgs),
+}
+
+#[derive(Debug, Args)]
+struct MapArgs {
+    /// A trace file (JSON lines; `.zst` is decompressed).
+    trace: PathBuf,
+    /// The image the trace was recorded in (OCI layout, OCI archive or docker archive).
+    #[arg(long)]
+    image: String,
+    /// Chunk size to count chunks in.
+    #[arg(long, default_value = "512KiB")]
+    chunk_size: ChunkSize,
+    /// What an mmap reads: whole, ignore or fraction:F.
+    #[arg(long, default_value = "whole")]
+    mmap: MmapRule,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    flags: super::ImageFlags,
 }
 
 #[derive(Debug, Args)]
@@ -53,7 +81,77 @@ pub fn run(args: TraceArgs) -> Result<()> {
     match args.command {
         TraceCommand::Stats(args) => stats(args),
         TraceCommand::ImportStrace(args) => import(args),
+        TraceCommand::Map(args) => map(args),
     }
+}
+
+fn map(args: MapArgs) -> Result<()> {
+    let image = Image::open(&args.image, &args.flags.options())?;
+    let flat = flatten::flatten(&image)?;
+    let layout = BlockLayout::new(&flat);
+    let meta = BlockMeta::new(layout.superblock, layout.meta.clone())?;
+    let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
+    let n = records.len();
+    let map = map_trace(&meta, records, args.mmap);
+    let cs = args.chunk_size.bytes();
+    let mut chunks = std::collections::BTreeSet::new();
+    let (mut meta_bytes, mut data_bytes) = (0u64, 0u64);
+    for a in &map.accesses {
+        chunks.extend(a.chunks(cs));
+        match a.region {
+            Region::Metadata => meta_bytes += a.bytes.end - a.bytes.start,
+            Region::Data => data_bytes += a.bytes.end - a.bytes.start,
+        }
+    }
+    let image_size = layout.image_size();
+    let total_chunks = image_size.div_ceil(cs);
+    let pages = map.pages();
+    let out = serde_json::json!({
+        "trace": args.trace, "image": image.reference, "records": n, "mmap_rule": args.mmap.to_string(),
+        "chunk_size": cs, "image_bytes": image_size, "live_file_bytes": flat.summary.total_bytes,
+        "pages_touched": pages, "bytes_touched": pages * 4096,
+        "chunks_touched": chunks.len(), "chunks_in_image": total_chunks,
+        "metadata_page_reads_bytes": meta_bytes, "data_page_reads_bytes": data_bytes,
+        "missing_paths": map.missing, "not_files": map.not_files, "clipped_bytes": map.clipped_bytes,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
+    println!(
+        "trace {} on {} ({} records, mmap rule {})",
+        args.trace.display(),
+        image.reference,
+        n,
+        args.mmap
+    );
+    println!("  block image      {} in {} chunks of {}", ByteSize(image_size), total_chunks, args.chunk_size);
+    println!(
+        "  pages touched    {} ({}, {:.1}% of the live file bytes)",
+        pages,
+        ByteSize(pages * 4096),
+        pct((pages * 4096) as f64, flat.summary.total_bytes as f64)
+    );
+    println!(
+        "  chunks touched   {} ({:.1}% of the image's chunks; {} fetched at {})",
+        chunks.len(),
+        pct(chunks.len() as f64, total_chunks as f64),
+        ByteSize(chunks.len() as u64 * cs),
+        args.chunk_size
+    );
+    println!(
+        "  page reads       {} metadata, {} data (before de-duplication)",
+        ByteSize(meta_bytes),
+        ByteSize(data_bytes)
+    );
+    println!(
+        "  not mapped       {} missing paths, {} non-file reads, {} past end of file",
+        map.missing,
+        map.not_files,
+        ByteSize(map.clipped_bytes)
+    );
+    Ok(())
 }
 
 fn stats(args: StatsArgs) -> Result<()> {

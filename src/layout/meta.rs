@@ -323,23 +323,84 @@ impl BlockMeta {
         &self.meta[start..start + len as usize]
     }
 
-    /// Resolves a path (no symlinks followed) to its inode, returning also the metadata byte
-    /// ranges a filesystem would read to get there: each directory's inode and entries, and the
-    /// final inode. Trace mapping charges these as metadata reads.
+    /// Resolves a path without following symlinks (like `lstat`): the inode and the metadata
+    /// byte ranges read on the way. See [`BlockMeta::resolve`].
     pub fn lookup(&self, path: &[u8]) -> Option<(u32, Vec<std::ops::Range<u64>>)> {
-        let mut ino = 0u32;
-        let mut touched = vec![Self::inode_range(0)];
-        for part in path.split(|&b| b == b'/').filter(|p| !p.is_empty() && *p != b".") {
-            if !self.inode(ino).is_dir() {
-                return None;
-            }
-            touched.push(self.entries_range(ino));
-            let entries = self.entries(ino).ok()?;
-            let idx = entries.binary_search_by(|(name, _)| (*name).cmp(part)).ok()?;
-            ino = entries[idx].1;
-            touched.push(Self::inode_range(ino));
+        match self.resolve(path, false) {
+            (Some(ino), touched) => Some((ino, touched)),
+            (None, _) => None,
         }
-        Some((ino, touched))
+    }
+
+    /// Resolves an absolute path the way a filesystem lookup does, following symlinks (relative
+    /// ones from their directory, absolute ones from the root, `..` clamped at the root; at most
+    /// 40), including a symlink in the last component when `follow_last` is set. Returns the
+    /// inode if the path exists, and in any case the metadata byte ranges read on the way (each
+    /// directory's inode and entries, each symlink's inode and target), so that a failed lookup
+    /// still costs what it read.
+    pub fn resolve(&self, path: &[u8], follow_last: bool) -> (Option<u32>, Vec<std::ops::Range<u64>>) {
+        let mut touched = vec![Self::inode_range(0)];
+        let mut stack = vec![0u32];
+        let mut todo: std::collections::VecDeque<Vec<u8>> =
+            path.split(|&b| b == b'/').filter(|p| !p.is_empty()).map(<[u8]>::to_vec).collect();
+        let mut links = 0;
+        while let Some(part) = todo.pop_front() {
+            let dir = *stack.last().expect("root stays");
+            match part.as_slice() {
+                b"." => continue,
+                b".." => {
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            if !self.inode(dir).is_dir() {
+                return (None, touched);
+            }
+            let Ok(entries) = self.entries(dir) else { return (None, touched) };
+            let found = entries.binary_search_by(|(name, _)| (*name).cmp(part.as_slice()));
+            touched.extend(self.lookup_reads(dir, &entries, found.unwrap_or_else(|i| i)));
+            let Ok(idx) = found else {
+                return (None, touched);
+            };
+            let ino = entries[idx].1;
+            touched.push(Self::inode_range(ino));
+            let node = self.inode(ino);
+            if node.kind == KIND_SYMLINK && (follow_last || !todo.is_empty()) {
+                links += 1;
+                if links > 40 {
+                    return (None, touched);
+                }
+                let start = self.superblock.blobs_offset + node.data;
+                touched.push(start..start + node.size);
+                let target = self.blob(node.data, node.size).to_vec();
+                if target.starts_with(b"/") {
+                    stack.truncate(1);
+                }
+                for p in target.split(|&b| b == b'/').filter(|p| !p.is_empty()).rev() {
+                    todo.push_front(p.to_vec());
+                }
+                continue;
+            }
+            stack.push(ino);
+        }
+        (Some(*stack.last().expect("root stays")), touched)
+    }
+
+    /// What looking one name up in a directory reads, modelled on ext4's hashed directories: the
+    /// directory's first block (the index root) and the block holding the entry (or where it
+    /// would be), not the whole directory.
+    fn lookup_reads(&self, dir: u32, entries: &[(&[u8], u32)], idx: usize) -> Vec<std::ops::Range<u64>> {
+        let area = self.entries_range(dir);
+        if area.is_empty() {
+            return Vec::new();
+        }
+        let at: u64 = entries[..idx.min(entries.len())].iter().map(|(n, _)| 6 + n.len() as u64).sum();
+        let first = area.start..(area.start + 1).min(area.end);
+        let pos = (area.start + at).min(area.end - 1);
+        vec![first, pos..pos + 1]
     }
 
     /// Rebuilds the flattened tree from the metadata alone (what a worker has: no layers).

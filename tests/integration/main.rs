@@ -7,3 +7,4 @@ mod hostile;
 mod manifest_cli;
 mod support;
 mod trace_cli;
+mod trace_map;
