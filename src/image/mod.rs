@@ -188,15 +188,10 @@ impl Image {
     ) -> Result<LayerStream> {
         let layer = &self.layers[index];
         let (reader, size) = self.container.open(&layer.member).map_err(|e| match e {
-            ReadError::Missing => {
+            ReadError::Io(source) => self.layer_error(index, LayerError::Open(source)),
+            // `open` streams; only whole-document reads refuse large members.
+            ReadError::Missing | ReadError::TooLarge(_) => {
                 Error::Missing { image: self.reference.clone(), what: format!("layer blob {}", layer.member) }
-            }
-            ReadError::TooLarge(_) | ReadError::Io(_) => {
-                let source = match e {
-                    ReadError::Io(io) => io,
-                    _ => std::io::Error::other("unreadable"),
-                };
-                self.layer_error(index, LayerError::Open(source))
             }
         })?;
         if size != layer.size {

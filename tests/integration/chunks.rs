@@ -166,6 +166,16 @@ fn a_flipped_bit_in_a_chunk_or_the_manifest_is_named() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!dest.exists());
 
+    // A chunk missing from the store is named too.
+    fs::remove_file(&victim).unwrap();
+    let out = store
+        .cmd(&["materialize", manifest.to_str().unwrap(), "-o", out_img.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains(&hex[..12]) && stderr.contains("not"), "{stderr}");
+
     let mut m = fs::read(&manifest).unwrap();
     let mid = m.len() / 2;
     m[mid] ^= 0x01;

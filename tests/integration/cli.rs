@@ -136,3 +136,23 @@ fn docker_archive_needs_a_selector_only_when_ambiguous() {
     assert!(err.contains("repo tag \"chunkload/ks:other\"") && err.contains("chunkload/ks:latest"), "{err}");
     assert_eq!(Platform::parse("linux/amd64"), Some(Platform::default_target()));
 }
+
+#[test]
+fn a_layer_that_changes_between_passes_is_an_error() {
+    // Flatten reads each layer once; extraction reads the live ones again. A blob swapped in
+    // between (same size, other bytes) must be caught by the second read, not written out.
+    let t = scratch();
+    let tar = TarBuilder::new().file("a", &vec![1u8; 50_000]).file("b", b"bee").finish();
+    let image_ref = LayoutBuilder::new(vec![tar.clone()], Comp::None).write(&t.path().join("img"));
+    let image = Image::open(&image_ref, &OpenOptions::default()).unwrap();
+    let flat = flatten::flatten(&image).unwrap();
+    let blob_name = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&tar));
+    let mut changed = tar.clone();
+    let at = changed.len() / 3;
+    changed[at] ^= 0xff;
+    fs::write(t.path().join("img/blobs/sha256").join(blob_name), changed).unwrap();
+    let dest = t.path().join("rootfs");
+    let err = rootfs::extract(&flat.tree, &flatten::LayerContent { image: &image }, &dest).unwrap_err();
+    assert!(err.to_string().contains("layer changed between reads"), "{err}");
+    assert!(!dest.exists());
+}
