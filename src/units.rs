@@ -6,6 +6,14 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A size in bytes. Parses and prints with binary suffixes (`512KiB`, `10GiB`); plain numbers are bytes.
+///
+/// ```
+/// use chunkload::units::ByteSize;
+/// let s: ByteSize = "1.5GiB".parse().unwrap();
+/// assert_eq!(s.bytes(), 3 << 29);
+/// assert_eq!(ByteSize::kib(512).to_string(), "512KiB");
+/// assert!("12XB".parse::<ByteSize>().is_err());
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ByteSize(pub u64);

@@ -18,6 +18,12 @@ use crate::units::ByteSize;
 
 /// A chunk size: a power of two from 4 KiB to 16 MiB (whole blocks, and few enough chunks that
 /// indices fit the manifest's u32).
+///
+/// ```
+/// use chunkload::chunk::ChunkSize;
+/// assert_eq!("512KiB".parse::<ChunkSize>().unwrap(), ChunkSize::DEFAULT);
+/// assert!("100KiB".parse::<ChunkSize>().is_err(), "not a power of two");
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "ByteSize", into = "ByteSize")]
 pub struct ChunkSize(u32);
