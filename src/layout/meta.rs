@@ -420,6 +420,10 @@ impl BlockMeta {
                 ids[ino as usize].ok_or_else(|| Error::Format(format!("inode {ino} is unreachable")))?;
             for (name, child) in self.entries(ino)? {
                 let id = match ids[child as usize] {
+                    // A second name for a directory would make the tree a graph (walks would loop).
+                    Some(_) if self.inode(child).is_dir() => {
+                        return Err(Error::Format(format!("directory inode {child} has more than one name")));
+                    }
                     Some(id) => id,
                     None => {
                         let id = tree.add(self.node_of(child)?);
