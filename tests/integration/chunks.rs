@@ -236,6 +236,17 @@ fn block_metadata_reads_back_and_resolves_paths() {
     };
     assert_eq!(files(&rebuilt), files(&flat.tree));
 
+    // A directory given a second name (a crafted image, re-hashed) is refused, not looped over.
+    let (usr, _) = meta.lookup(b"/usr").unwrap();
+    let root_entries = meta.entries_range(0);
+    let mut crafted = layout.meta.clone();
+    let first = root_entries.start as usize;
+    crafted[first..first + 4].copy_from_slice(&usr.to_le_bytes());
+    let mut sb2 = layout.superblock;
+    sb2.meta_sha256 = <sha2::Sha256 as sha2::Digest>::digest(&crafted).into();
+    let err = BlockMeta::new(sb2, crafted).and_then(|m| m.to_tree()).unwrap_err();
+    assert!(err.to_string().contains("more than one name"), "{err}");
+
     // Any change to the metadata is caught by the superblock's hash before it is parsed.
     let mut bad = layout.meta.clone();
     bad[10] ^= 1;
