@@ -2,6 +2,7 @@
 
 mod chunks;
 mod cli;
+mod docs;
 mod exact;
 mod hostile;
 mod manifest_cli;
