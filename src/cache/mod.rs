@@ -7,6 +7,8 @@
 //!
 //! [`belady`] computes the offline optimum for a recorded request stream, the bound every policy is
 //! measured against.
+//!
+//! [`Ring`] places chunks on the nodes of a shared tier by consistent hashing with bounded loads.
 
 mod arc;
 pub mod belady;
@@ -18,6 +20,7 @@ mod lru;
 mod lru_k;
 mod policy;
 mod random;
+pub mod ring;
 mod s3_fifo;
 
 use std::fmt;
@@ -34,6 +37,7 @@ pub use lru::Lru;
 pub use lru_k::LruK;
 pub use policy::EvictionPolicy;
 pub use random::Random;
+pub use ring::{NodeId, Ring, RingConfig};
 pub use s3_fifo::S3Fifo;
 
 /// A chunk, interned to a dense integer before simulation (0, 1, 2, ... in order of first sight).
