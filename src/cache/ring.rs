@@ -134,7 +134,8 @@ impl Ring {
         let live_load: u64 = self.load.iter().zip(&self.live).filter(|(_, l)| **l).map(|(x, _)| x).sum();
         let m = live_load + 1;
         let cap = ((1.0 + self.config.epsilon) * m as f64 / live_nodes.max(1) as f64).ceil() as u64;
-        let start = self.points.partition_point(|&(pos, _)| pos < chunk_point(self.config.seed, chunk));
+        let at = chunk_point(self.config.seed, chunk);
+        let start = self.points.partition_point(|&(pos, _)| pos < at);
         let len = self.points.len();
         let walk = (0..len).map(|i| NodeId(self.points[(start + i) % len].1));
         let usable = |n: &NodeId| self.live[n.index()] && !taken.contains(n);
