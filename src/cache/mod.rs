@@ -8,9 +8,11 @@
 //! [`belady`] computes the offline optimum for a recorded request stream, the bound every policy is
 //! measured against.
 //!
-//! [`Ring`] places chunks on the nodes of a shared tier by consistent hashing with bounded loads.
+//! [`AzCache`] is the AZ-wide tier (L2): nodes placed by a bounded-load hash [`Ring`], each a memory
+//! tier over a flash tier running any policy, chunks stored erasure coded or as single copies.
 
 mod arc;
+pub mod az;
 pub mod belady;
 mod bounded;
 mod fifo;
@@ -29,6 +31,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use arc::Arc;
+pub use az::{AzCache, AzConfig, AzLookup, AzStats, NodeStats, Redundancy};
 pub use belady::{Belady, belady};
 pub use bounded::{BoundedCache, CacheStats};
 pub use fifo::Fifo;
