@@ -97,6 +97,18 @@ impl BoundedCache {
     /// chunk larger than the whole cache (or of 4 GiB or more) is not admitted and evicts nothing;
     /// an already resident chunk stays as it is.
     pub fn insert(&mut self, id: ChunkId, size: ByteSize) -> bool {
+        self.insert_with(id, size, |_, _| {})
+    }
+
+    /// [`insert`](Self::insert), calling `on_evict(victim, its size)` for every chunk evicted to
+    /// make room: for a tier that must follow this one's victims (an inclusive tier in front of it
+    /// drops its copy too).
+    pub fn insert_with(
+        &mut self,
+        id: ChunkId,
+        size: ByteSize,
+        mut on_evict: impl FnMut(ChunkId, ByteSize),
+    ) -> bool {
         if self.contains(id) {
             return true;
         }
@@ -113,6 +125,7 @@ impl BoundedCache {
             let freed = self.forget(victim).expect("policy evicted a chunk that was not resident");
             self.stats.evictions += 1;
             self.stats.evicted_bytes.0 += freed;
+            on_evict(victim, ByteSize(freed));
         }
         if id.index() >= self.sizes.len() {
             self.sizes.resize(id.index() + 1, ABSENT);

@@ -7,8 +7,12 @@
 //!
 //! [`belady`] computes the offline optimum for a recorded request stream, the bound every policy is
 //! measured against.
+//!
+//! [`AzCache`] is the AZ-wide tier (L2): nodes placed by a bounded-load hash [`Ring`], each a memory
+//! tier over a flash tier running any policy, chunks stored erasure coded or as single copies.
 
 mod arc;
+pub mod az;
 pub mod belady;
 mod bounded;
 mod fifo;
@@ -18,6 +22,7 @@ mod lru;
 mod lru_k;
 mod policy;
 mod random;
+pub mod ring;
 mod s3_fifo;
 
 use std::fmt;
@@ -26,6 +31,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use arc::Arc;
+pub use az::{AzCache, AzConfig, AzLookup, AzStats, NodeStats, Redundancy};
 pub use belady::{Belady, belady};
 pub use bounded::{BoundedCache, CacheStats};
 pub use fifo::Fifo;
@@ -34,6 +40,7 @@ pub use lru::Lru;
 pub use lru_k::LruK;
 pub use policy::EvictionPolicy;
 pub use random::Random;
+pub use ring::{NodeId, Ring, RingConfig};
 pub use s3_fifo::S3Fifo;
 
 /// A chunk, interned to a dense integer before simulation (0, 1, 2, ... in order of first sight).
