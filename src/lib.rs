@@ -12,6 +12,7 @@ pub mod image;
 pub mod layout;
 pub mod report;
 pub mod rootfs;
+pub mod sim;
 pub mod store;
 pub mod trace;
 pub mod units;

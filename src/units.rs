@@ -1,4 +1,4 @@
-//! Quantities that are easy to confuse when they are bare integers: byte sizes and simulated time.
+//! Quantities that are easy to confuse as bare integers: byte sizes. Simulated time is in `sim::time`.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,8 @@
+//! Simulated time and the latency model of the tiers below the agent: everything a replay needs
+//! to price a chunk read, without touching bytes or the wall clock.
+
+pub mod latency;
+pub mod time;
+
+pub use latency::{LatencyDist, TierLatencies};
+pub use time::{SimDuration, SimTime};
