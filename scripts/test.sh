@@ -16,6 +16,7 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo bench --locked --no-run
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked 2>&1 | tee "$log"

@@ -5,7 +5,7 @@ use super::{ChunkId, EvictionPolicy};
 
 /// Evicts the chunk whose last access is oldest. O(1) per operation.
 ///
-/// A dense intrusive list (see [`Links`]) rather than the `lru` crate: no hashing and no allocation
+/// A dense intrusive list (see `list.rs`) rather than the `lru` crate: no hashing and no allocation
 /// per request, which is what lets a replay reach tens of millions of lookups per second.
 #[derive(Default)]
 pub struct Lru {

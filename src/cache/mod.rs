@@ -5,7 +5,7 @@
 //! integers before a simulation starts, so every policy keeps its per-chunk state in `Vec`s indexed
 //! by id instead of hash maps: that is what makes replaying tens of millions of requests cheap.
 //!
-//! [`belady`] computes the offline optimum for a recorded request stream, the bound every policy is
+//! [`belady()`] computes the offline optimum for a recorded request stream, the bound every policy is
 //! measured against.
 //!
 //! [`AzCache`] is the AZ-wide tier (L2): nodes placed by a bounded-load hash [`Ring`], each a memory

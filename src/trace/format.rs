@@ -1,7 +1,7 @@
 //! The trace format, version 1: the file accesses of one sandbox start, as JSON lines.
 //!
 //! docs/trace-format.md is the specification; this module is its only reader and writer. Both sides
-//! apply the same [`Checker`], so a file the writer produced always reads back.
+//! apply the same `Checker`, so a file the writer produced always reads back.
 
 use std::fmt;
 use std::fs::File;

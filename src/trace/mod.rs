@@ -1,7 +1,7 @@
 //! The trace stage: what files one sandbox start touches, and when.
 //!
 //! A trace is a time-ordered list of file accesses (open, stat, exec, read, mmap) by path inside the
-//! image root, in the versioned JSON-lines format of docs/trace-format.md ([`format`]). Traces come from
+//! image root, in the versioned JSON-lines format of docs/trace-format.md ([`mod@format`]). Traces come from
 //! real programs ([`strace`]: strace output of a run in a chroot of an extracted image) and are
 //! summarised by [`stats`]. [`mapping`] maps a trace onto a block image (paths to metadata and data
 //! pages to chunks); what a `mmap` record costs is chosen by [`MmapRule`]. Replay comes later.
