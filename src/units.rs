@@ -14,9 +14,25 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(ByteSize::kib(512).to_string(), "512KiB");
 /// assert!("12XB".parse::<ByteSize>().is_err());
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(transparent)]
 pub struct ByteSize(pub u64);
+
+/// Reads a plain number of bytes or a string with a unit (`"4GiB"`), as scenario files write them.
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bytes(b) => Ok(ByteSize(b)),
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
 
 impl ByteSize {
     pub const KIB: u64 = 1 << 10;

@@ -8,6 +8,7 @@ mod inspect;
 mod keygen;
 mod manifest;
 mod materialize;
+mod replay;
 mod trace;
 
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Read, summarise and import file-access traces.
     Trace(trace::TraceArgs),
+    /// Replay one start's trace through the worker cache, the AZ cache and S3 in simulated time.
+    Replay(replay::ReplayArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

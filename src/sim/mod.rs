@@ -2,7 +2,10 @@
 //! to price a chunk read, without touching bytes or the wall clock.
 
 pub mod latency;
+pub mod replay;
+pub mod scenario;
 pub mod time;
 
 pub use latency::{LatencyDist, TierLatencies};
+pub use scenario::Scenario;
 pub use time::{SimDuration, SimTime};

@@ -1,0 +1,234 @@
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+use chunkload::cache::{AzCache, BoundedCache};
+use chunkload::flatten;
+use chunkload::image::Image;
+use chunkload::report::Table;
+use chunkload::sim::replay::{self, ChunkTable, ReplayResult, Source};
+use chunkload::sim::{Scenario, SimDuration};
+use chunkload::trace::mapping::map_trace;
+use chunkload::trace::{MmapRule, Reader};
+use chunkload::units::ByteSize;
+
+use super::{ImageFlags, ManifestFlags};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CacheState {
+    Cold,
+    Warm,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    manifest: ManifestFlags,
+    /// The start's file-access trace (docs/trace-format.md).
+    #[arg(long)]
+    trace: PathBuf,
+    /// Scenario file (TOML; see docs/latency-model.md and `--print-scenario`). Default: built-in.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Worker cache before the start: empty, or holding the whole image.
+    #[arg(long, value_enum, default_value = "cold")]
+    l1: CacheState,
+    /// AZ cache before the start: empty, or holding the whole image.
+    #[arg(long, value_enum, default_value = "warm")]
+    l2: CacheState,
+    /// Seed (overrides the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// What an mmap in the trace reads: whole, ignore or fraction:F.
+    #[arg(long, default_value = "whole")]
+    mmap: MmapRule,
+    /// The OCI image the manifest came from: enables the full-pull and zip baselines.
+    #[arg(long)]
+    image: Option<String>,
+    /// Write every chunk request the agent made (time, chunk id, size, tier) as CSV.
+    #[arg(long)]
+    chunk_stream: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    flags: ImageFlags,
+}
+
+pub fn run(args: ReplayArgs) -> Result<()> {
+    let mut sc = match &args.scenario {
+        Some(p) => Scenario::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )?,
+        None => Scenario::default(),
+    };
+    if let Some(seed) = args.seed {
+        sc.seed = seed;
+    }
+    let store = args.manifest.open_store()?;
+    let image = args.manifest.open(&store)?;
+    let (meta, _) = image.tree()?;
+    let public = image.manifest.public();
+    let table = ChunkTable::from_manifest(&public);
+    let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
+    let map = map_trace(&meta, records, args.mmap);
+
+    let mut l1 =
+        BoundedCache::with_policy(sc.l1.policy, sc.l1.capacity, ByteSize(table.chunk_size()), sc.seed);
+    let mut l2 = AzCache::new(sc.l2.az_config(sc.seed));
+    for (id, size) in table.stored() {
+        if args.l1 == CacheState::Warm {
+            l1.insert(id, size);
+        }
+        if args.l2 == CacheState::Warm {
+            l2.put(id, size);
+        }
+    }
+    let lazy =
+        replay::replay(&map.accesses, &table, &sc, Source::Lazy { l1: Box::new(l1), l2: Box::new(l2) });
+    let baselines = match &args.image {
+        Some(reference) => Some(baselines(reference, &args, &sc, &map.accesses, &table)?),
+        None => None,
+    };
+    if let Some(path) = &args.chunk_stream {
+        let mut w =
+            BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+        writeln!(w, "time_ns,chunk_id,chunk_index,size,tier,done_ns")?;
+        for f in &lazy.fetches {
+            let tier = serde_json::to_value(f.tier)?;
+            writeln!(
+                w,
+                "{},{},{},{},{},{}",
+                f.issued.since_start().as_nanos(),
+                f.chunk,
+                f.chunk_index,
+                f.size,
+                tier.as_str().unwrap_or(""),
+                f.done.since_start().as_nanos()
+            )?;
+        }
+        w.flush()?;
+    }
+    if args.json {
+        let out = serde_json::json!({
+            "chunkload_version": env!("CARGO_PKG_VERSION"), "seed": sc.seed, "scenario": sc,
+            "manifest": args.manifest.manifest, "trace": args.trace, "l1": format!("{:?}", args.l1).to_lowercase(),
+            "l2": format!("{:?}", args.l2).to_lowercase(), "mmap_rule": args.mmap.to_string(),
+            "mapping": { "missing_paths": map.missing, "not_files": map.not_files, "clipped_bytes": map.clipped_bytes },
+            "lazy": lazy, "baselines": baselines,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "replay of {} on {} (chunkload {}, seed {}, L1 {:?}, L2 {:?}, mmap {})",
+        args.trace.display(),
+        args.manifest.manifest,
+        env!("CARGO_PKG_VERSION"),
+        sc.seed,
+        args.l1,
+        args.l2,
+        args.mmap
+    );
+    print_result("lazy loading", &lazy);
+    if let Some(b) = &baselines {
+        println!();
+        println!("baselines (same trace, local disk after the download):");
+        for (name, total, setup, result) in b {
+            println!(
+                "  {name:<10} {} = {} download+unpack + {} running the trace",
+                total, setup, result.start_time
+            );
+        }
+        println!("  lazy       {}", lazy.start_time);
+    }
+    println!();
+    println!("effective scenario (pass it back with --scenario):");
+    for line in sc.to_toml().lines() {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+fn print_result(title: &str, r: &ReplayResult) {
+    println!("{title}: start took {}", r.start_time);
+    println!(
+        "  operations {} ({} page-cache hits, {} device reads of {} pages, {})",
+        r.operations,
+        r.page_cache_hits,
+        r.device_reads,
+        r.pages_read,
+        ByteSize(r.bytes_read)
+    );
+    println!(
+        "  chunks     {} touched of {} in the image; {} fetched",
+        r.chunks_touched,
+        r.chunks_in_image,
+        ByteSize(r.bytes_fetched)
+    );
+    let mut t = Table::new(["served by", "chunks", "bytes", "stall"]);
+    for (tier, c) in &r.by_tier {
+        let name =
+            serde_json::to_value(tier).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        t.row([name, c.chunks.to_string(), ByteSize(c.bytes).to_string(), c.stall.to_string()]);
+    }
+    for line in t.to_string().lines() {
+        println!("  {line}");
+    }
+    if let Some(p) = &r.read_latency {
+        println!(
+            "  device read latency p50 {} p90 {} p99 {} p99.9 {}; {:.1}% under 100us",
+            p.p50,
+            p.p90,
+            p.p99,
+            p.p999,
+            100.0 * p.under_100us
+        );
+    }
+}
+
+type Baseline = (&'static str, SimDuration, SimDuration, ReplayResult);
+
+/// Full pull and zip: download (+unpack) first, then the same trace from local disk.
+fn baselines(
+    reference: &str,
+    args: &ReplayArgs,
+    sc: &Scenario,
+    accesses: &[chunkload::trace::mapping::MappedAccess],
+    table: &ChunkTable,
+) -> Result<Vec<Baseline>> {
+    let image = Image::open(reference, &args.flags.options())?;
+    let flat = flatten::flatten(&image)?;
+    let b = &sc.baseline;
+    let cost = |compressed: u64, uncompressed: u64| {
+        SimDuration::from_secs_f64(
+            compressed as f64 / b.download_bandwidth.bytes() as f64
+                + uncompressed as f64 / b.unpack_speed.bytes() as f64,
+        )
+    };
+    let local = replay::replay(accesses, table, sc, Source::LocalDisk);
+    let all_c: u64 = flat.layers.iter().map(|l| l.compressed_bytes).sum();
+    let all_u: u64 = flat.layers.iter().map(|l| l.uncompressed_bytes).sum();
+    let zip_layers = flat.layers.iter().skip(b.zip_from_layer);
+    let (zip_c, zip_u) =
+        zip_layers.fold((0, 0), |(c, u), l| (c + l.compressed_bytes, u + l.uncompressed_bytes));
+    if zip_u > b.zip_limit.bytes() {
+        eprintln!(
+            "note: the zip baseline's {} unzipped exceed Lambda's {} limit: such a function could not ship as a zip",
+            ByteSize(zip_u),
+            b.zip_limit
+        );
+    }
+    if flat.layers.is_empty() {
+        bail!("{reference} has no layers");
+    }
+    let pull = cost(all_c, all_u);
+    let zip = cost(zip_c, zip_u);
+    Ok(vec![
+        ("full pull", pull + local.start_time, pull, local.clone()),
+        ("zip", zip + local.start_time, zip, local),
+    ])
+}
