@@ -148,6 +148,25 @@ pub struct AzStats {
 }
 
 impl AzStats {
+    /// What happened between `earlier` (a snapshot of the same cluster) and now.
+    pub fn since(&self, earlier: &Self) -> Self {
+        let b = |now: ByteSize, then: ByteSize| ByteSize(now.bytes() - then.bytes());
+        AzStats {
+            hits: self.hits - earlier.hits,
+            misses: self.misses - earlier.misses,
+            hit_bytes: b(self.hit_bytes, earlier.hit_bytes),
+            miss_bytes: b(self.miss_bytes, earlier.miss_bytes),
+            degraded_hits: self.degraded_hits - earlier.degraded_hits,
+            memory_stripe_hits: self.memory_stripe_hits - earlier.memory_stripe_hits,
+            puts: self.puts - earlier.puts,
+            put_bytes: b(self.put_bytes, earlier.put_bytes),
+            stored_bytes: b(self.stored_bytes, earlier.stored_bytes),
+            node_failures: self.node_failures - earlier.node_failures,
+            node_restarts: self.node_restarts - earlier.node_restarts,
+            replaced_stripes: self.replaced_stripes - earlier.replaced_stripes,
+        }
+    }
+
     /// Hits over reads; 0 before any read.
     pub fn hit_ratio(&self) -> f64 {
         let total = self.hits + self.misses;

@@ -24,6 +24,21 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
+    /// What happened between `earlier` (a snapshot of the same cache) and now.
+    pub fn since(&self, earlier: &Self) -> Self {
+        let b = |now: ByteSize, then: ByteSize| ByteSize(now.bytes() - then.bytes());
+        CacheStats {
+            hits: self.hits - earlier.hits,
+            misses: self.misses - earlier.misses,
+            hit_bytes: b(self.hit_bytes, earlier.hit_bytes),
+            miss_bytes: b(self.miss_bytes, earlier.miss_bytes),
+            insertions: self.insertions - earlier.insertions,
+            rejections: self.rejections - earlier.rejections,
+            evictions: self.evictions - earlier.evictions,
+            evicted_bytes: b(self.evicted_bytes, earlier.evicted_bytes),
+        }
+    }
+
     /// Hits over requests; 0 before any request.
     pub fn hit_ratio(&self) -> f64 {
         let total = self.hits + self.misses;

@@ -42,6 +42,9 @@ pub struct ReplayArgs {
     /// Seed (overrides the scenario's).
     #[arg(long)]
     seed: Option<u64>,
+    /// Multiplier on the trace's CPU gaps (overrides the scenario's; tracing inflates them).
+    #[arg(long)]
+    cpu_scale: Option<f64>,
     /// What an mmap in the trace reads: whole, ignore or fraction:F.
     #[arg(long, default_value = "whole")]
     mmap: MmapRule,
@@ -67,6 +70,12 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     };
     if let Some(seed) = args.seed {
         sc.seed = seed;
+    }
+    if let Some(scale) = args.cpu_scale {
+        if !(scale >= 0.0 && scale.is_finite()) {
+            bail!("--cpu-scale must be a non-negative number, got {scale}");
+        }
+        sc.cpu_scale = scale;
     }
     let store = args.manifest.open_store()?;
     let image = args.manifest.open(&store)?;

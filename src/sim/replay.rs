@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::latency::stripe_read;
 use super::scenario::Scenario;
 use super::time::{SimDuration, SimTime};
-use crate::cache::{AzCache, BoundedCache, ChunkId};
+use crate::cache::{AzCache, AzStats, BoundedCache, CacheStats, ChunkId};
 use crate::crypto::{ChunkName, ManifestPublic};
 use crate::layout::BLOCK_SIZE;
 use crate::trace::mapping::MappedAccess;
@@ -147,6 +147,10 @@ pub struct ReplayResult {
     pub bytes_fetched: u64,
     pub by_tier: BTreeMap<Tier, TierCount>,
     pub read_latency: Option<Percentiles>,
+    /// The worker cache's own counters (hits, misses, bytes, evictions), warm-up excluded.
+    pub l1: Option<CacheStats>,
+    /// The AZ cache's own counters, warm-up excluded.
+    pub l2: Option<AzStats>,
     #[serde(skip)]
     pub fetches: Vec<Fetch>,
 }
@@ -208,8 +212,15 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
             bytes_fetched: 0,
             by_tier: BTreeMap::new(),
             read_latency: None,
+            l1: None,
+            l2: None,
             fetches: Vec::new(),
         },
+    };
+    // Count only what this start does: warming the caches is not part of it.
+    let (l1_before, l2_before) = match &e.source {
+        Source::Lazy { l1, l2 } => (Some(*l1.stats()), Some(*l2.stats())),
+        Source::LocalDisk => (None, None),
     };
     // Group accesses into operations per thread, in trace order.
     let mut threads: BTreeMap<u32, Vec<Op>> = BTreeMap::new();
@@ -254,6 +265,10 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
         }
     }
     e.out.start_time = end.since_start();
+    if let (Source::Lazy { l1, l2 }, Some(b1), Some(b2)) = (&e.source, l1_before, l2_before) {
+        e.out.l1 = Some(l1.stats().since(&b1));
+        e.out.l2 = Some(l2.stats().since(&b2));
+    }
     e.out.chunks_touched = touched.iter().filter(|t| **t).count() as u64;
     latencies.sort();
     if !latencies.is_empty() {

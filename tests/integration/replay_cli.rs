@@ -69,10 +69,17 @@ fn replay_orders_cold_and_warm_starts_and_is_reproducible() {
     assert!(cold["lazy"]["by_tier"]["s3"]["chunks"].as_u64().unwrap() >= 4, "{}", cold["lazy"]);
     assert!(az["lazy"]["by_tier"].get("s3").is_none(), "a warm AZ cache serves everything: {}", az["lazy"]);
     assert_eq!(warm["lazy"]["bytes_fetched"], 0);
+    // The tiers' own counters cover this start only, not the warm-up.
+    assert_eq!(warm["lazy"]["l1"]["misses"], 0, "{}", warm["lazy"]["l1"]);
+    assert!(warm["lazy"]["l1"]["hits"].as_u64().unwrap() >= 4);
+    assert_eq!(az["lazy"]["l2"]["misses"], 0);
+    assert_eq!(cold["lazy"]["l2"]["misses"], cold["lazy"]["by_tier"]["s3"]["chunks"]);
     assert_eq!(cold["seed"], 0x00c0_ffee, "the default seed is printed");
     // Same inputs and seed: the same output, byte for byte; another seed draws other latencies.
     assert_eq!(run("cold", "cold", &[]), cold);
     assert_ne!(start(&run("cold", "cold", &["--seed", "5"])), start(&cold));
+    // Without the trace's CPU gaps, only the loading is left.
+    assert!(start(&run("warm", "warm", &["--cpu-scale", "0"])) < start(&warm));
 
     // The chunk stream other simulators can replay, and the baselines.
     let stream = t.path().join("stream.csv");
