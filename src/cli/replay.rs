@@ -54,6 +54,9 @@ pub struct ReplayArgs {
     /// Write every chunk request the agent made (time, chunk id, size, tier) as CSV.
     #[arg(long)]
     chunk_stream: Option<PathBuf>,
+    /// Write the per-fetch timeline (issued, done, chunk index and id, size, tier) as JSON.
+    #[arg(long)]
+    timeline: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -120,6 +123,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             )?;
         }
         w.flush()?;
+    }
+    if let Some(path) = &args.timeline {
+        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer_pretty(BufWriter::new(file), &lazy.fetches)?;
     }
     if args.json {
         let out = serde_json::json!({

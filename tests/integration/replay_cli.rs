@@ -83,7 +83,22 @@ fn replay_orders_cold_and_warm_starts_and_is_reproducible() {
 
     // The chunk stream other simulators can replay, and the baselines.
     let stream = t.path().join("stream.csv");
-    let v = run("cold", "cold", &["--chunk-stream", stream.to_str().unwrap(), "--image", &image]);
+    let timeline = t.path().join("timeline.json");
+    let v = run(
+        "cold",
+        "cold",
+        &[
+            "--chunk-stream",
+            stream.to_str().unwrap(),
+            "--timeline",
+            timeline.to_str().unwrap(),
+            "--image",
+            &image,
+        ],
+    );
+    let fetches: Vec<serde_json::Value> = serde_json::from_slice(&fs::read(&timeline).unwrap()).unwrap();
+    assert_eq!(fetches.len() as u64, v["lazy"]["by_tier"]["s3"]["chunks"].as_u64().unwrap());
+    assert!(fetches.iter().all(|f| f["done"].as_u64() > f["issued"].as_u64() && f["tier"] == "s3"));
     let csv = fs::read_to_string(&stream).unwrap();
     assert!(csv.starts_with("time_ns,chunk_id,chunk_index,size,tier,done_ns\n"));
     assert_eq!(csv.lines().count() as u64 - 1, v["lazy"]["by_tier"]["s3"]["chunks"].as_u64().unwrap());
