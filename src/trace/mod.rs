@@ -12,6 +12,7 @@ pub mod mapping;
 mod mmap;
 pub mod stats;
 pub mod strace;
+pub mod synth;
 
 pub use error::{Error, Result};
 pub use format::{Access, Header, Op, Reader, Record, TracePath, Writer};

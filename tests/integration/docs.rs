@@ -19,6 +19,7 @@ const COMMANDS: &[&[&str]] = &[
     &["trace", "import-strace"],
     &["trace", "stats"],
     &["trace", "map"],
+    &["trace", "synth"],
     &["replay"],
 ];
 

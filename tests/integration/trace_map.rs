@@ -99,3 +99,53 @@ fn trace_map_command_reports_pages_and_chunks() {
     assert!(v["chunks_touched"].as_u64().unwrap() >= 3, "1 MiB of data and metadata: {v}");
     assert_eq!(v["missing_paths"], 0);
 }
+
+#[test]
+fn synthetic_traces_are_seeded_and_read_the_asked_share() {
+    let ks = kitchen_sink();
+    let t = crate::support::scratch();
+    let image = format!("{}:ks", ks.join("oci").display());
+    let synth = |seed: &str, out: &str, share: &str| {
+        let path = t.path().join(out);
+        crate::support::chunkload()
+            .args([
+                "trace",
+                "synth",
+                "--image",
+                &image,
+                "--seed",
+                seed,
+                "--read-share",
+                share,
+                "--threads",
+                "2",
+                "-o",
+            ])
+            .arg(&path)
+            .assert()
+            .success();
+        path
+    };
+    let a = synth("1", "a.jsonl", "0.5");
+    let b = synth("1", "b.jsonl", "0.5");
+    let c = synth("2", "c.jsonl", "0.5");
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "same seed, same trace");
+    assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap(), "another seed, another trace");
+    // It parses, and reads half of the live bytes (the last read is cut to the budget).
+    let stats = crate::support::chunkload().args(["trace", "stats", "--json"]).arg(&a).output().unwrap();
+    assert!(stats.status.success(), "{}", String::from_utf8_lossy(&stats.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let inspect = crate::support::chunkload().args(["inspect", "--json", &image]).output().unwrap();
+    let live =
+        serde_json::from_slice::<serde_json::Value>(&inspect.stdout).unwrap()["flattened"]["total_bytes"]
+            .as_u64()
+            .unwrap();
+    let read = v["bytes_read"].as_u64().unwrap_or_else(|| panic!("no bytes_read in {v}"));
+    assert_eq!(read, live / 2, "{v}");
+    let bad = crate::support::chunkload()
+        .args(["trace", "synth", "--image", &image, "--read-share", "1.5", "-o"])
+        .arg(t.path().join("x.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}
