@@ -24,6 +24,7 @@ mod policy;
 mod random;
 pub mod ring;
 mod s3_fifo;
+mod worker;
 
 use std::fmt;
 use std::str::FromStr;
@@ -42,6 +43,7 @@ pub use policy::EvictionPolicy;
 pub use random::Random;
 pub use ring::{NodeId, Ring, RingConfig};
 pub use s3_fifo::S3Fifo;
+pub use worker::{WorkerCache, WorkerStats, WorkerTier};
 
 /// A chunk, interned to a dense integer before simulation (0, 1, 2, ... in order of first sight).
 ///

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
-use chunkload::cache::{AzCache, BoundedCache};
+use chunkload::cache::{AzCache, WorkerCache};
 use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::report::Table;
@@ -88,8 +88,13 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
     let map = map_trace(&meta, records, args.mmap);
 
-    let mut l1 =
-        BoundedCache::with_policy(sc.l1.policy, sc.l1.capacity, ByteSize(table.chunk_size()), sc.seed);
+    let mut l1 = WorkerCache::new(
+        sc.l1.policy,
+        sc.l1.memory_capacity,
+        sc.l1.disk_capacity,
+        ByteSize(table.chunk_size()),
+        sc.seed,
+    );
     let mut l2 = AzCache::new(sc.l2.az_config(sc.seed));
     for (id, size) in table.stored() {
         if args.l1 == CacheState::Warm {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::latency::stripe_read;
 use super::scenario::Scenario;
 use super::time::{SimDuration, SimTime};
-use crate::cache::{AzCache, AzStats, BoundedCache, CacheStats, ChunkId};
+use crate::cache::{AzCache, AzStats, ChunkId, WorkerCache, WorkerStats, WorkerTier};
 use crate::crypto::{ChunkName, ManifestPublic};
 use crate::layout::BLOCK_SIZE;
 use crate::trace::mapping::MappedAccess;
@@ -90,7 +90,10 @@ impl ChunkTable {
 pub enum Tier {
     /// An all-zero chunk: not stored, nothing to fetch.
     Hole,
-    WorkerCache,
+    /// The worker cache's memory tier (or a chunk this start already fetched).
+    WorkerMemory,
+    /// The worker cache's local-disk tier.
+    WorkerDisk,
     AzCache,
     S3,
     /// Baselines: a local disk holding the unpacked image.
@@ -99,7 +102,7 @@ pub enum Tier {
 
 /// Where the bytes come from: the lazy-loading hierarchy, or a local disk (the baselines).
 pub enum Source {
-    Lazy { l1: Box<BoundedCache>, l2: Box<AzCache> },
+    Lazy { l1: Box<WorkerCache>, l2: Box<AzCache> },
     LocalDisk,
 }
 
@@ -147,8 +150,8 @@ pub struct ReplayResult {
     pub bytes_fetched: u64,
     pub by_tier: BTreeMap<Tier, TierCount>,
     pub read_latency: Option<Percentiles>,
-    /// The worker cache's own counters (hits, misses, bytes, evictions), warm-up excluded.
-    pub l1: Option<CacheStats>,
+    /// The worker cache's own counters per tier (hits, misses, bytes, evictions), warm-up excluded.
+    pub l1: Option<WorkerStats>,
     /// The AZ cache's own counters, warm-up excluded.
     pub l2: Option<AzStats>,
     #[serde(skip)]
@@ -219,7 +222,7 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
     };
     // Count only what this start does: warming the caches is not part of it.
     let (l1_before, l2_before) = match &e.source {
-        Source::Lazy { l1, l2 } => (Some(*l1.stats()), Some(*l2.stats())),
+        Source::Lazy { l1, l2 } => (Some(l1.stats()), Some(*l2.stats())),
         Source::LocalDisk => (None, None),
     };
     // Group accesses into operations per thread, in trace order.
@@ -359,17 +362,21 @@ impl Engine<'_> {
             }
             let hit =
                 if reading { self.sc.latency.l1_hit.sample(&mut self.rng_l1) } else { SimDuration::ZERO };
-            return (now + hit, Tier::WorkerCache);
+            return (now + hit, Tier::WorkerMemory);
         }
         let Source::Lazy { l1, l2 } = &mut self.source else { return (now, Tier::LocalDisk) };
         let bytes = ByteSize(u64::from(size));
-        if l1.get(id, bytes) {
-            self.resident[id.index()] = Some((now, Tier::WorkerCache));
-            let c = self.out.by_tier.entry(Tier::WorkerCache).or_default();
+        if let Some(found) = l1.get(id, bytes) {
+            let (tier, dist) = match found {
+                WorkerTier::Memory => (Tier::WorkerMemory, &self.sc.latency.l1_hit),
+                WorkerTier::Disk => (Tier::WorkerDisk, &self.sc.l1.disk_hit),
+            };
+            let hit = dist.sample(&mut self.rng_l1);
+            self.resident[id.index()] = Some((now + hit, tier));
+            let c = self.out.by_tier.entry(tier).or_default();
             c.chunks += 1;
             c.bytes += bytes.bytes();
-            let hit = self.sc.latency.l1_hit.sample(&mut self.rng_l1);
-            return (now + hit, Tier::WorkerCache);
+            return (now + hit, tier);
         }
         let mut issued = now;
         if self.in_flight.len() >= self.sc.fetch.concurrency
@@ -458,6 +465,7 @@ mod tests {
     fn scenario() -> Scenario {
         let mut sc = Scenario::default();
         sc.latency.l1_hit = fixed(10);
+        sc.l1.disk_hit = fixed(50);
         sc.latency.az_stripe = fixed(500);
         sc.latency.s3_get = fixed(36_000);
         sc.latency.agent_overhead = fixed(0);
@@ -477,7 +485,8 @@ mod tests {
     }
 
     fn lazy(t: &ChunkTable, sc: &Scenario, l1_warm: bool, l2_warm: bool) -> Source {
-        let mut l1 = BoundedCache::with_policy(sc.l1.policy, sc.l1.capacity, ByteSize(CS), sc.seed);
+        let mut l1 =
+            WorkerCache::new(sc.l1.policy, sc.l1.memory_capacity, sc.l1.disk_capacity, ByteSize(CS), sc.seed);
         let mut l2 = AzCache::new(AzConfig::new(ByteSize::gib(1), sc.seed));
         for (id, size) in t.stored() {
             if l1_warm {
@@ -505,6 +514,20 @@ mod tests {
         assert_eq!(s3.page_cache_hits, 1);
         assert_eq!(s3.device_reads, 2);
         assert_eq!(s3.by_tier[&Tier::S3].chunks, 2);
+    }
+
+    #[test]
+    fn older_chunks_come_from_the_worker_disk() {
+        let t = table(8, 7);
+        let mut sc = scenario();
+        sc.l1.memory_capacity = ByteSize(CS);
+        // Warmed in index order: memory keeps the last chunk, disk the rest.
+        let r = replay(&[read(0, 0, 0, 0..4096)], &t, &sc, lazy(&t, &sc, true, false));
+        assert_eq!(r.by_tier[&Tier::WorkerDisk].chunks, 1);
+        assert!(close(r.start_time, SimDuration::from_micros(50)), "{}", r.start_time);
+        let r = replay(&[read(0, 0, 0, 6 * CS..6 * CS + 4096)], &t, &sc, lazy(&t, &sc, true, false));
+        assert_eq!(r.by_tier[&Tier::WorkerMemory].chunks, 1);
+        assert!(close(r.start_time, SimDuration::from_micros(10)), "{}", r.start_time);
     }
 
     #[test]

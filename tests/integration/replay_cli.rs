@@ -70,8 +70,9 @@ fn replay_orders_cold_and_warm_starts_and_is_reproducible() {
     assert!(az["lazy"]["by_tier"].get("s3").is_none(), "a warm AZ cache serves everything: {}", az["lazy"]);
     assert_eq!(warm["lazy"]["bytes_fetched"], 0);
     // The tiers' own counters cover this start only, not the warm-up.
-    assert_eq!(warm["lazy"]["l1"]["misses"], 0, "{}", warm["lazy"]["l1"]);
-    assert!(warm["lazy"]["l1"]["hits"].as_u64().unwrap() >= 4);
+    assert_eq!(warm["lazy"]["l1"]["memory"]["misses"], 0, "{}", warm["lazy"]["l1"]);
+    assert!(warm["lazy"]["l1"]["memory"]["hits"].as_u64().unwrap() >= 4);
+    assert!(warm["lazy"]["by_tier"]["worker-memory"]["chunks"].as_u64().unwrap() >= 4, "{}", warm["lazy"]);
     assert_eq!(az["lazy"]["l2"]["misses"], 0);
     assert_eq!(cold["lazy"]["l2"]["misses"], cold["lazy"]["by_tier"]["s3"]["chunks"]);
     assert_eq!(cold["seed"], 0x00c0_ffee, "the default seed is printed");
