@@ -106,7 +106,8 @@ pub enum Source {
     LocalDisk,
 }
 
-/// One chunk fetch, for the timeline and the chunk stream.
+/// One chunk request to the worker cache (L1) and where it was served: the stream the worker
+/// cache saw (hits included), for the timeline and for running other cache simulators on it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fetch {
     pub issued: SimTime,
@@ -376,6 +377,14 @@ impl Engine<'_> {
             let c = self.out.by_tier.entry(tier).or_default();
             c.chunks += 1;
             c.bytes += bytes.bytes();
+            self.out.fetches.push(Fetch {
+                issued: now,
+                done: now + hit,
+                chunk_index: idx,
+                chunk: id.0,
+                size,
+                tier,
+            });
             return (now + hit, tier);
         }
         let mut issued = now;
@@ -525,6 +534,9 @@ mod tests {
         let r = replay(&[read(0, 0, 0, 0..4096)], &t, &sc, lazy(&t, &sc, true, false));
         assert_eq!(r.by_tier[&Tier::WorkerDisk].chunks, 1);
         assert!(close(r.start_time, SimDuration::from_micros(50)), "{}", r.start_time);
+        // The chunk stream carries worker-cache hits too: it is the stream L1 saw.
+        assert_eq!(r.fetches.len(), 1);
+        assert_eq!(r.fetches[0].tier, Tier::WorkerDisk);
         let r = replay(&[read(0, 0, 0, 6 * CS..6 * CS + 4096)], &t, &sc, lazy(&t, &sc, true, false));
         assert_eq!(r.by_tier[&Tier::WorkerMemory].chunks, 1);
         assert!(close(r.start_time, SimDuration::from_micros(10)), "{}", r.start_time);
