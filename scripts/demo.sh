@@ -42,3 +42,14 @@ $bin manifest show "$out/ks.manifest" | head -12
 echo
 echo "== rebuild the root filesystem from chunks alone"
 $bin extract "$out/ks.manifest" "$out/rootfs-from-chunks" --store "$out/store" --key "$out/customer.key"
+
+echo
+echo "== one cold start, replayed: a synthetic start trace (6.4% of the image's bytes, seeded)"
+$bin trace synth --image "$out/images/oci:ks" -o "$out/start.jsonl"
+for caches in "cold cold" "cold warm" "warm warm"; do
+  set -- $caches
+  echo "-- worker cache $1, AZ cache $2"
+  $bin replay "$out/ks.manifest" --store "$out/store" --key "$out/customer.key" --trace "$out/start.jsonl" \
+    --l1 "$1" --l2 "$2" --image "$out/images/oci:ks" | sed -n '2,/^effective scenario/p' | grep -v '^effective scenario'
+done
+echo "(the effective scenario and seed are printed in full without the filter; see docs/replay-model.md)"
