@@ -175,12 +175,9 @@ impl Sha256Stream {
     }
 }
 
-/// Views the whole 64-byte blocks of `data` as arrays (what `slice::as_chunks` does from Rust 1.88;
-/// the crate's MSRV is 1.85).
+/// The whole 64-byte blocks of `data`, as arrays.
 fn as_blocks(data: &[u8]) -> &[[u8; 64]] {
-    // SAFETY: `[u8; 64]` has size 64 and alignment 1, and the new slice covers
-    // `data.len() / 64 * 64 <= data.len()` bytes of the same allocation with the same lifetime.
-    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<[u8; 64]>(), data.len() / 64) }
+    data.as_chunks::<64>().0
 }
 
 #[cfg(test)]
