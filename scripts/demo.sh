@@ -4,11 +4,7 @@
 # extracts it next to umoci's own unpack so you can compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v umoci >/dev/null || ! command -v skopeo >/dev/null; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq umoci skopeo >/dev/null
-fi
+. scripts/install-tools.sh
 cargo build --release --quiet
 out=${1:-out/demo}
 rm -rf "$out" && mkdir -p "$out"

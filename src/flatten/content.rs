@@ -3,7 +3,7 @@
 //! The stream is verified again to the end, so a blob that changed since the first pass is an
 //! error.
 
-use std::io::{self, Read};
+use std::io::Read;
 
 use rayon::prelude::*;
 
@@ -45,7 +45,7 @@ impl LayerContent<'_> {
                 break;
             }
             let (offset, size) = (r.content.offset, r.content.size);
-            if let Err(e) = skip(&mut stream, offset - pos, &mut buf) {
+            if let Err(e) = stream.skip(offset - pos) {
                 return Err(content_err(stream.fail(e)));
             }
             pos = offset + size;
@@ -76,17 +76,4 @@ impl LayerContent<'_> {
             })
         })
     }
-}
-
-fn skip(r: &mut impl Read, mut n: u64, buf: &mut [u8]) -> io::Result<()> {
-    while n > 0 {
-        let want = n.min(buf.len() as u64) as usize;
-        match r.read(&mut buf[..want]) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(k) => n -= k as u64,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

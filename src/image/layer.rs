@@ -128,6 +128,8 @@ pub struct Expected {
 pub struct LayerStream {
     decoded: Meter<Decoder>,
     expected: Expected,
+    /// Where skipped bytes land; allocated on the first skip and reused.
+    scratch: Vec<u8>,
 }
 
 /// Sizes measured while streaming a layer.
@@ -158,7 +160,11 @@ impl LayerStream {
                 Err(source) => return Err(LayerError::Decompress { compression: Compression::Zstd, source }),
             },
         };
-        Ok(LayerStream { decoded: Meter::new(decoder, hash_decoded, Some(budget)), expected })
+        Ok(LayerStream {
+            decoded: Meter::new(decoder, hash_decoded, Some(budget)),
+            expected,
+            scratch: Vec::new(),
+        })
     }
 
     /// Turns an I/O error seen while reading this stream (directly or through the tar reader)
@@ -238,6 +244,22 @@ impl LayerStream {
             return Err(LayerError::DiffId { expected: self.expected.diff_id, actual: diff });
         }
         Ok(StreamSizes { compressed, uncompressed })
+    }
+}
+
+impl LayerStream {
+    /// Reads past `n` bytes of the decoded stream (the data of entries nobody wants), still
+    /// hashing and counting them; a stream that ends first is an `UnexpectedEof`.
+    pub fn skip(&mut self, mut n: u64) -> io::Result<()> {
+        if self.scratch.is_empty() {
+            self.scratch = vec![0u8; READ_BUFFER];
+        }
+        while n > 0 {
+            let want = n.min(self.scratch.len() as u64) as usize;
+            self.decoded.read_exact(&mut self.scratch[..want])?;
+            n -= want as u64;
+        }
+        Ok(())
     }
 }
 

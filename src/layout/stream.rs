@@ -91,7 +91,7 @@ where
         let mut at = 0u64;
         for c in files {
             zeros(&mut emit, c.block * BLOCK_SIZE - pos)?;
-            let skipped = copy(&mut stream, c.offset - at, &mut buf, &mut |_| Ok(()));
+            let skipped = stream.skip(c.offset - at).map_err(CopyError::Read);
             match skipped.and_then(|()| copy(&mut stream, c.size, &mut buf, &mut emit)) {
                 Ok(()) => {}
                 Err(CopyError::Read(e)) => {
@@ -129,7 +129,7 @@ impl From<std::io::Error> for CopyError {
     }
 }
 
-/// Copies `n` bytes from `r` to `emit` (or discards them, to skip).
+/// Copies `n` bytes from `r` to `emit`.
 fn copy(
     r: &mut impl Read,
     mut n: u64,

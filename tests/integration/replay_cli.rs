@@ -38,20 +38,20 @@ fn replay_orders_cold_and_warm_starts_and_is_reproducible() {
     w.write(&rec(150, 1, "/opt/big.bin", Access::Read { offset: 0, len: 2_000_000 })).unwrap();
     w.finish().unwrap();
 
-    let run = |l1: &str, l2: &str, extra: &[&str]| -> serde_json::Value {
-        let out = chunkload()
-            .args(["replay", "--json"])
+    let replay = || {
+        let mut c = chunkload();
+        c.arg("replay")
             .arg(&manifest)
             .arg("--store")
             .arg(&store)
             .arg("--key")
             .arg(&key)
             .arg("--trace")
-            .arg(&trace)
-            .args(["--l1", l1, "--l2", l2])
-            .args(extra)
-            .output()
-            .unwrap();
+            .arg(&trace);
+        c
+    };
+    let run = |l1: &str, l2: &str, extra: &[&str]| -> serde_json::Value {
+        let out = replay().args(["--json", "--l1", l1, "--l2", l2]).args(extra).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     };
@@ -110,19 +110,7 @@ fn replay_orders_cold_and_warm_starts_and_is_reproducible() {
     // A scenario with an unknown key is refused with its name.
     let bad = t.path().join("bad.toml");
     fs::write(&bad, "[l1]\ncapacty = \"1GiB\"\n").unwrap();
-    let out = chunkload()
-        .arg("replay")
-        .arg(&manifest)
-        .arg("--store")
-        .arg(&store)
-        .arg("--key")
-        .arg(&key)
-        .arg("--trace")
-        .arg(&trace)
-        .arg("--scenario")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = replay().arg("--scenario").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("capacty"));
 }
