@@ -49,12 +49,15 @@ pub fn run(args: ConvertArgs) -> Result<()> {
         None => default_name(&args.output)?,
     };
     let image = Image::open(&args.image, &args.flags.options())?;
-    let flat = flatten::flatten(&image)?;
     // Every chunk is made durable before it is published under its name: a crash can then never
     // leave a torn chunk that a later convert would take as present.
     let store = DirStore::open(&args.store)?;
+    // Flattening keeps each decoded layer in an anonymous file in the store's scratch directory, so
+    // cutting the block image reads those back instead of decoding every layer a second time.
+    let flat = flatten::flatten_spooled(&image, &store.scratch_dir())?;
     let options = ConvertOptions { chunk_size: args.chunk_size, salt: args.salt.clone() };
     let converted = chunk::convert(&image, &flat, &options, &store)?;
+    drop(flat);
     let sealed = converted.manifest.seal(&key);
     converted.manifest.seal_to_file(&key, &args.output)?;
     store.put_manifest(&name, &sealed)?;
