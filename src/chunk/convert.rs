@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{ChunkSize, is_zero};
-use crate::crypto::{self, Manifest, ManifestHeader, Salt, encrypt_chunk};
+use crate::crypto::{self, Manifest, ManifestHeader, Salt, Sealed, Sealer};
 use crate::flatten::Flattened;
 use crate::image::Image;
 use crate::layout::{self, BlockLayout};
@@ -103,7 +103,8 @@ pub fn convert(
     let segments = layout::segments(image, flat, &layout);
     let (full_tx, full_rx) = sync_channel::<Job>(workers * 2);
     let (sealed_tx, sealed_rx) = sync_channel::<Sealed>(PUBLISHERS);
-    let buffers = workers * 3 + segments.len() + PUBLISHERS * 2;
+    // Each worker's sealer holds one chunk back.
+    let buffers = workers * 4 + segments.len() + PUBLISHERS * 2;
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(buffers);
     for _ in 0..buffers {
         free_tx.send(Vec::with_capacity(chunk as usize)).expect("queue sized for it");
@@ -163,8 +164,6 @@ pub fn convert(
 
 /// A chunk's index and its plaintext, on its way to a worker.
 type Job = (u32, Vec<u8>);
-/// A chunk's index, what encrypting it yielded and its ciphertext, on its way to the store.
-type Sealed = (u32, crypto::SealedChunk, Vec<u8>);
 
 /// Threads that put chunks into the store. A put mostly waits for the disk (a durable store syncs
 /// every chunk before publishing it), so several run at once, off the crypto workers' cores; the
@@ -230,11 +229,13 @@ impl Pipeline {
         let _ = self.recycle.try_send(buf);
     }
 
-    /// A crypto worker: zero check, encrypt and name, then hand over to the publishers.
+    /// A crypto worker: zero check, then a [`Sealer`] (which hands back each chunk one push
+    /// later, encrypted and named), then over to the publishers.
     fn work(&self, full: &Mutex<Receiver<Job>>, salt: &Salt, sealed: SyncSender<Sealed>) {
+        let mut sealer = Sealer::new(salt.clone());
         loop {
             let job = full.lock().expect("lock").recv();
-            let Ok((index, mut buf)) = job else { return };
+            let Ok((index, buf)) = job else { break };
             if self.failed() {
                 self.give_back(buf);
                 continue;
@@ -244,9 +245,13 @@ impl Pipeline {
                 self.give_back(buf);
                 continue;
             }
-            let chunk = encrypt_chunk(salt, &mut buf);
-            // Publishers only stop after every worker has; this cannot fail.
-            let _ = sealed.send((index, chunk, buf));
+            if let Some(done) = sealer.push(index, buf) {
+                // Publishers only stop after every worker has; this cannot fail.
+                let _ = sealed.send(done);
+            }
+        }
+        if let Some(done) = sealer.finish() {
+            let _ = sealed.send(done);
         }
     }
 
@@ -254,7 +259,7 @@ impl Pipeline {
     fn publish(&self, sealed: &Mutex<Receiver<Sealed>>, store: &dyn ChunkStore) {
         loop {
             let next = sealed.lock().expect("lock").recv();
-            let Ok((index, chunk, buf)) = next else { return };
+            let Ok(Sealed { index, chunk, ciphertext: buf }) = next else { return };
             if !self.failed() {
                 match store.put_if_absent(&chunk.name, &buf) {
                     Ok(_) => {
