@@ -357,7 +357,7 @@ where
         .y_desc(opt.y_label.as_str())
         .x_label_formatter(&|v| fmt_value(*v, xf))
         .y_label_formatter(&|v| fmt_value(*v, yf))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(TRANSPARENT)
         .draw()
         .map_err(&e)?;
     for (i, (s, p)) in series.iter().zip(pts).enumerate() {
@@ -381,7 +381,7 @@ where
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
+            .background_style(WHITE.mix(0.7))
             .border_style(BLACK)
             .draw()
             .map_err(&e)?;
@@ -442,7 +442,7 @@ pub fn bar_chart(segments: &[String], groups: &[BarGroup], opt: &ChartOptions) -
                 }
             })
             .y_label_formatter(&|v| fmt_value(*v, yf))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(&e)?;
         let k = segments.len().max(1) as f64;
@@ -470,7 +470,7 @@ pub fn bar_chart(segments: &[String], groups: &[BarGroup], opt: &ChartOptions) -
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
+                .background_style(WHITE.mix(0.7))
                 .border_style(BLACK)
                 .draw()
                 .map_err(&e)?;

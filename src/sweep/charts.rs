@@ -141,9 +141,12 @@ fn cdf(r: &SweepResults, name: &str) -> Result<Chart, SweepError> {
         })
         .collect();
     let positive = series.iter().flat_map(|s| &s.points).all(|p| p.0 > 0.0);
-    let mut opt =
-        ChartOptions::new(format!("CDF of {name} per point (seed {})", r.seed), name.to_string(), "fraction")
-            .y_format(AxisFormat::Percent);
+    let mut opt = ChartOptions::new(
+        format!("CDF of {name} per point (seed {})", r.seed),
+        name.to_string(),
+        "fraction of samples <= x",
+    )
+    .y_format(AxisFormat::Percent);
     if positive {
         opt = opt.log_x();
     }

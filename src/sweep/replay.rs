@@ -18,6 +18,16 @@ use crate::sim::replay::{self, ChunkTable, Source, Tier};
 use crate::trace::mapping::MappedAccess;
 use crate::units::ByteSize;
 
+/// The metrics `chunkload sweep` and `merge` show in the terminal for this experiment.
+pub const HEADLINE: &[&str] = &[
+    "start_time_ms",
+    "hit_ratio.l1",
+    "hit_ratio.l2",
+    "tier_chunks.az-cache",
+    "tier_chunks.s3",
+    "bytes_fetched",
+];
+
 /// A cache's contents before the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartState {
