@@ -127,7 +127,14 @@ fn miss_ratio(r: &SweepResults, key: &str) -> Result<Option<Chart>, SweepError> 
     Ok(Some(Chart { file: format!("miss_ratio_{key}.svg"), svg }))
 }
 
+/// Past this many points, one CDF per point is unreadable: the chart shows percentiles per point.
+const MAX_CDF_SERIES: usize = 12;
+
 fn cdf(r: &SweepResults, name: &str) -> Result<Chart, SweepError> {
+    let with: Vec<&super::Row> = r.rows.iter().filter(|row| row.distributions.contains_key(name)).collect();
+    if with.len() > MAX_CDF_SERIES {
+        return percentiles(r, name, &with);
+    }
     let series: Vec<Series> = r
         .rows
         .iter()
@@ -152,6 +159,28 @@ fn cdf(r: &SweepResults, name: &str) -> Result<Chart, SweepError> {
     }
     let svg = plot::ecdf_chart(&series, &opt)?;
     Ok(Chart { file: format!("cdf_{name}.svg"), svg })
+}
+
+/// p50, p90, p99 and max of a distribution against the point index, for sweeps too large for CDFs.
+fn percentiles(r: &SweepResults, name: &str, rows: &[&super::Row]) -> Result<Chart, SweepError> {
+    let level = |q: f64| QUANTILE_LEVELS.iter().position(|l| *l == q).expect("a reported level");
+    let series: Vec<Series> = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)]
+        .iter()
+        .map(|(label, q)| {
+            let i = level(*q);
+            let pts = rows
+                .iter()
+                .filter_map(|row| Some((row.index as f64, *row.distributions[name].get(i)?)))
+                .collect();
+            Series::new(*label, pts)
+        })
+        .collect();
+    let opt = ChartOptions::new(
+        format!("{name} percentiles per point (seed {})", r.seed),
+        "point (index; labels in results.csv)",
+        name.to_string(),
+    );
+    Ok(Chart { file: format!("cdf_{name}.svg"), svg: plot::time_series_chart(&series, &opt)? })
 }
 
 fn tier_mix(r: &SweepResults) -> Result<Option<Chart>, SweepError> {
@@ -222,6 +251,15 @@ mod tests {
         assert_eq!(mr.matches("Belady (MIN)").count(), 1);
         let again: Vec<String> = charts(&r).unwrap().into_iter().map(|c| c.svg).collect();
         assert_eq!(again, drawn.iter().map(|c| c.svg.clone()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn large_sweeps_get_percentiles_instead_of_one_cdf_per_point() {
+        let grid =
+            Grid::parse("cache.capacity=1GiB,2GiB,4GiB,8GiB,16GiB;cache.policy=lru,s3-fifo,lfu").unwrap();
+        let r = run(&ToyExperiment, &toy(), &grid, 3, None, &|| {}).unwrap();
+        let c = charts(&r).unwrap().into_iter().find(|c| c.file == "cdf_wait_ms.svg").unwrap();
+        assert!(c.svg.contains("percentiles per point") && c.svg.contains("\np99\n"));
     }
 
     #[test]
