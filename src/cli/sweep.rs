@@ -183,7 +183,7 @@ fn sweep_with<E: Experiment>(
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    bar.set_prefix(format!("sweep {}", args.shard.map(|s| format!("shard {s}")).unwrap_or_default()));
+    bar.set_prefix(args.shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into()));
     let results = sweep::run(exp, base, grid, seed, args.shard, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let written = write_outputs(&results, &args.out)?;
@@ -199,9 +199,22 @@ pub(super) fn write_outputs(r: &SweepResults, out: &Path) -> Result<Vec<PathBuf>
         write_atomic(&path, r.to_json().as_bytes())?;
         return Ok(vec![path]);
     }
+    // A previous set in the same directory goes first, results.json leading: no stale chart or
+    // CSV can sit next to the new results, and no old results.json can look like the new set.
     let json = out.join("results.json");
-    if json.exists() {
-        std::fs::remove_file(&json).with_context(|| format!("cannot replace {}", json.display()))?;
+    let stale = std::fs::read_dir(out)
+        .with_context(|| format!("cannot read {}", out.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| {
+            n == "results.csv"
+                || (n.ends_with(".svg")
+                    && (n.starts_with("miss_ratio_") || n.starts_with("cdf_") || n == "tier_mix.svg"))
+        });
+    for name in std::iter::once("results.json".to_string()).chain(stale) {
+        let p = out.join(&name);
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("cannot replace {}", p.display()))?;
+        }
     }
     let mut written = Vec::new();
     let csv = out.join("results.csv");

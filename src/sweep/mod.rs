@@ -95,6 +95,8 @@ pub fn quantiles(samples: &[f64]) -> Vec<f64> {
 /// Why a sweep, a merge or a results file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
+    #[error("base scenario: {0}")]
+    Scenario(String),
     #[error("grid part {part:?}: {reason}")]
     Grid { part: String, reason: String },
     #[error("--shard {spec}: {reason}")]

@@ -124,6 +124,12 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     let other = t.path().join("other");
     ok(sweep(&other, &["--seed", "5"]));
     assert_ne!(files(&other)["results.json"], got["results.json"]);
+    // A new set in the same directory replaces the old one: no stale chart stays behind.
+    ok(sweep_grid(&inputs, &other, "l2.policy=lru,fifo"));
+    assert_eq!(
+        files(&other).keys().collect::<Vec<_>>(),
+        ["cdf_fetch_ms.svg", "results.csv", "results.json", "tier_mix.svg"]
+    );
 
     // Three shards (one directory is enough: the files are named by shard), merged in any order.
     let shards = t.path().join("shards");
