@@ -138,7 +138,10 @@ mod tests {
             "{e}"
         );
         let e = apply(&base, &ov(&[("l3.policy", "lru")])).unwrap_err().to_string();
-        assert!(e.contains("top level") && e.contains("l1, l2") || e.contains("l1"), "{e}");
+        assert!(
+            e.contains("l3.policy=lru: unknown key: the scenario's top level has") && e.contains("l1, l2"),
+            "{e}"
+        );
         let e = apply(&base, &ov(&[("l1.memory_capacity", "12XB")])).unwrap_err().to_string();
         assert!(e.contains("l1.memory_capacity=12XB") && e.contains("invalid byte size"), "{e}");
         let e = apply(&base, &ov(&[("l2.policy", "mru")])).unwrap_err().to_string();

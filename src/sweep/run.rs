@@ -33,16 +33,19 @@ pub fn run<E: Experiment>(
         path: "scenario".into(),
         reason: format!("cannot print the scenario as TOML: {e}"),
     })?;
-    let indices: Vec<usize> = match shard {
-        Some(s) => s.points(grid.len()).collect(),
-        None => (0..grid.len()).collect(),
-    };
-    let mut planned = Vec::with_capacity(indices.len());
-    for &i in &indices {
-        let point = grid.point(i);
+    // Every point of the grid is checked, not only this shard's: a bad value fails every shard
+    // at once rather than one shard among many after the others ran.
+    let mut planned = Vec::new();
+    for point in grid.points() {
         let sc = overrides::apply(base, &point.overrides)?;
-        exp.validate(&sc).map_err(|reason| SweepError::Point { index: i, label: point.label(), reason })?;
-        planned.push((point, sc));
+        exp.validate(&sc).map_err(|reason| SweepError::Point {
+            index: point.index,
+            label: point.label(),
+            reason,
+        })?;
+        if shard.is_none_or(|s| s.contains(point.index)) {
+            planned.push((point, sc));
+        }
     }
     let rows: Vec<Result<Row, SweepError>> = planned
         .into_par_iter()
@@ -167,6 +170,7 @@ pub(crate) mod tests {
         assert!(r.scenario.contains("capacity = 1073741824"), "{}", r.scenario);
         let s = run(&ToyExperiment, &toy(), &grid, 7, Some(Shard::new(2, 4).unwrap()), &|| {}).unwrap();
         assert_eq!(s.rows.iter().map(|r| r.index).collect::<Vec<_>>(), [1, 5]);
+        assert_eq!(s.rows[0], r.rows[1], "a shard's row is the whole run's row");
     }
 
     #[test]
@@ -185,6 +189,10 @@ pub(crate) mod tests {
                 .to_string()
                 .contains("unknown key")
         );
+        // A bad point outside the shard still fails the shard.
+        let grid = Grid::parse("scale=1,2,-1").unwrap();
+        let e = run(&ToyExperiment, &toy(), &grid, 1, Some(Shard::new(1, 3).unwrap()), &count).unwrap_err();
+        assert!(e.to_string().contains("point 2 (scale=-1)"), "{e}");
         assert_eq!(done.load(Ordering::Relaxed), 0);
         let grid = Grid::parse("cache.policy=lru,boom").unwrap();
         let e = run(&ToyExperiment, &toy(), &grid, 1, None, &count).unwrap_err().to_string();
