@@ -21,6 +21,8 @@ const COMMANDS: &[&[&str]] = &[
     &["trace", "map"],
     &["trace", "synth"],
     &["replay"],
+    &["sweep"],
+    &["merge"],
 ];
 
 fn reference() -> String {
