@@ -174,13 +174,6 @@ impl Experiment for ReplayExperiment {
     }
 
     fn headline(&self) -> &'static [&'static str] {
-        &[
-            "start_time_ms",
-            "hit_ratio.l1",
-            "hit_ratio.l2",
-            "tier_chunks.az-cache",
-            "tier_chunks.s3",
-            "bytes_fetched",
-        ]
+        HEADLINE
     }
 }

@@ -6,40 +6,13 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chunkload::trace::{Access, Header, Record, TracePath, Writer};
-
-use crate::support::{chunkload, kitchen_sink, scratch};
+use crate::support::{ReplayInputs, chunkload, replay_inputs, scratch};
 
 const GRID: &str = "l2.node_capacity=128KiB,64GiB;l2.policy=lru,s3-fifo;fetch.concurrency=1,16";
 
-fn rec(t_us: u64, thread: u32, path: &str, access: Access) -> Record {
-    Record { t_us, thread, path: TracePath::new(path.as_bytes().to_vec()).unwrap(), access }
-}
-
 /// Converts the kitchen sink and writes a two-thread trace; returns the replay-input flags.
-fn replay_inputs(dir: &Path) -> Vec<OsString> {
-    let image = format!("{}:ks", kitchen_sink().join("oci").display());
-    let key = dir.join("key");
-    let store = dir.join("store");
-    let manifest = dir.join("ks.manifest");
-    chunkload().arg("keygen").arg(&key).assert().success();
-    chunkload()
-        .args(["convert", &image])
-        .arg("--store")
-        .arg(&store)
-        .arg("--key")
-        .arg(&key)
-        .arg("-o")
-        .arg(&manifest)
-        .assert()
-        .success();
-    let trace = dir.join("t.jsonl");
-    let mut w = Writer::create(&trace, &Header::new("test", "two readers")).unwrap();
-    w.write(&rec(0, 0, "/usr/bin/tool", Access::Open)).unwrap();
-    w.write(&rec(0, 1, "/opt/big.bin", Access::Open)).unwrap();
-    w.write(&rec(100, 0, "/usr/bin/tool", Access::Read { offset: 0, len: 100 })).unwrap();
-    w.write(&rec(150, 1, "/opt/big.bin", Access::Read { offset: 0, len: 2_000_000 })).unwrap();
-    w.finish().unwrap();
+fn replay_flags(dir: &Path) -> Vec<OsString> {
+    let ReplayInputs { key, store, manifest, trace } = replay_inputs(dir);
     vec![
         "--manifest".into(),
         manifest.into(),
@@ -65,7 +38,7 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     let t = scratch();
-    let inputs = replay_inputs(t.path());
+    let inputs = replay_flags(t.path());
     let sweep = |out: &PathBuf, extra: &[&str]| {
         let mut c = chunkload();
         c.arg("sweep").args(&inputs).args(["--grid", GRID, "--quiet", "--out"]).arg(out).args(extra);
