@@ -146,6 +146,8 @@ pub fn convert(
         return Err(e);
     }
     streamed?;
+    // Names become durable before anyone can publish a manifest that refers to them.
+    store.flush()?;
     debug_assert!(partial.into_inner().expect("lock").is_empty(), "every straddling chunk completed");
     let manifest = builder.into_inner().expect("lock").finish()?;
     let st = store.stats();
@@ -168,7 +170,7 @@ type Job = (u32, Vec<u8>);
 /// Threads that put chunks into the store. A put mostly waits for the disk (a durable store syncs
 /// every chunk before publishing it), so several run at once, off the crypto workers' cores; the
 /// disk and the journal batch their syncs.
-const PUBLISHERS: usize = 8;
+const PUBLISHERS: usize = 32;
 
 /// Shared state between the segment cutters and the crypto workers.
 struct Pipeline {

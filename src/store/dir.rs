@@ -6,13 +6,17 @@
 //! ROOT/tmp/                          files being written; never read
 //! ```
 //!
-//! A chunk is written to a unique file in `tmp/` and then published with `link(2)`, which fails
-//! if the final name exists: a final name only ever holds a complete chunk, an existing chunk is
-//! never overwritten, and of two processes racing on one chunk exactly one reports it as new.
+//! A chunk is written to a unique file in `tmp/`, synced, and then published with `link(2)`, which
+//! fails if the final name exists: a final name only ever holds a complete chunk (even after a
+//! crash), an existing chunk is never overwritten, and of two processes racing on one chunk exactly
+//! one reports it as new. The directories that gained names are synced together by `flush`, which
+//! a writer calls before it publishes a manifest that refers to the chunks.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::stats::Counters;
@@ -24,7 +28,13 @@ pub struct DirStore {
     root: PathBuf,
     sync: bool,
     counters: Counters,
+    /// Directories given new entries (chunk names, new fan-out directories) since the last
+    /// `flush`: synced together there rather than one by one on every put.
+    unsynced_dirs: Mutex<BTreeSet<PathBuf>>,
 }
+
+/// Threads that sync directories at `flush`: each sync mostly waits for the disk.
+const FLUSH_THREADS: usize = 16;
 
 /// Makes temp names unique within this process; the pid makes them unique across processes.
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -41,7 +51,7 @@ impl DirStore {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
         }
-        Ok(DirStore { root, sync: true, counters: Counters::default() })
+        Ok(DirStore { root, sync: true, counters: Counters::default(), unsynced_dirs: Mutex::default() })
     }
 
     /// Whether to fsync each file before publishing it. Turning it off is for tests and scratch
@@ -115,7 +125,16 @@ impl ChunkStore for DirStore {
         }
         let path = self.chunk_path(name);
         let parent = path.parent().expect("chunk paths have a parent");
-        fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+        if !parent.is_dir() {
+            fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+            // New fan-out directories are entries of their parents, which must survive a crash too.
+            if self.sync {
+                self.unsynced_dirs
+                    .lock()
+                    .expect("lock")
+                    .extend(parent.ancestors().skip(1).take(2).map(Path::to_path_buf));
+            }
+        }
         let tmp = self.write_temp(&name.to_hex(), ciphertext)?;
         let linked = fs::hard_link(&tmp, &path);
         let _ = fs::remove_file(&tmp);
@@ -124,11 +143,25 @@ impl ChunkStore for DirStore {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
             Err(e) => return Err(io_err("publish chunk", &path)(e)),
         };
-        if new {
-            self.sync_dir(parent)?;
+        if new && self.sync {
+            self.unsynced_dirs.lock().expect("lock").insert(parent.to_path_buf());
         }
         self.counters.record_put(new, ciphertext.len());
         Ok(new)
+    }
+
+    fn flush(&self) -> Result<()> {
+        let dirs: Vec<PathBuf> =
+            std::mem::take(&mut *self.unsynced_dirs.lock().expect("lock")).into_iter().collect();
+        // The first sync commits the journal for all; the rest mostly wait on it, so run them at once.
+        let per_thread = dirs.len().div_ceil(FLUSH_THREADS).max(1);
+        std::thread::scope(|s| {
+            let syncs: Vec<_> = dirs
+                .chunks(per_thread)
+                .map(|part| s.spawn(move || part.iter().try_for_each(|d| self.sync_dir(d))))
+                .collect();
+            syncs.into_iter().try_for_each(|t| t.join().expect("sync thread does not panic"))
+        })
     }
 
     fn get(&self, name: &ChunkName) -> Result<Vec<u8>> {
@@ -196,6 +229,26 @@ mod tests {
         assert_eq!(fs::read(want).unwrap(), b"c");
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "temp files are removed");
         assert_eq!(store.stats(), StoreStats { chunks_new: 1, chunks_present: 1, bytes_written: 1 });
+    }
+
+    #[test]
+    fn flush_syncs_every_directory_that_gained_a_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let name = ChunkName::of_ciphertext(b"c");
+        assert!(store.put_if_absent(&name, b"c").unwrap());
+        let path = store.chunk_path(&name);
+        let want: BTreeSet<PathBuf> = path.ancestors().skip(1).take(3).map(Path::to_path_buf).collect();
+        assert_eq!(
+            *store.unsynced_dirs.lock().unwrap(),
+            want,
+            "the chunk's directory and the new fan-out ones"
+        );
+        store.flush().unwrap();
+        assert!(store.unsynced_dirs.lock().unwrap().is_empty());
+        // A second chunk in an existing fan-out directory adds only that directory.
+        assert!(!store.put_if_absent(&name, b"c").unwrap());
+        assert!(store.unsynced_dirs.lock().unwrap().is_empty(), "nothing new, nothing to sync");
     }
 
     #[test]

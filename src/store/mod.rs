@@ -26,7 +26,16 @@ pub trait ChunkStore: Send + Sync {
 
     /// Stores `ciphertext` as chunk `name` unless a chunk of that name exists. Returns `true` if
     /// this call wrote it. The caller guarantees `name` is the SHA-256 of `ciphertext`.
+    ///
+    /// A chunk's bytes are durable before its name appears, so a crash never leaves a torn chunk
+    /// under a valid name; the name itself needs [`flush`](Self::flush) to be sure to survive one.
     fn put_if_absent(&self, name: &ChunkName, ciphertext: &[u8]) -> Result<bool>;
+
+    /// Makes the names of every chunk put so far durable. Call it before publishing anything that
+    /// refers to them (a manifest).
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// The ciphertext of chunk `name`; [`Error::ChunkNotFound`] if absent.
     fn get(&self, name: &ChunkName) -> Result<Vec<u8>>;
