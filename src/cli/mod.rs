@@ -8,6 +8,7 @@ mod inspect;
 mod keygen;
 mod manifest;
 mod materialize;
+mod mount;
 mod replay;
 mod trace;
 
@@ -54,6 +55,8 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Replay one start's trace through the worker cache, the AZ cache and S3 in simulated time.
     Replay(replay::ReplayArgs),
+    /// Mount a converted image read-only with FUSE, loading chunks on demand (real mode).
+    Mount(mount::MountArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Mount(args) => mount::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
