@@ -101,9 +101,10 @@ enum Tier {
     Store,
 }
 
-/// Why a chunk could not be served. Cloneable: every reader waiting on one load gets it.
+/// Why a chunk could not be served (the message names the chunk). Cloneable: every reader
+/// waiting on one load gets it.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("chunk {index}: {reason}")]
+#[error("{reason}")]
 pub struct LoadError {
     pub index: u32,
     pub reason: String,
@@ -238,7 +239,12 @@ impl Loader {
     /// than the last chunk).
     pub fn chunk(&self, index: u32) -> Loaded {
         let id = match self.ids.get(index as usize) {
-            None => return Err(LoadError { index, reason: "past the end of the image".into() }),
+            None => {
+                return Err(LoadError {
+                    index,
+                    reason: format!("chunk {index} is past the end of the image"),
+                });
+            }
             Some(&HOLE) => return Ok(self.zeros.clone()),
             Some(&id) => id,
         };
@@ -297,7 +303,7 @@ impl Loader {
         }
         let fail = |reason: String| LoadError { index, reason };
         let entry = self.manifest.find(index).expect("not a hole").0;
-        let ciphertext = self.store.get(&entry.name).map_err(|e| fail(e.to_string()))?;
+        let ciphertext = self.store.get(&entry.name).map_err(|e| fail(format!("chunk {index}: {e}")))?;
         self.wait(Tier::Store);
         self.counters.store_fetches.fetch_add(1, Ordering::Relaxed);
         self.counters.store_bytes.fetch_add(ciphertext.len() as u64, Ordering::Relaxed);

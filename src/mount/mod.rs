@@ -71,6 +71,8 @@ pub struct MountOptions {
 pub struct Mounted {
     session: Option<fuser::BackgroundSession>,
     mountpoint: PathBuf,
+    /// The FUSE connection's number (the mount's device minor), to abort it if it stays busy.
+    connection: Option<u32>,
     loader: Arc<Loader>,
     recorder: Option<Arc<Recorder>>,
 }
@@ -119,7 +121,11 @@ pub fn mount(
     config.clone_fd = options.threads > 1;
     let session = fuser::spawn_mount(fs, mountpoint, &config)
         .map_err(|source| MountError::Mount { path: mountpoint.to_path_buf(), source })?;
-    Ok(Mounted { session: Some(session), mountpoint: mountpoint.to_path_buf(), loader, recorder })
+    let connection = std::fs::metadata(mountpoint).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        libc::minor(m.dev())
+    });
+    Ok(Mounted { session: Some(session), mountpoint: mountpoint.to_path_buf(), connection, loader, recorder })
 }
 
 impl Mounted {
@@ -140,7 +146,11 @@ impl Mounted {
     pub fn unmount(mut self) -> Result<MountReport, MountError> {
         let session = self.session.take().expect("mounted");
         let unmounted = if session.guard.is_finished() { session.join() } else { session.umount_and_join() };
-        unmounted.map_err(|source| MountError::Unmount { path: self.mountpoint.clone(), source })?;
+        match unmounted {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => self.detach(),
+            Err(source) => return Err(MountError::Unmount { path: self.mountpoint.clone(), source }),
+        }
         let recorded = match &self.recorder {
             Some(r) => Some(r.finish()?),
             None => None,
@@ -151,6 +161,22 @@ impl Mounted {
             loader: self.loader.stats(),
             recorded,
         })
+    }
+}
+
+impl Mounted {
+    /// A busy mount (a process still has a file open or its working directory under it) cannot
+    /// be unmounted; since the agent is going away, detach it and abort the FUSE connection, so
+    /// that later reads get ENOTCONN instead of hanging.
+    fn detach(&self) {
+        eprintln!(
+            "chunkload mount: {} is busy (files open under it): detaching it and aborting the connection",
+            self.mountpoint.display()
+        );
+        let _ = rustix::mount::unmount(&self.mountpoint, rustix::mount::UnmountFlags::DETACH);
+        if let Some(n) = self.connection {
+            let _ = std::fs::write(format!("/sys/fs/fuse/connections/{n}/abort"), b"1");
+        }
     }
 }
 
