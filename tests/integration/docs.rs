@@ -20,7 +20,9 @@ const COMMANDS: &[&[&str]] = &[
     &["trace", "stats"],
     &["trace", "map"],
     &["trace", "synth"],
+    &["trace", "record"],
     &["replay"],
+    &["mount"],
 ];
 
 fn reference() -> String {
