@@ -18,6 +18,9 @@ use super::MountError;
 
 pub struct DiskCache {
     dir: PathBuf,
+    /// An exclusive lock on `dir/.lock`, held while mounted: one mount per cache directory, since
+    /// each one owns the byte bound and removes files it does not know.
+    _lock: fs::File,
     /// Per content id (dense over the image's distinct chunk names): the chunk's name.
     names: Vec<ChunkName>,
     state: Mutex<BoundedCache>,
@@ -42,6 +45,15 @@ impl DiskCache {
             move |source| MountError::CacheIo { op, path, source }
         };
         fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        let lock_path = dir.join(".lock");
+        let lock = fs::File::create(&lock_path).map_err(io_err("create", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(MountError::CacheBusy { path: dir.to_path_buf() });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &lock_path)(e)),
+        }
         let mut cache = BoundedCache::with_policy(policy, capacity, typical_chunk, seed);
         let by_hex: HashMap<String, u32> =
             names.iter().enumerate().map(|(i, n)| (n.to_hex(), i as u32)).collect();
@@ -65,7 +77,7 @@ impl DiskCache {
                 fs::remove_file(&path).map_err(io_err("remove", &path))?;
             }
         }
-        Ok(DiskCache { dir: dir.to_path_buf(), names, state: Mutex::new(cache) })
+        Ok(DiskCache { dir: dir.to_path_buf(), _lock: lock, names, state: Mutex::new(cache) })
     }
 
     fn path(&self, id: u32) -> PathBuf {
@@ -125,5 +137,55 @@ impl DiskCache {
 
     pub fn policy_name(&self) -> String {
         self.state.lock().expect("disk cache lock").policy_name().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(i: u8) -> ChunkName {
+        ChunkName::of_ciphertext(&[i])
+    }
+
+    fn open(dir: &Path, capacity: u64) -> Result<DiskCache, MountError> {
+        let names = (0..4).map(name).collect();
+        DiskCache::open(dir, names, &[100; 4], ByteSize(capacity), PolicyKind::Fifo, ByteSize(100), 0)
+    }
+
+    #[test]
+    fn bounded_evictions_delete_files_and_a_reopen_admits_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = open(dir.path(), 200).unwrap();
+        for id in 0..3 {
+            cache.put(id, &[id as u8; 100]).unwrap();
+        }
+        assert!(!dir.path().join(name(0).to_hex()).exists(), "FIFO evicted the first chunk's file");
+        assert_eq!(cache.get(2, 100), Some(vec![2; 100]));
+        assert_eq!(cache.get(0, 100), None);
+        drop(cache);
+        // A stranger's chunk file and a file of the wrong size go; other files stay.
+        fs::write(dir.path().join(ChunkName::of_ciphertext(b"other").to_hex()), b"x").unwrap();
+        fs::write(dir.path().join(name(3).to_hex()), [0u8; 99]).unwrap();
+        fs::write(dir.path().join("notes.txt"), b"keep").unwrap();
+        let cache = open(dir.path(), 200).unwrap();
+        assert_eq!(cache.get(1, 100), Some(vec![1; 100]), "warm from the earlier mount");
+        assert_eq!(cache.used(), ByteSize(200));
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = vec![name(1).to_hex(), name(2).to_hex(), ".lock".into(), "notes.txt".into()];
+        want.sort();
+        assert_eq!(left, want);
+    }
+
+    #[test]
+    fn one_mount_per_cache_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = open(dir.path(), 200).unwrap();
+        let err = open(dir.path(), 200).err().expect("second open refused");
+        assert!(err.to_string().contains("in use by another mount"), "{err}");
     }
 }

@@ -363,3 +363,156 @@ impl Loader {
         self.disk.policy_name()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::crypto::{ManifestHeader, Salt, encrypt_chunk};
+    use crate::store::{self, ManifestName, MemStore, StoreStats};
+
+    const CHUNK: usize = 4096;
+
+    /// A store that counts and slows down `get`, so that concurrent loads overlap.
+    struct SlowStore {
+        inner: MemStore,
+        gets: AtomicUsize,
+    }
+
+    impl ChunkStore for SlowStore {
+        fn contains(&self, name: &ChunkName) -> store::Result<bool> {
+            self.inner.contains(name)
+        }
+        fn put_if_absent(&self, name: &ChunkName, ciphertext: &[u8]) -> store::Result<bool> {
+            self.inner.put_if_absent(name, ciphertext)
+        }
+        fn get(&self, name: &ChunkName) -> store::Result<Vec<u8>> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(50));
+            self.inner.get(name)
+        }
+        fn put_manifest(&self, name: &ManifestName, sealed: &[u8]) -> store::Result<()> {
+            self.inner.put_manifest(name, sealed)
+        }
+        fn get_manifest(&self, name: &ManifestName) -> store::Result<Vec<u8>> {
+            self.inner.get_manifest(name)
+        }
+        fn list_manifests(&self) -> store::Result<Vec<ManifestName>> {
+            self.inner.list_manifests()
+        }
+        fn stats(&self) -> StoreStats {
+            self.inner.stats()
+        }
+    }
+
+    /// Chunks 0 and 2 hold distinct bytes, chunk 1 is a hole, chunk 3 repeats chunk 0.
+    fn image(store: &dyn ChunkStore) -> (Manifest, Vec<Vec<u8>>) {
+        let salt = Salt::new("test").unwrap();
+        let header = ManifestHeader {
+            chunk_size: CHUNK as u32,
+            image_size: 4 * CHUNK as u64,
+            salt: salt.clone(),
+            source: "t".into(),
+        };
+        let plain: Vec<Vec<u8>> = [1u8, 0, 2, 1].iter().map(|&b| vec![b; CHUNK]).collect();
+        let mut b = Manifest::builder(header);
+        for (i, p) in plain.iter().enumerate() {
+            if p[0] == 0 {
+                continue;
+            }
+            let mut buf = p.clone();
+            let sealed = encrypt_chunk(&salt, &mut buf);
+            store.put_if_absent(&sealed.name, &buf).unwrap();
+            b.push(i as u32, sealed);
+        }
+        (b.finish().unwrap(), plain)
+    }
+
+    fn loader(dir: &std::path::Path, store: Arc<dyn ChunkStore>, manifest: Manifest) -> Loader {
+        let cache = CacheConfig {
+            dir: dir.to_path_buf(),
+            disk_capacity: ByteSize::mib(1),
+            memory_capacity: ByteSize::mib(1),
+            policy: PolicyKind::Lru,
+            seed: 1,
+        };
+        Loader::new(manifest, store, &cache, None).unwrap()
+    }
+
+    #[test]
+    fn concurrent_readers_of_one_chunk_share_one_fetch() {
+        let store = Arc::new(SlowStore { inner: MemStore::new(), gets: AtomicUsize::new(0) });
+        let (manifest, plain) = image(store.as_ref());
+        let dir = tempfile::tempdir().unwrap();
+        let l = loader(dir.path(), store.clone(), manifest);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| assert_eq!(*l.chunk(0).unwrap(), plain[0]));
+            }
+        });
+        assert_eq!(store.gets.load(Ordering::SeqCst), 1);
+        // Chunk 3 has chunk 0's content: same chunk name, served without another fetch.
+        assert_eq!(*l.chunk(3).unwrap(), plain[3]);
+        assert_eq!(store.gets.load(Ordering::SeqCst), 1);
+        let s = l.stats();
+        assert_eq!((s.store_fetches, s.shared_loads + s.memory_hits), (1, 8));
+    }
+
+    #[test]
+    fn holes_read_as_zeros_without_a_fetch_and_bad_indices_fail() {
+        let store = Arc::new(MemStore::new());
+        let (manifest, _) = image(store.as_ref());
+        let dir = tempfile::tempdir().unwrap();
+        let l = loader(dir.path(), store, manifest);
+        assert!(l.chunk(1).unwrap()[..CHUNK].iter().all(|&b| b == 0));
+        assert_eq!(l.stats().requests, 0);
+        assert!(l.chunk(9).unwrap_err().to_string().contains("past the end"));
+    }
+
+    #[test]
+    fn a_bad_store_chunk_fails_every_time_and_is_never_cached() {
+        let good = MemStore::new();
+        let (manifest, _) = image(&good);
+        // A store whose chunk 2 has one flipped byte.
+        let bad = Arc::new(MemStore::new());
+        for (entry, _) in manifest.chunks() {
+            let mut bytes = good.get(&entry.name).unwrap();
+            if entry.index == 2 {
+                bytes[7] ^= 1;
+            }
+            bad.put_if_absent(&entry.name, &bytes).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let l = loader(dir.path(), bad, manifest);
+        for _ in 0..2 {
+            let e = l.chunk(2).unwrap_err();
+            assert!(e.to_string().contains("chunk 2"), "{e}");
+        }
+        assert_eq!((l.stats().failures, l.stats().store_fetches), (2, 2));
+        assert_eq!(l.stats().disk.insertions, 0, "nothing unverified reaches the disk cache");
+    }
+
+    #[test]
+    fn a_damaged_disk_cache_file_is_refetched_not_served() {
+        let store = Arc::new(MemStore::new());
+        let (manifest, plain) = image(store.as_ref());
+        let dir = tempfile::tempdir().unwrap();
+        let name = manifest.find(2).unwrap().0.name.to_hex();
+        let manifest2 = manifest.clone();
+        drop(loader(dir.path(), store.clone(), manifest).chunk(2).unwrap());
+        let file = dir.path().join(&name);
+        let mut bytes = fs_read(&file);
+        bytes[0] ^= 0xff;
+        std::fs::write(&file, bytes).unwrap();
+        // A new mount on the same directory admits the file, finds it bad, and goes to the store.
+        let l = loader(dir.path(), store, manifest2);
+        assert_eq!(*l.chunk(2).unwrap(), plain[2]);
+        let s = l.stats();
+        assert_eq!((s.disk_rejects, s.store_fetches, s.disk_hits), (1, 1, 0));
+    }
+
+    fn fs_read(p: &std::path::Path) -> Vec<u8> {
+        std::fs::read(p).unwrap()
+    }
+}

@@ -37,6 +37,8 @@ pub enum MountError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cache directory {} is in use by another mount (one mount per cache directory)", path.display())]
+    CacheBusy { path: PathBuf },
     #[error("cannot mount at {}: {source}", path.display())]
     Mount {
         path: PathBuf,

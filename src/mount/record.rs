@@ -70,3 +70,27 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::Reader;
+
+    #[test]
+    fn records_are_ordered_and_threads_numbered_by_first_appearance() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let r = Recorder::create(&path, &Header::new("fuse", "cmd")).unwrap();
+        r.record(4242, b"/usr/bin/python3", Access::Open);
+        r.record(17, b"/usr/bin/python3", Access::Read { offset: 0, len: 4096 });
+        r.record(4242, b"relative", Access::Stat); // not a clean absolute path: dropped
+        r.record(4242, b"/etc", Access::Stat);
+        assert_eq!(r.finish().unwrap(), 3);
+        let reader = Reader::open(&path).unwrap();
+        assert_eq!(reader.header().source, "fuse");
+        let recs: Vec<Record> = reader.collect::<trace::Result<_>>().unwrap();
+        assert_eq!(recs.iter().map(|r| r.thread).collect::<Vec<_>>(), [0, 1, 0]);
+        assert_eq!(recs[0].t_us, 0, "time starts at the first request");
+        assert!(recs.windows(2).all(|w| w[0].t_us <= w[1].t_us));
+    }
+}
