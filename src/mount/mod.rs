@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::crypto::Manifest;
 use crate::layout::BlockMeta;
 use crate::store::ChunkStore;
+use crate::units::ByteSize;
 
 pub use loader::{CacheConfig, InjectedLatency, LoadError, Loader, LoaderStats, RemoteTier};
 pub use record::Recorder;
@@ -75,15 +76,24 @@ pub struct Mounted {
     mountpoint: PathBuf,
     /// The FUSE connection's number (the mount's device minor), to abort it if it stays busy.
     connection: Option<u32>,
+    options: MountOptions,
+    injected: Option<RemoteTier>,
     loader: Arc<Loader>,
     recorder: Option<Arc<Recorder>>,
 }
 
-/// What a mount did, for the report printed at unmount.
+/// What a mount did, for the report printed at unmount, with the configuration it ran under.
 #[derive(Debug, Clone, Serialize)]
 pub struct MountReport {
     pub mountpoint: PathBuf,
+    pub cache_dir: PathBuf,
+    pub disk_capacity: ByteSize,
+    pub memory_capacity: ByteSize,
     pub disk_policy: String,
+    pub threads: usize,
+    /// The tier store fetches were made to feel like (`az`, `s3`), if latency was injected.
+    pub injected_latency: Option<RemoteTier>,
+    pub seed: u64,
     pub loader: LoaderStats,
     /// Records written to the trace, if recording.
     pub recorded: Option<u64>,
@@ -106,6 +116,7 @@ pub fn mount(
             reason: "not an existing directory".into(),
         });
     }
+    let injected = latency.as_ref().map(|l| l.remote);
     let loader = Arc::new(Loader::new(manifest, store, &options.cache, latency)?);
     let recorder = recorder.map(Arc::new);
     let fs = fs::ImageFs::new(meta, loader.clone(), recorder.clone())?;
@@ -127,7 +138,15 @@ pub fn mount(
         use std::os::unix::fs::MetadataExt;
         libc::minor(m.dev())
     });
-    Ok(Mounted { session: Some(session), mountpoint: mountpoint.to_path_buf(), connection, loader, recorder })
+    Ok(Mounted {
+        session: Some(session),
+        mountpoint: mountpoint.to_path_buf(),
+        connection,
+        options: options.clone(),
+        injected,
+        loader,
+        recorder,
+    })
 }
 
 impl Mounted {
@@ -157,9 +176,16 @@ impl Mounted {
             Some(r) => Some(r.finish()?),
             None => None,
         };
+        let c = &self.options.cache;
         Ok(MountReport {
             mountpoint: self.mountpoint.clone(),
+            cache_dir: c.dir.clone(),
+            disk_capacity: c.disk_capacity,
+            memory_capacity: c.memory_capacity,
             disk_policy: self.loader.disk_policy(),
+            threads: self.options.threads,
+            injected_latency: self.injected,
+            seed: c.seed,
             loader: self.loader.stats(),
             recorded,
         })
@@ -197,6 +223,17 @@ impl fmt::Display for MountReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let l = &self.loader;
         writeln!(f, "unmounted {}", self.mountpoint.display())?;
+        let latency = self.injected_latency.map_or("none".to_string(), |t| t.to_string());
+        writeln!(
+            f,
+            "  configuration   cache {} ({} disk, {} memory, {}), {} threads, injected latency {latency}, seed {}",
+            self.cache_dir.display(),
+            self.disk_capacity,
+            self.memory_capacity,
+            self.disk_policy,
+            self.threads,
+            self.seed
+        )?;
         writeln!(
             f,
             "  chunk requests  {} ({} memory hits, {} disk hits, {} shared loads)",
@@ -205,8 +242,8 @@ impl fmt::Display for MountReport {
         writeln!(f, "  store fetches   {} ({})", l.store_fetches, l.store_bytes)?;
         writeln!(
             f,
-            "  disk cache      {} policy, {} used, {} evictions, {} rejected files",
-            self.disk_policy, l.disk_used, l.disk.evictions, l.disk_rejects
+            "  disk cache      {} used, {} evictions, {} rejected files",
+            l.disk_used, l.disk.evictions, l.disk_rejects
         )?;
         writeln!(f, "  failed loads    {}", l.failures)?;
         if let Some(n) = self.recorded {

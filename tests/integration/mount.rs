@@ -458,3 +458,30 @@ fn trace_record_reports_a_failing_command_and_still_cleans_up() {
         "the trace of the failed run is kept"
     );
 }
+
+#[test]
+fn injected_latency_makes_a_store_fetch_wait_like_s3() {
+    let t = scratch();
+    let image = convert(t.path(), &format!("{}:base", family().join("oci").display()));
+    let scenario = t.path().join("slow.toml");
+    let mut sc = chunkload::sim::Scenario::default();
+    sc.seed = 7;
+    sc.latency.s3_get = chunkload::sim::LatencyDist::Fixed(chunkload::sim::SimDuration::from_millis(400));
+    fs::write(&scenario, sc.to_toml()).unwrap();
+    let args = ["--inject-latency", "s3", "--scenario", scenario.to_str().unwrap()];
+    let mount = Mount::start(&image, &t.path().join("mnt"), &args);
+    let lib = fs::File::open(mount.point.join("usr/lib/libbase.so")).unwrap();
+    let mut page = [0u8; 4096];
+    let started = Instant::now();
+    lib.read_exact_at(&mut page, 2 * 512 * 1024).unwrap(); // one chunk nobody has read yet
+    let first = started.elapsed();
+    let started = Instant::now();
+    lib.read_exact_at(&mut page, 2 * 512 * 1024 + 8192).unwrap(); // same chunk: memory tier
+    let again = started.elapsed();
+    drop(lib);
+    let (report, _) = mount.stop();
+    assert!(first >= Duration::from_millis(400), "a store fetch took {first:?}, under the injected 400 ms");
+    assert!(again < Duration::from_millis(400), "a memory hit waited {again:?}");
+    assert_eq!(report["injected_latency"], "s3");
+    assert_eq!(report["seed"], 7);
+}
