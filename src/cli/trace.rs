@@ -57,6 +57,10 @@ struct RecordArgs {
     /// The command as the trace header records it (default: CMD and its arguments).
     #[arg(long)]
     command: Option<String>,
+    /// Set an environment variable for CMD (repeatable). CMD gets only PATH (a container
+    /// runtime's default), HOME=/root and these: nothing of the host's environment.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
     #[command(flatten)]
     serve: super::mount::ServeFlags,
     #[command(flatten)]
@@ -177,7 +181,12 @@ fn record(args: RecordArgs) -> Result<()> {
     let (mounted, _temp_cache) = args.serve.mount(opened, &mountpoint, Some(recorder))?;
     let status = {
         let sandbox = Sandbox::prepare(mounted.mountpoint(), &work.join("sandbox"))?;
-        let mut child = sandbox.spawn(&args.cmd[0], &args.cmd[1..])?;
+        let mut env = chunkload::mount::sandbox::default_env();
+        for (k, v) in &args.env {
+            env.retain(|(key, _)| key != k);
+            env.push((k.clone(), v.clone()));
+        }
+        let mut child = sandbox.spawn(&args.cmd[0], &args.cmd[1..], &env)?;
         let mut forwarded = false;
         loop {
             if let Some(status) = child.try_wait().context("waiting for the command")? {
@@ -201,6 +210,13 @@ fn record(args: RecordArgs) -> Result<()> {
         anyhow::bail!("`{command}` failed ({status}); the trace of its run is in {}", args.output.display());
     }
     Ok(())
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 /// Removes a scratch directory (empty by then: every mount under it is gone) when dropped.

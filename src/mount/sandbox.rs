@@ -83,12 +83,18 @@ impl Sandbox {
         &self.root
     }
 
-    /// Starts `program args...` chrooted into the sandbox, working directory `/`. A program name
-    /// without a `/` is searched in the sandbox's `PATH` (the caller's), as `execvp` does.
-    pub fn spawn(&self, program: &str, args: &[String]) -> Result<Child, SandboxError> {
+    /// Starts `program args...` chrooted into the sandbox, working directory `/`, with exactly
+    /// the environment `env` (the host's would leak host paths into the trace as lookups). A
+    /// program name without a `/` is searched in `env`'s `PATH`, as `execvp` does.
+    pub fn spawn(
+        &self,
+        program: &str,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Result<Child, SandboxError> {
         let root = CString::new(self.root.as_os_str().as_bytes()).expect("paths have no NUL");
         let mut cmd = Command::new(program);
-        cmd.args(args).current_dir("/");
+        cmd.args(args).current_dir("/").env_clear().envs(env.iter().map(|(k, v)| (k, v)));
         // SAFETY: between fork and exec the closure only makes two system calls on data
         // allocated before the fork.
         unsafe {
@@ -100,6 +106,15 @@ impl Sandbox {
         }
         cmd.spawn().map_err(|source| SandboxError { op: "run", path: PathBuf::from(program), source })
     }
+}
+
+/// The environment a command gets unless told otherwise: a container runtime's default `PATH`
+/// and root's `HOME`, nothing from the host.
+pub fn default_env() -> Vec<(String, String)> {
+    vec![
+        ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        ("HOME".into(), "/root".into()),
+    ]
 }
 
 impl Drop for Sandbox {

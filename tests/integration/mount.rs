@@ -373,10 +373,11 @@ fn python_image() -> &'static Path {
 
 /// Runs `chunkload trace record IMAGE -o TRACE -- CMD...`; asserts that everything it mounted
 /// is gone afterwards.
-fn record(image: &str, trace: &Path, cmd: &[&str]) -> std::process::Output {
+fn record(image: &str, trace: &Path, extra: &[&str], cmd: &[&str]) -> std::process::Output {
     let child = Command::new(env!("CARGO_BIN_EXE_chunkload"))
         .args(["trace", "record", image, "-o"])
         .arg(trace)
+        .args(extra)
         .arg("--")
         .args(cmd)
         .stdout(Stdio::piped())
@@ -399,6 +400,7 @@ fn trace_record_captures_a_real_python_start_and_the_trace_replays() {
     let out = record(
         &image,
         &trace,
+        &[],
         &["python3", "-c", "import json, sqlite3; print(json.dumps(sqlite3.sqlite_version))"],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -449,7 +451,7 @@ fn trace_record_reports_a_failing_command_and_still_cleans_up() {
     let t = scratch();
     let image = format!("{}:py", python_image().join("oci").display());
     let trace = t.path().join("fail.jsonl");
-    let out = record(&image, &trace, &["python3", "-c", "import no_such_module"]);
+    let out = record(&image, &trace, &[], &["python3", "-c", "import no_such_module"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("failed") && stderr.contains("exit status: 1"), "{stderr}");
@@ -483,4 +485,24 @@ fn injected_latency_makes_a_store_fetch_wait_like_s3() {
     assert!(again < Duration::from_millis(400), "a memory hit waited {again:?}");
     assert_eq!(report["injected_latency"], "s3");
     assert_eq!(report["seed"], 7);
+}
+
+#[test]
+fn trace_record_gives_the_command_a_clean_environment_and_a_writable_tmp() {
+    require_fuse();
+    let t = scratch();
+    let image = format!("{}:py", python_image().join("oci").display());
+    let trace = t.path().join("env.jsonl");
+    let script = "import os; assert sorted(os.environ) == ['FOO', 'HOME', 'LC_CTYPE', 'PATH'] or \
+                  sorted(os.environ) == ['FOO', 'HOME', 'PATH'], sorted(os.environ); \
+                  assert os.environ['FOO'] == 'bar=baz'; open('/tmp/x', 'w').write('ok'); \
+                  assert open('/proc/self/cmdline').read().startswith('python3')";
+    let out = record(&image, &trace, &["--env", "FOO=bar=baz"], &["python3", "-c", script]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records: Vec<chunkload::trace::Record> =
+        chunkload::trace::Reader::open(&trace).unwrap().collect::<Result<_, _>>().unwrap();
+    assert!(
+        !records.iter().any(|r| r.path.as_bytes().starts_with(b"/root/.")),
+        "host PATH entries leaked into the trace"
+    );
 }
