@@ -162,6 +162,7 @@ pub fn run(args: MountArgs) -> Result<()> {
         Some(p) => Some(Recorder::create(p, &trace_header(&args.command, &opened.label))?),
         None => None,
     };
+    let output = OutputGuard(args.record.clone());
     let signals = Signals::new()?;
     let (mounted, _temp) = args.serve.mount(opened, &args.mountpoint, recorder)?;
     eprintln!(
@@ -173,12 +174,31 @@ pub fn run(args: MountArgs) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     let report = mounted.unmount()?;
+    output.keep();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{report}");
     }
     Ok(())
+}
+
+/// Removes a trace being written when dropped before [`OutputGuard::keep`]: a mount or setup
+/// that fails leaves no file that looks like a complete trace.
+pub struct OutputGuard(pub Option<PathBuf>);
+
+impl OutputGuard {
+    pub fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for OutputGuard {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP, caught so that they end the mount cleanly instead of the process.

@@ -178,6 +178,7 @@ fn record(args: RecordArgs) -> Result<()> {
     let _cleanup = RemoveDir(work.clone());
     let signals = super::mount::Signals::new()?;
     let recorder = Recorder::create(&args.output, &super::mount::trace_header(&command, &opened.label))?;
+    let output = super::mount::OutputGuard(Some(args.output.clone()));
     let (mounted, _temp_cache) = args.serve.mount(opened, &mountpoint, Some(recorder))?;
     let status = {
         let sandbox = Sandbox::prepare(mounted.mountpoint(), &work.join("sandbox"))?;
@@ -204,6 +205,8 @@ fn record(args: RecordArgs) -> Result<()> {
         }
     };
     let report = mounted.unmount()?;
+    // Kept even when the command failed: the trace of a failing start is still a true trace.
+    output.keep();
     eprint!("{report}");
     println!("recorded {} records of `{command}` to {}", report.recorded.unwrap_or(0), args.output.display());
     if !status.success() {

@@ -506,3 +506,16 @@ fn trace_record_gives_the_command_a_clean_environment_and_a_writable_tmp() {
         "host PATH entries leaked into the trace"
     );
 }
+
+#[test]
+fn trace_record_of_a_missing_program_fails_clearly_and_leaves_no_trace() {
+    require_fuse();
+    let t = scratch();
+    let image = format!("{}:py", python_image().join("oci").display());
+    let trace = t.path().join("none.jsonl");
+    let out = record(&image, &trace, &[], &["no-such-program"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-program") && stderr.contains("No such file"), "{stderr}");
+    assert!(!trace.exists(), "a run that never started leaves no trace file");
+}
