@@ -54,6 +54,10 @@ pub struct ServeFlags {
     /// Eviction policy of the disk cache (default: the scenario's l1.policy).
     #[arg(long)]
     policy: Option<PolicyKind>,
+    /// After a chunk comes from the store, also load the next N in the background (default: the
+    /// scenario's fetch.read_ahead_chunks, 0).
+    #[arg(long, value_name = "N")]
+    read_ahead_chunks: Option<u32>,
     /// Threads serving kernel requests.
     #[arg(long, default_value_t = 4)]
     threads: usize,
@@ -125,6 +129,7 @@ impl ServeFlags {
             memory_capacity: self.memory_size.unwrap_or(sc.l1.memory_capacity),
             policy: self.policy.unwrap_or(sc.l1.policy),
             seed: sc.seed,
+            read_ahead_chunks: self.read_ahead_chunks.unwrap_or(sc.fetch.read_ahead_chunks),
         };
         let latency = self.inject_latency.map(|remote| {
             InjectedLatency::new(sc.l1.disk_hit, sc.latency.az_stripe, sc.latency.s3_get, remote, sc.seed)

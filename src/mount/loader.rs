@@ -126,6 +126,8 @@ pub struct LoaderStats {
     pub disk_rejects: u64,
     /// Loads that failed (served as I/O errors).
     pub failures: u64,
+    /// Chunks loaded ahead of need (`read_ahead_chunks` after a store fetch).
+    pub read_ahead: u64,
     pub memory: CacheStats,
     pub disk: CacheStats,
     pub disk_used: ByteSize,
@@ -141,6 +143,7 @@ struct Counters {
     shared_loads: AtomicU64,
     disk_rejects: AtomicU64,
     failures: AtomicU64,
+    read_ahead: AtomicU64,
 }
 
 type Loaded = Result<Arc<Vec<u8>>, LoadError>;
@@ -170,6 +173,7 @@ pub struct Loader {
     inflight: Mutex<HashMap<u32, Arc<Flight>>>,
     zeros: Arc<Vec<u8>>,
     latency: Option<InjectedLatency>,
+    read_ahead_chunks: u32,
     counters: Counters,
 }
 
@@ -181,6 +185,9 @@ pub struct CacheConfig {
     pub memory_capacity: ByteSize,
     pub policy: PolicyKind,
     pub seed: u64,
+    /// After a chunk comes from the store, also load the next N chunks in the background (the
+    /// model's `fetch.read_ahead_chunks`; 0 = off).
+    pub read_ahead_chunks: u32,
 }
 
 impl Loader {
@@ -227,6 +234,7 @@ impl Loader {
             disk,
             inflight: Mutex::new(HashMap::new()),
             latency,
+            read_ahead_chunks: cache.read_ahead_chunks,
             counters: Counters::default(),
         })
     }
@@ -236,24 +244,55 @@ impl Loader {
     }
 
     /// The verified plaintext of chunk `index` (a hole reads as zeros; the slice may be longer
-    /// than the last chunk).
-    pub fn chunk(&self, index: u32) -> Loaded {
-        let id = match self.ids.get(index as usize) {
-            None => {
-                return Err(LoadError {
-                    index,
-                    reason: format!("chunk {index} is past the end of the image"),
+    /// than the last chunk). A chunk that had to come from the store starts background loads of
+    /// the next `read_ahead_chunks` chunks.
+    pub fn chunk(self: &Arc<Self>, index: u32) -> Loaded {
+        let (loaded, from_store) = self.get(index, false);
+        if from_store && self.read_ahead_chunks > 0 {
+            let last = (index as usize + self.read_ahead_chunks as usize).min(self.ids.len() - 1);
+            for next in index + 1..=last as u32 {
+                let id = self.ids[next as usize];
+                if id == HOLE || self.is_present(id) {
+                    continue;
+                }
+                let me = Arc::clone(self);
+                me.counters.read_ahead.fetch_add(1, Ordering::Relaxed);
+                rayon::spawn(move || {
+                    let _ = me.get(next, true);
                 });
             }
-            Some(&HOLE) => return Ok(self.zeros.clone()),
+        }
+        loaded
+    }
+
+    /// Whether content `id` is in memory or being loaded.
+    fn is_present(&self, id: u32) -> bool {
+        let inflight = self.inflight.lock().expect("inflight lock");
+        inflight.contains_key(&id)
+            || self.memory.lock().expect("memory tier lock").order.contains(ChunkId(id))
+    }
+
+    /// One chunk, and whether this call fetched it from the store. A read-ahead load is not
+    /// counted as a request.
+    fn get(&self, index: u32, read_ahead: bool) -> (Loaded, bool) {
+        let id = match self.ids.get(index as usize) {
+            None => {
+                let reason = format!("chunk {index} is past the end of the image");
+                return (Err(LoadError { index, reason }), false);
+            }
+            Some(&HOLE) => return (Ok(self.zeros.clone()), false),
             Some(&id) => id,
         };
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if !read_ahead {
+            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        }
         let (flight, leader) = {
             let mut inflight = self.inflight.lock().expect("inflight lock");
             if let Some(data) = self.memory_get(id) {
-                self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(data);
+                if !read_ahead {
+                    self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
+                }
+                return (Ok(data), false);
             }
             match inflight.get(&id) {
                 Some(f) => (f.clone(), false),
@@ -265,14 +304,17 @@ impl Loader {
             }
         };
         if !leader {
+            if read_ahead {
+                return (Ok(Arc::new(Vec::new())), false); // someone is loading it already
+            }
             self.counters.shared_loads.fetch_add(1, Ordering::Relaxed);
             let mut result = flight.result.lock().expect("flight lock");
             while result.is_none() {
                 result = flight.done.wait(result).expect("flight lock");
             }
-            return result.clone().expect("loaded");
+            return (result.clone().expect("loaded"), false);
         }
-        let loaded = self.load(index, id);
+        let (loaded, from_store) = self.load(index, id);
         if let Ok(data) = &loaded {
             self.memory_put(id, data.clone());
         } else {
@@ -282,18 +324,26 @@ impl Loader {
         *flight.result.lock().expect("flight lock") = Some(loaded.clone());
         flight.done.notify_all();
         self.inflight.lock().expect("inflight lock").remove(&id);
-        loaded
+        (loaded, from_store)
     }
 
-    /// Disk tier, then store; verified either way. Failures are never cached.
-    fn load(&self, index: u32, id: u32) -> Loaded {
+    /// Disk tier, then store; verified either way. Failures are never cached. Says whether the
+    /// store was asked.
+    fn load(&self, index: u32, id: u32) -> (Loaded, bool) {
+        match self.load_from_disk(index, id) {
+            Some(plain) => (Ok(plain), false),
+            None => (self.load_from_store(index, id), true),
+        }
+    }
+
+    fn load_from_disk(&self, index: u32, id: u32) -> Option<Arc<Vec<u8>>> {
         let size = self.sizes[id as usize];
         if let Some(ciphertext) = self.disk.get(id, size) {
             match open_stored(&self.manifest, index, ciphertext) {
                 Ok(plain) => {
                     self.wait(Tier::Disk);
                     self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Arc::new(plain));
+                    return Some(Arc::new(plain));
                 }
                 Err(_) => {
                     self.counters.disk_rejects.fetch_add(1, Ordering::Relaxed);
@@ -301,6 +351,10 @@ impl Loader {
                 }
             }
         }
+        None
+    }
+
+    fn load_from_store(&self, index: u32, id: u32) -> Loaded {
         let fail = |reason: String| LoadError { index, reason };
         let entry = self.manifest.find(index).expect("not a hole").0;
         let ciphertext = self.store.get(&entry.name).map_err(|e| fail(format!("chunk {index}: {e}")))?;
@@ -353,6 +407,7 @@ impl Loader {
             shared_loads: get(&c.shared_loads),
             disk_rejects: get(&c.disk_rejects),
             failures: get(&c.failures),
+            read_ahead: get(&c.read_ahead),
             memory: *self.memory.lock().expect("memory tier lock").order.stats(),
             disk: self.disk.stats(),
             disk_used: self.disk.used(),
@@ -429,15 +484,46 @@ mod tests {
         (b.finish().unwrap(), plain)
     }
 
-    fn loader(dir: &std::path::Path, store: Arc<dyn ChunkStore>, manifest: Manifest) -> Loader {
+    fn loader(dir: &std::path::Path, store: Arc<dyn ChunkStore>, manifest: Manifest) -> Arc<Loader> {
+        loader_with(dir, store, manifest, 0)
+    }
+
+    fn loader_with(
+        dir: &std::path::Path,
+        store: Arc<dyn ChunkStore>,
+        manifest: Manifest,
+        ahead: u32,
+    ) -> Arc<Loader> {
         let cache = CacheConfig {
             dir: dir.to_path_buf(),
             disk_capacity: ByteSize::mib(1),
             memory_capacity: ByteSize::mib(1),
             policy: PolicyKind::Lru,
             seed: 1,
+            read_ahead_chunks: ahead,
         };
-        Loader::new(manifest, store, &cache, None).unwrap()
+        Arc::new(Loader::new(manifest, store, &cache, None).unwrap())
+    }
+
+    #[test]
+    fn read_ahead_loads_the_next_chunks_after_a_store_fetch() {
+        let store = Arc::new(MemStore::new());
+        let (manifest, plain) = image(store.as_ref());
+        let dir = tempfile::tempdir().unwrap();
+        let l = loader_with(dir.path(), store, manifest, 3);
+        assert_eq!(*l.chunk(0).unwrap(), plain[0]);
+        // Next: 1 is a hole, 2 is loaded ahead, 3 has chunk 0's content (already in memory).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while l.stats().store_fetches < 2 {
+            assert!(std::time::Instant::now() < deadline, "read-ahead never fetched chunk 2");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        while !l.inflight.lock().unwrap().is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(*l.chunk(2).unwrap(), plain[2]);
+        let s = l.stats();
+        assert_eq!((s.store_fetches, s.read_ahead, s.requests, s.memory_hits), (2, 1, 2, 1));
     }
 
     #[test]

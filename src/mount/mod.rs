@@ -91,6 +91,7 @@ pub struct MountReport {
     pub memory_capacity: ByteSize,
     pub disk_policy: String,
     pub threads: usize,
+    pub read_ahead_chunks: u32,
     /// The tier store fetches were made to feel like (`az`, `s3`), if latency was injected.
     pub injected_latency: Option<RemoteTier>,
     pub seed: u64,
@@ -184,6 +185,7 @@ impl Mounted {
             memory_capacity: c.memory_capacity,
             disk_policy: self.loader.disk_policy(),
             threads: self.options.threads,
+            read_ahead_chunks: c.read_ahead_chunks,
             injected_latency: self.injected,
             seed: c.seed,
             loader: self.loader.stats(),
@@ -226,12 +228,13 @@ impl fmt::Display for MountReport {
         let latency = self.injected_latency.map_or("none".to_string(), |t| t.to_string());
         writeln!(
             f,
-            "  configuration   cache {} ({} disk, {} memory, {}), {} threads, injected latency {latency}, seed {}",
+            "  configuration   cache {} ({} disk, {} memory, {}), {} threads, read-ahead {} chunks, injected latency {latency}, seed {}",
             self.cache_dir.display(),
             self.disk_capacity,
             self.memory_capacity,
             self.disk_policy,
             self.threads,
+            self.read_ahead_chunks,
             self.seed
         )?;
         writeln!(
@@ -239,7 +242,11 @@ impl fmt::Display for MountReport {
             "  chunk requests  {} ({} memory hits, {} disk hits, {} shared loads)",
             l.requests, l.memory_hits, l.disk_hits, l.shared_loads
         )?;
-        writeln!(f, "  store fetches   {} ({})", l.store_fetches, l.store_bytes)?;
+        writeln!(
+            f,
+            "  store fetches   {} ({}), {} read ahead",
+            l.store_fetches, l.store_bytes, l.read_ahead
+        )?;
         writeln!(
             f,
             "  disk cache      {} used, {} evictions, {} rejected files",
