@@ -6,6 +6,7 @@
 # realistic image (images/build-realistic.sh). Everything goes to $OUT (default /tmp/real).
 set -euo pipefail
 IMAGE=${IMAGE:-images/realistic/oci:latest}
+case $IMAGE in /*) ;; *) IMAGE=$PWD/$IMAGE ;; esac
 OUT=${OUT:-/tmp/real}
 CMD=${CMD:-import numpy, pandas, pyarrow}
 BIN=$PWD/target/release/chunkload
@@ -49,7 +50,8 @@ print(f"read-only files: {len(plain)}, strace {sum(sr[p] for p in plain)} B, FUS
 PY
 
 printf '[guest]\nread_ahead_pages = 0\n' > fuse-scenario.toml
-replay() { "$BIN" replay realistic.manifest --store store --key key --trace "$@"; }
+# --cpu-scale 0: only the time reads stall on chunks, free of the recordings' CPU-time noise.
+replay() { "$BIN" replay realistic.manifest --store store --key key --cpu-scale 0 --trace "$@"; }
 replay strace.jsonl --mmap ignore
 replay strace.jsonl --mmap whole
 replay fuse-warm.jsonl --scenario fuse-scenario.toml

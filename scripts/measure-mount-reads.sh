@@ -4,6 +4,7 @@
 # (docs/performance.md, "Real mode"). Root; run in the directory scripts/compare-strace-fuse.sh
 # prepared (default /tmp/real: realistic.manifest, store, key, rootfs). RUNS (default 5) rounds of:
 #   mount-cold         fresh mount, empty cache dir: every chunk from the store
+#   mount-cold-ra4     the same with --read-ahead-chunks 4
 #   mount-warm-memory  same mount, page cache dropped: every chunk from the memory tier
 #   mount-warm-disk    new mount on that cache dir, page cache dropped: chunks from the disk tier
 #   mount-pagecache    the same read again: the kernel's page cache, the agent not asked
@@ -22,6 +23,9 @@ for run in $(seq "${RUNS:-5}"); do
   rm -rf cache; mountit cache; drop
   echo "run $run mount-cold $(rd mnt/$F)"
   drop; echo "run $run mount-warm-memory $(rd mnt/$F)"
+  umountit
+  rm -rf cache; mountit cache --read-ahead-chunks 4; drop
+  echo "run $run mount-cold-ra4 $(rd mnt/$F)"
   umountit
   mountit cache; drop
   echo "run $run mount-warm-disk $(rd mnt/$F)"
