@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real tools chunkload's tests and demo drive (umoci and skopeo build and convert
-# images), from Debian's packages, when they are missing. Sourced by test.sh and demo.sh.
+# images; fuse3's fusermount3 serves the real-mode mount tests), from Debian's packages, when they
+# are missing. Sourced by test.sh and demo.sh.
 need=()
 for tool in umoci skopeo; do command -v "$tool" >/dev/null || need+=("$tool"); done
+command -v fusermount3 >/dev/null || need+=(fuse3)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod flatten;
 pub mod image;
 pub mod layout;
+pub mod mount;
 pub mod report;
 pub mod rootfs;
 pub mod sim;

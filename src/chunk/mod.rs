@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use content::ChunkContent;
 pub use convert::{ConvertOptions, ConvertStats, Converted, convert};
-pub use reader::{ChunkedImage, ReadError};
+pub use reader::{ChunkedImage, ReadError, open_stored, read_chunk};
 
 use crate::units::ByteSize;
 

@@ -41,6 +41,40 @@ pub enum ReadError {
     },
 }
 
+/// The verified plaintext of chunk `index` of the image `manifest` describes, fetched from
+/// `store` (zeros for a hole). Shared by whole-image reads and the FUSE agent's loader.
+pub fn read_chunk(manifest: &Manifest, store: &dyn ChunkStore, index: u32) -> Result<Vec<u8>, ReadError> {
+    let Some((entry, _)) = manifest.find(index) else {
+        return Ok(vec![0u8; manifest.header().chunk_len(index) as usize]);
+    };
+    let h = manifest.header();
+    let buf = store.get(&entry.name).map_err(|source| ReadError::Store {
+        index,
+        offset: h.offset(index),
+        source,
+    })?;
+    open_stored(manifest, index, buf)
+}
+
+/// Checks `ciphertext` (as a store or cache held it) against chunk `index`'s manifest entry and
+/// decrypts it in place: the name must match the ciphertext and the plaintext its digest.
+pub fn open_stored(manifest: &Manifest, index: u32, mut ciphertext: Vec<u8>) -> Result<Vec<u8>, ReadError> {
+    let h = manifest.header();
+    let (offset, len) = (h.offset(index), h.chunk_len(index));
+    let Some((entry, key)) = manifest.find(index) else {
+        return Ok(vec![0u8; len as usize]);
+    };
+    if ciphertext.len() as u64 != len {
+        return Err(ReadError::Length { index, expected: len, actual: ciphertext.len() as u64 });
+    }
+    open_chunk(&entry.name, key, &entry.plain, &mut ciphertext).map_err(|source| ReadError::Chunk {
+        index,
+        offset,
+        source,
+    })?;
+    Ok(ciphertext)
+}
+
 /// A block image as a manifest describes it, readable chunk by chunk.
 pub struct ChunkedImage<'a> {
     pub manifest: Manifest,
@@ -58,22 +92,7 @@ impl ChunkedImage<'_> {
 
     /// The verified plaintext of chunk `index` (zeros for a hole).
     pub fn read_chunk(&self, index: u32) -> Result<Vec<u8>, ReadError> {
-        let h = self.manifest.header();
-        let (offset, len) = (h.offset(index), h.chunk_len(index));
-        let Some((entry, key)) = self.manifest.find(index) else {
-            return Ok(vec![0u8; len as usize]);
-        };
-        let mut buf =
-            self.store.get(&entry.name).map_err(|source| ReadError::Store { index, offset, source })?;
-        if buf.len() as u64 != len {
-            return Err(ReadError::Length { index, expected: len, actual: buf.len() as u64 });
-        }
-        open_chunk(&entry.name, key, &entry.plain, &mut buf).map_err(|source| ReadError::Chunk {
-            index,
-            offset,
-            source,
-        })?;
-        Ok(buf)
+        read_chunk(&self.manifest, self.store, index)
     }
 
     /// Reads `len` bytes at `offset` of the block image.

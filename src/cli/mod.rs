@@ -9,6 +9,7 @@ mod keygen;
 mod manifest;
 mod materialize;
 mod merge;
+mod mount;
 mod replay;
 mod sweep;
 mod trace;
@@ -60,6 +61,8 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Join the shard files of a sweep into the outputs of one unsharded run.
     Merge(merge::MergeArgs),
+    /// Mount a converted image read-only with FUSE, loading chunks on demand (real mode).
+    Mount(mount::MountArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -132,6 +135,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Mount(args) => mount::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,12 +15,12 @@ pub const VERSION: u32 = 1;
 pub const INODE_SIZE: usize = 64;
 const SUPER_USED: usize = 96;
 
-const KIND_DIR: u8 = 1;
-const KIND_FILE: u8 = 2;
-const KIND_SYMLINK: u8 = 3;
-const KIND_CHAR: u8 = 4;
-const KIND_BLOCK: u8 = 5;
-const KIND_FIFO: u8 = 6;
+pub const KIND_DIR: u8 = 1;
+pub const KIND_FILE: u8 = 2;
+pub const KIND_SYMLINK: u8 = 3;
+pub const KIND_CHAR: u8 = 4;
+pub const KIND_BLOCK: u8 = 5;
+pub const KIND_FIFO: u8 = 6;
 
 /// Where the metadata sits, as the superblock records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +169,9 @@ pub fn encode(tree: &Tree, data_blocks: u64) -> (Superblock, Vec<u8>) {
     };
     (sb, meta)
 }
+
+/// Extended attributes as (name, value) pairs.
+pub type Xattrs = Vec<(Name, Box<[u8]>)>;
 
 /// Metadata read back from a block image.
 #[derive(Debug)]
@@ -438,6 +441,17 @@ impl BlockMeta {
             }
         }
         Ok(tree)
+    }
+
+    /// Inode `ino`'s extended attributes (name, value), in stored order.
+    pub fn xattrs(&self, ino: u32) -> Result<Xattrs, Error> {
+        Ok(self.meta_of(ino)?.xattrs)
+    }
+
+    /// A symbolic link's target (empty for anything else).
+    pub fn symlink_target(&self, ino: u32) -> &[u8] {
+        let i = self.inode(ino);
+        if i.kind == KIND_SYMLINK { self.blob(i.data, i.size) } else { &[] }
     }
 
     fn meta_of(&self, ino: u32) -> Result<Meta, Error> {

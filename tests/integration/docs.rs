@@ -20,9 +20,11 @@ const COMMANDS: &[&[&str]] = &[
     &["trace", "stats"],
     &["trace", "map"],
     &["trace", "synth"],
+    &["trace", "record"],
     &["replay"],
     &["sweep"],
     &["merge"],
+    &["mount"],
 ];
 
 fn reference() -> String {

@@ -6,6 +6,7 @@ mod docs;
 mod exact;
 mod hostile;
 mod manifest_cli;
+mod mount;
 mod replay_cli;
 mod support;
 mod sweep_cli;

@@ -1,0 +1,604 @@
+//! The agent's chunk loader: a chunk comes from the in-memory recent-chunk tier, else the local
+//! disk tier, else the store, in that order, and is checked against the manifest before any byte
+//! is served. Concurrent readers of one chunk share one load (single flight). Optional injected
+//! latency lets a local store feel like the AZ cache or S3.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::cache::{BoundedCache, CacheStats, ChunkId, PolicyKind};
+use crate::chunk::open_stored;
+use crate::crypto::{ChunkName, Manifest};
+use crate::sim::latency::{LatencyDist, stripe_read};
+use crate::store::ChunkStore;
+use crate::units::ByteSize;
+
+use super::MountError;
+use super::disk_cache::DiskCache;
+
+/// Marks a hole (an all-zero chunk the manifest leaves out) in `Loader::ids`.
+const HOLE: u32 = u32::MAX;
+
+/// Where chunks that miss both local tiers come from, as far as injected latency goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteTier {
+    /// The AZ cache: a k-of-n erasure-coded stripe read (4-of-5).
+    Az,
+    /// S3: one GET.
+    S3,
+}
+
+impl std::str::FromStr for RemoteTier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "az" => Ok(RemoteTier::Az),
+            "s3" => Ok(RemoteTier::S3),
+            _ => Err(format!("unknown remote tier {s:?}: expected az or s3")),
+        }
+    }
+}
+
+impl std::fmt::Display for RemoteTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RemoteTier::Az => "az",
+            RemoteTier::S3 => "s3",
+        })
+    }
+}
+
+/// Sleeps drawn from the latency model, per tier: what a real mount on a worker would wait.
+pub struct InjectedLatency {
+    pub disk_hit: LatencyDist,
+    pub az_stripe: LatencyDist,
+    pub s3_get: LatencyDist,
+    pub remote: RemoteTier,
+    rng: Mutex<ChaCha8Rng>,
+}
+
+impl InjectedLatency {
+    pub fn new(
+        disk_hit: LatencyDist,
+        az_stripe: LatencyDist,
+        s3_get: LatencyDist,
+        remote: RemoteTier,
+        seed: u64,
+    ) -> Self {
+        InjectedLatency {
+            disk_hit,
+            az_stripe,
+            s3_get,
+            remote,
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+        }
+    }
+
+    fn wait(&self, tier: Tier) {
+        let mut rng = self.rng.lock().expect("latency rng lock");
+        let d = match tier {
+            Tier::Disk => self.disk_hit.sample(&mut rng),
+            Tier::Store => match self.remote {
+                RemoteTier::Az => stripe_read(&self.az_stripe, 5, 4, &mut rng),
+                RemoteTier::S3 => self.s3_get.sample(&mut rng),
+            },
+        };
+        drop(rng);
+        std::thread::sleep(Duration::from_nanos(d.as_nanos()));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Disk,
+    Store,
+}
+
+/// Why a chunk could not be served (the message names the chunk). Cloneable: every reader
+/// waiting on one load gets it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct LoadError {
+    pub index: u32,
+    pub reason: String,
+}
+
+/// What the loader did since the mount.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoaderStats {
+    /// Chunk requests (one per chunk a read needed).
+    pub requests: u64,
+    pub memory_hits: u64,
+    pub disk_hits: u64,
+    /// Chunks fetched from the store (cold).
+    pub store_fetches: u64,
+    pub store_bytes: ByteSize,
+    /// Requests that waited for a load another reader had started.
+    pub shared_loads: u64,
+    /// Disk-cache files that failed verification (refetched from the store).
+    pub disk_rejects: u64,
+    /// Loads that failed (served as I/O errors).
+    pub failures: u64,
+    /// Chunks loaded ahead of need (`read_ahead_chunks` after a store fetch).
+    pub read_ahead: u64,
+    pub memory: CacheStats,
+    pub disk: CacheStats,
+    pub disk_used: ByteSize,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    memory_hits: AtomicU64,
+    disk_hits: AtomicU64,
+    store_fetches: AtomicU64,
+    store_bytes: AtomicU64,
+    shared_loads: AtomicU64,
+    disk_rejects: AtomicU64,
+    failures: AtomicU64,
+    read_ahead: AtomicU64,
+}
+
+type Loaded = Result<Arc<Vec<u8>>, LoadError>;
+
+/// One load in progress; later readers of the same chunk wait on it.
+#[derive(Default)]
+struct Flight {
+    result: Mutex<Option<Loaded>>,
+    done: Condvar,
+}
+
+/// The recent-chunk tier: plaintext of the most recently used chunks, LRU, bounded in bytes.
+struct MemoryTier {
+    order: BoundedCache,
+    data: HashMap<u32, Arc<Vec<u8>>>,
+}
+
+pub struct Loader {
+    manifest: Manifest,
+    store: Arc<dyn ChunkStore>,
+    /// Per chunk index: its content id (dense over distinct chunk names), or `HOLE`.
+    ids: Vec<u32>,
+    /// Per content id: its ciphertext size.
+    sizes: Vec<u64>,
+    memory: Mutex<MemoryTier>,
+    disk: DiskCache,
+    inflight: Mutex<HashMap<u32, Arc<Flight>>>,
+    zeros: Arc<Vec<u8>>,
+    latency: Option<InjectedLatency>,
+    read_ahead_chunks: u32,
+    counters: Counters,
+}
+
+/// Sizes and policy of the loader's two tiers.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    pub dir: std::path::PathBuf,
+    pub disk_capacity: ByteSize,
+    pub memory_capacity: ByteSize,
+    pub policy: PolicyKind,
+    pub seed: u64,
+    /// After a chunk comes from the store, also load the next N chunks in the background (the
+    /// model's `fetch.read_ahead_chunks`; 0 = off).
+    pub read_ahead_chunks: u32,
+}
+
+impl Loader {
+    pub fn new(
+        manifest: Manifest,
+        store: Arc<dyn ChunkStore>,
+        cache: &CacheConfig,
+        latency: Option<InjectedLatency>,
+    ) -> Result<Self, MountError> {
+        let h = manifest.header();
+        let total = h.total_chunks() as usize;
+        let chunk_size = ByteSize(u64::from(h.chunk_size));
+        let mut ids = vec![HOLE; total];
+        let mut by_name: HashMap<ChunkName, u32> = HashMap::new();
+        let (mut names, mut sizes) = (Vec::new(), Vec::new());
+        for (entry, _) in manifest.chunks() {
+            let id = *by_name.entry(entry.name).or_insert_with(|| {
+                names.push(entry.name);
+                sizes.push(h.chunk_len(entry.index));
+                (names.len() - 1) as u32
+            });
+            ids[entry.index as usize] = id;
+        }
+        let disk = DiskCache::open(
+            &cache.dir,
+            names,
+            &sizes,
+            cache.disk_capacity,
+            cache.policy,
+            chunk_size,
+            cache.seed,
+        )?;
+        let memory = MemoryTier {
+            order: BoundedCache::with_policy(PolicyKind::Lru, cache.memory_capacity, chunk_size, cache.seed),
+            data: HashMap::new(),
+        };
+        Ok(Loader {
+            zeros: Arc::new(vec![0u8; chunk_size.bytes() as usize]),
+            manifest,
+            store,
+            ids,
+            sizes,
+            memory: Mutex::new(memory),
+            disk,
+            inflight: Mutex::new(HashMap::new()),
+            latency,
+            read_ahead_chunks: cache.read_ahead_chunks,
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn chunk_size(&self) -> u64 {
+        u64::from(self.manifest.header().chunk_size)
+    }
+
+    /// The verified plaintext of chunk `index` (a hole reads as zeros; the slice may be longer
+    /// than the last chunk). A chunk that had to come from the store starts background loads of
+    /// the next `read_ahead_chunks` chunks.
+    pub fn chunk(self: &Arc<Self>, index: u32) -> Loaded {
+        let (loaded, from_store) = self.get(index, false);
+        if from_store && self.read_ahead_chunks > 0 {
+            let last = (index as usize + self.read_ahead_chunks as usize).min(self.ids.len() - 1);
+            for next in index + 1..=last as u32 {
+                let id = self.ids[next as usize];
+                if id == HOLE || self.is_present(id) {
+                    continue;
+                }
+                let me = Arc::clone(self);
+                me.counters.read_ahead.fetch_add(1, Ordering::Relaxed);
+                rayon::spawn(move || {
+                    let _ = me.get(next, true);
+                });
+            }
+        }
+        loaded
+    }
+
+    /// Whether content `id` is in memory or being loaded.
+    fn is_present(&self, id: u32) -> bool {
+        let inflight = self.inflight.lock().expect("inflight lock");
+        inflight.contains_key(&id)
+            || self.memory.lock().expect("memory tier lock").order.contains(ChunkId(id))
+    }
+
+    /// One chunk, and whether this call fetched it from the store. A read-ahead load is not
+    /// counted as a request.
+    fn get(&self, index: u32, read_ahead: bool) -> (Loaded, bool) {
+        let id = match self.ids.get(index as usize) {
+            None => {
+                let reason = format!("chunk {index} is past the end of the image");
+                return (Err(LoadError { index, reason }), false);
+            }
+            Some(&HOLE) => return (Ok(self.zeros.clone()), false),
+            Some(&id) => id,
+        };
+        if !read_ahead {
+            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        let (flight, leader) = {
+            let mut inflight = self.inflight.lock().expect("inflight lock");
+            if let Some(data) = self.memory_get(id) {
+                if !read_ahead {
+                    self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
+                }
+                return (Ok(data), false);
+            }
+            match inflight.get(&id) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f = Arc::new(Flight::default());
+                    inflight.insert(id, f.clone());
+                    (f, true)
+                }
+            }
+        };
+        if !leader {
+            if read_ahead {
+                return (Ok(Arc::new(Vec::new())), false); // someone is loading it already
+            }
+            self.counters.shared_loads.fetch_add(1, Ordering::Relaxed);
+            let mut result = flight.result.lock().expect("flight lock");
+            while result.is_none() {
+                result = flight.done.wait(result).expect("flight lock");
+            }
+            return (result.clone().expect("loaded"), false);
+        }
+        let (loaded, from_store) = self.load(index, id);
+        if let Ok(data) = &loaded {
+            self.memory_put(id, data.clone());
+        } else {
+            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        // Publish, then retire the flight: a reader arriving after this finds the memory tier.
+        *flight.result.lock().expect("flight lock") = Some(loaded.clone());
+        flight.done.notify_all();
+        self.inflight.lock().expect("inflight lock").remove(&id);
+        (loaded, from_store)
+    }
+
+    /// Disk tier, then store; verified either way. Failures are never cached. Says whether the
+    /// store was asked.
+    fn load(&self, index: u32, id: u32) -> (Loaded, bool) {
+        match self.load_from_disk(index, id) {
+            Some(plain) => (Ok(plain), false),
+            None => (self.load_from_store(index, id), true),
+        }
+    }
+
+    fn load_from_disk(&self, index: u32, id: u32) -> Option<Arc<Vec<u8>>> {
+        let size = self.sizes[id as usize];
+        if let Some(ciphertext) = self.disk.get(id, size) {
+            match open_stored(&self.manifest, index, ciphertext) {
+                Ok(plain) => {
+                    self.wait(Tier::Disk);
+                    self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
+                    return Some(Arc::new(plain));
+                }
+                Err(_) => {
+                    self.counters.disk_rejects.fetch_add(1, Ordering::Relaxed);
+                    self.disk.remove(id);
+                }
+            }
+        }
+        None
+    }
+
+    fn load_from_store(&self, index: u32, id: u32) -> Loaded {
+        let fail = |reason: String| LoadError { index, reason };
+        let entry = self.manifest.find(index).expect("not a hole").0;
+        let ciphertext = self.store.get(&entry.name).map_err(|e| fail(format!("chunk {index}: {e}")))?;
+        self.wait(Tier::Store);
+        self.counters.store_fetches.fetch_add(1, Ordering::Relaxed);
+        self.counters.store_bytes.fetch_add(ciphertext.len() as u64, Ordering::Relaxed);
+        // Keep the ciphertext for the disk tier only once it has proved good.
+        let copy = ciphertext.clone();
+        let plain = open_stored(&self.manifest, index, ciphertext).map_err(|e| fail(e.to_string()))?;
+        if let Err(e) = self.disk.put(id, &copy) {
+            // The cache is an optimisation: a full or broken cache disk must not fail the read.
+            eprintln!("chunkload mount: cannot write chunk {index} to the disk cache: {e}");
+        }
+        Ok(Arc::new(plain))
+    }
+
+    fn wait(&self, tier: Tier) {
+        if let Some(l) = &self.latency {
+            l.wait(tier);
+        }
+    }
+
+    fn memory_get(&self, id: u32) -> Option<Arc<Vec<u8>>> {
+        let mut m = self.memory.lock().expect("memory tier lock");
+        let size = ByteSize(self.sizes[id as usize]);
+        if m.order.get(ChunkId(id), size) { m.data.get(&id).cloned() } else { None }
+    }
+
+    fn memory_put(&self, id: u32, data: Arc<Vec<u8>>) {
+        let mut m = self.memory.lock().expect("memory tier lock");
+        let MemoryTier { order, data: map } = &mut *m;
+        let mut victims = Vec::new();
+        if order.insert_with(ChunkId(id), ByteSize(self.sizes[id as usize]), |v, _| victims.push(v)) {
+            map.insert(id, data);
+        }
+        for v in victims {
+            map.remove(&v.0);
+        }
+    }
+
+    pub fn stats(&self) -> LoaderStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LoaderStats {
+            requests: get(&c.requests),
+            memory_hits: get(&c.memory_hits),
+            disk_hits: get(&c.disk_hits),
+            store_fetches: get(&c.store_fetches),
+            store_bytes: ByteSize(get(&c.store_bytes)),
+            shared_loads: get(&c.shared_loads),
+            disk_rejects: get(&c.disk_rejects),
+            failures: get(&c.failures),
+            read_ahead: get(&c.read_ahead),
+            memory: *self.memory.lock().expect("memory tier lock").order.stats(),
+            disk: self.disk.stats(),
+            disk_used: self.disk.used(),
+        }
+    }
+
+    pub fn disk_policy(&self) -> String {
+        self.disk.policy_name()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::crypto::{ManifestHeader, Salt, encrypt_chunk};
+    use crate::store::{self, ManifestName, MemStore, StoreStats};
+
+    const CHUNK: usize = 4096;
+
+    /// A store that counts and slows down `get`, so that concurrent loads overlap.
+    struct SlowStore {
+        inner: MemStore,
+        gets: AtomicUsize,
+    }
+
+    impl ChunkStore for SlowStore {
+        fn contains(&self, name: &ChunkName) -> store::Result<bool> {
+            self.inner.contains(name)
+        }
+        fn put_if_absent(&self, name: &ChunkName, ciphertext: &[u8]) -> store::Result<bool> {
+            self.inner.put_if_absent(name, ciphertext)
+        }
+        fn get(&self, name: &ChunkName) -> store::Result<Vec<u8>> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(50));
+            self.inner.get(name)
+        }
+        fn put_manifest(&self, name: &ManifestName, sealed: &[u8]) -> store::Result<()> {
+            self.inner.put_manifest(name, sealed)
+        }
+        fn get_manifest(&self, name: &ManifestName) -> store::Result<Vec<u8>> {
+            self.inner.get_manifest(name)
+        }
+        fn list_manifests(&self) -> store::Result<Vec<ManifestName>> {
+            self.inner.list_manifests()
+        }
+        fn stats(&self) -> StoreStats {
+            self.inner.stats()
+        }
+    }
+
+    /// Chunks 0 and 2 hold distinct bytes, chunk 1 is a hole, chunk 3 repeats chunk 0.
+    fn image(store: &dyn ChunkStore) -> (Manifest, Vec<Vec<u8>>) {
+        let salt = Salt::new("test").unwrap();
+        let header = ManifestHeader {
+            chunk_size: CHUNK as u32,
+            image_size: 4 * CHUNK as u64,
+            salt: salt.clone(),
+            source: "t".into(),
+        };
+        let plain: Vec<Vec<u8>> = [1u8, 0, 2, 1].iter().map(|&b| vec![b; CHUNK]).collect();
+        let mut b = Manifest::builder(header);
+        for (i, p) in plain.iter().enumerate() {
+            if p[0] == 0 {
+                continue;
+            }
+            let mut buf = p.clone();
+            let sealed = encrypt_chunk(&salt, &mut buf);
+            store.put_if_absent(&sealed.name, &buf).unwrap();
+            b.push(i as u32, sealed);
+        }
+        (b.finish().unwrap(), plain)
+    }
+
+    fn loader(dir: &std::path::Path, store: Arc<dyn ChunkStore>, manifest: Manifest) -> Arc<Loader> {
+        loader_with(dir, store, manifest, 0)
+    }
+
+    fn loader_with(
+        dir: &std::path::Path,
+        store: Arc<dyn ChunkStore>,
+        manifest: Manifest,
+        ahead: u32,
+    ) -> Arc<Loader> {
+        let cache = CacheConfig {
+            dir: dir.to_path_buf(),
+            disk_capacity: ByteSize::mib(1),
+            memory_capacity: ByteSize::mib(1),
+            policy: PolicyKind::Lru,
+            seed: 1,
+            read_ahead_chunks: ahead,
+        };
+        Arc::new(Loader::new(manifest, store, &cache, None).unwrap())
+    }
+
+    #[test]
+    fn read_ahead_loads_the_next_chunks_after_a_store_fetch() {
+        let store = Arc::new(MemStore::new());
+        let (manifest, plain) = image(store.as_ref());
+        let dir = tempfile::tempdir().unwrap();
+        let l = loader_with(dir.path(), store, manifest, 3);
+        assert_eq!(*l.chunk(0).unwrap(), plain[0]);
+        // Next: 1 is a hole, 2 is loaded ahead, 3 has chunk 0's content (already in memory).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while l.stats().store_fetches < 2 {
+            assert!(std::time::Instant::now() < deadline, "read-ahead never fetched chunk 2");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        while !l.inflight.lock().unwrap().is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(*l.chunk(2).unwrap(), plain[2]);
+        let s = l.stats();
+        assert_eq!((s.store_fetches, s.read_ahead, s.requests, s.memory_hits), (2, 1, 2, 1));
+    }
+
+    #[test]
+    fn concurrent_readers_of_one_chunk_share_one_fetch() {
+        let store = Arc::new(SlowStore { inner: MemStore::new(), gets: AtomicUsize::new(0) });
+        let (manifest, plain) = image(store.as_ref());
+        let dir = tempfile::tempdir().unwrap();
+        let l = loader(dir.path(), store.clone(), manifest);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| assert_eq!(*l.chunk(0).unwrap(), plain[0]));
+            }
+        });
+        assert_eq!(store.gets.load(Ordering::SeqCst), 1);
+        // Chunk 3 has chunk 0's content: same chunk name, served without another fetch.
+        assert_eq!(*l.chunk(3).unwrap(), plain[3]);
+        assert_eq!(store.gets.load(Ordering::SeqCst), 1);
+        let s = l.stats();
+        assert_eq!((s.store_fetches, s.shared_loads + s.memory_hits), (1, 8));
+    }
+
+    #[test]
+    fn holes_read_as_zeros_without_a_fetch_and_bad_indices_fail() {
+        let store = Arc::new(MemStore::new());
+        let (manifest, _) = image(store.as_ref());
+        let dir = tempfile::tempdir().unwrap();
+        let l = loader(dir.path(), store, manifest);
+        assert!(l.chunk(1).unwrap()[..CHUNK].iter().all(|&b| b == 0));
+        assert_eq!(l.stats().requests, 0);
+        assert!(l.chunk(9).unwrap_err().to_string().contains("past the end"));
+    }
+
+    #[test]
+    fn a_bad_store_chunk_fails_every_time_and_is_never_cached() {
+        let good = MemStore::new();
+        let (manifest, _) = image(&good);
+        // A store whose chunk 2 has one flipped byte.
+        let bad = Arc::new(MemStore::new());
+        for (entry, _) in manifest.chunks() {
+            let mut bytes = good.get(&entry.name).unwrap();
+            if entry.index == 2 {
+                bytes[7] ^= 1;
+            }
+            bad.put_if_absent(&entry.name, &bytes).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let l = loader(dir.path(), bad, manifest);
+        for _ in 0..2 {
+            let e = l.chunk(2).unwrap_err();
+            assert!(e.to_string().contains("chunk 2"), "{e}");
+        }
+        assert_eq!((l.stats().failures, l.stats().store_fetches), (2, 2));
+        assert_eq!(l.stats().disk.insertions, 0, "nothing unverified reaches the disk cache");
+    }
+
+    #[test]
+    fn a_damaged_disk_cache_file_is_refetched_not_served() {
+        let store = Arc::new(MemStore::new());
+        let (manifest, plain) = image(store.as_ref());
+        let dir = tempfile::tempdir().unwrap();
+        let name = manifest.find(2).unwrap().0.name.to_hex();
+        let manifest2 = manifest.clone();
+        drop(loader(dir.path(), store.clone(), manifest).chunk(2).unwrap());
+        let file = dir.path().join(&name);
+        let mut bytes = fs_read(&file);
+        bytes[0] ^= 0xff;
+        std::fs::write(&file, bytes).unwrap();
+        // A new mount on the same directory admits the file, finds it bad, and goes to the store.
+        let l = loader(dir.path(), store, manifest2);
+        assert_eq!(*l.chunk(2).unwrap(), plain[2]);
+        let s = l.stats();
+        assert_eq!((s.disk_rejects, s.store_fetches, s.disk_hits), (1, 1, 0));
+    }
+
+    fn fs_read(p: &std::path::Path) -> Vec<u8> {
+        std::fs::read(p).unwrap()
+    }
+}
