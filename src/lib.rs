@@ -14,5 +14,6 @@ pub mod report;
 pub mod rootfs;
 pub mod sim;
 pub mod store;
+pub mod teach;
 pub mod trace;
 pub mod units;

@@ -3,6 +3,7 @@
 
 mod convert;
 mod dedup;
+mod explain;
 mod extract;
 mod inspect;
 mod keygen;
@@ -54,6 +55,8 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Replay one start's trace through the worker cache, the AZ cache and S3 in simulated time.
     Replay(replay::ReplayArgs),
+    /// Tell one cold start step by step: layers, block image, chunks, each read down to the tier.
+    Explain(explain::ExplainArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Explain(args) => explain::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
