@@ -49,7 +49,7 @@ PIP=$(command -v pip3 || command -v pip)
 
 export SOURCE_DATE_EPOCH=1735689600             # 2025-01-01T00:00:00Z: every mtime is clamped to it
 CREATED=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
-export LC_ALL=C TZ=UTC
+export LC_ALL=C TZ=UTC PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 CACHE=$HERE/.cache; WORK=$HERE/.work; OCI=$HERE/oci; TRACES_DIR=$HERE/traces
 BASE_PKGS=(libc6 busybox ca-certificates)
 PY_PKGS=(python3.11-minimal libpython3.11-minimal libpython3.11-stdlib zlib1g libexpat1 libffi8
@@ -280,6 +280,9 @@ if [ ! -e "$OCI/index.json" ]; then
   add sqlite-report sqlite-report "$T/app-sqlite_report.tar" "COPY app.py /var/task/ && rm -rf /usr/share/doc"
   entry sqlite-report /usr/bin/python3 /var/task/app.py
   umoci gc --layout "$OCI.partial"
+  # What went in, so a rebuild can tell whether the mirror has moved on.
+  { for f in "$CACHE"/debs/*.deb; do dpkg-deb --showformat='${Package}=${Version}\n' -W "$f"; done
+    ls "$CACHE/wheels"; } | sort > "$HERE/packages.txt"
   rm -rf "$OCI" && mv "$OCI.partial" "$OCI"
   rm -rf "$WORK"
 fi

@@ -3,6 +3,7 @@
 
 mod convert;
 mod dedup;
+mod demo;
 mod explain;
 mod extract;
 mod inspect;
@@ -37,6 +38,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole pipeline over the images in images/: layers, chunks and dedup, one start
+    /// replayed cold and warm against a zip and a full pull; writes its data to an output folder.
+    Demo(demo::DemoArgs),
     /// Show an image's layers and what flattening them does.
     Inspect(inspect::InspectArgs),
     /// Write an image's flattened root filesystem into a directory.
@@ -118,6 +122,7 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Extract(args) => extract::run(args),
         Command::Convert(args) => convert::run(args),

@@ -9,6 +9,7 @@ use crate::support::chunkload;
 /// Every command and subcommand, in the order the reference lists them.
 const COMMANDS: &[&[&str]] = &[
     &[],
+    &["demo"],
     &["inspect"],
     &["extract"],
     &["keygen"],
@@ -21,6 +22,7 @@ const COMMANDS: &[&[&str]] = &[
     &["trace", "map"],
     &["trace", "synth"],
     &["replay"],
+    &["explain"],
 ];
 
 fn reference() -> String {

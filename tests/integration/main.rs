@@ -8,5 +8,6 @@ mod hostile;
 mod manifest_cli;
 mod replay_cli;
 mod support;
+mod teach;
 mod trace_cli;
 mod trace_map;
