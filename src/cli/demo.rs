@@ -14,7 +14,8 @@ pub struct DemoArgs {
     /// chunkload checkout (searched upwards from the current directory, then where it was built).
     #[arg(long, value_name = "DIR")]
     images: Option<PathBuf>,
-    /// Scenario file (TOML, as `replay` prints it). Default: built-in.
+    /// Scenario file (TOML, as `replay` prints it). Default: built-in. The zip baseline always
+    /// ships only the function's top layer (the runtime below it is on the worker).
     #[arg(long)]
     scenario: Option<PathBuf>,
     /// Seed (overrides the scenario's).

@@ -353,9 +353,7 @@ pub fn starts_section(demo: &Demo, subject: &str) -> Result<StartsSection, DemoE
         .map_err(trace_err)?
         .collect::<crate::trace::Result<Vec<_>>>()
         .map_err(trace_err)?;
-    // The runtime layers (base + python) are what Lambda provides to a zip function.
-    let mut sc = demo.scenario.clone();
-    sc.baseline.zip_from_layer = d.image.layers.len().saturating_sub(1);
+    let sc = &demo.scenario;
     let others: Vec<StoredImage> = demo
         .images
         .iter()
@@ -410,8 +408,12 @@ impl fmt::Display for StartsSection {
             Table::new(["caches before the start", "start", "p50 read", "p99 read", "chunks: served by"]);
         for c in &self.cases {
             let r = &c.result;
-            let served: Vec<String> =
-                r.by_tier.iter().map(|(tier, n)| format!("{} {}", n.chunks, tier_label(*tier))).collect();
+            let served: Vec<String> = r
+                .by_tier
+                .iter()
+                .filter(|(_, n)| n.chunks > 0)
+                .map(|(tier, n)| format!("{} {}", n.chunks, tier_label(*tier)))
+                .collect();
             let p = |get: fn(&crate::sim::replay::Percentiles) -> SimDuration| {
                 r.read_latency.as_ref().map(|p| get(p).to_string()).unwrap_or_default()
             };
@@ -473,8 +475,13 @@ pub struct DemoReport {
 }
 
 /// Runs every section.
+/// The zip baseline ships the subject's top layer only: the layers below it (base + python) are the
+/// runtime, which Lambda provides to zip functions; this overrides `baseline.zip_from_layer`.
 pub fn run(images_dir: &Path, scenario: Scenario) -> Result<DemoReport, DemoError> {
-    let demo = Demo::load(images_dir, scenario)?;
+    let mut demo = Demo::load(images_dir, scenario)?;
+    if let Some(d) = demo.images.iter().find(|d| d.tag == SUBJECT) {
+        demo.scenario.baseline.zip_from_layer = d.image.layers.len().saturating_sub(1);
+    }
     Ok(DemoReport {
         chunkload_version: env!("CARGO_PKG_VERSION"),
         seed: demo.scenario.seed,

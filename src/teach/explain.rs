@@ -141,6 +141,8 @@ pub struct BlockStory {
     pub new: u64,
     /// Per other image: positions of this one it shares (same name).
     pub shared_with: BTreeMap<String, u64>,
+    /// Other images of the store compared with (0: no store given, or only this image in it).
+    pub compared_with: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -400,6 +402,7 @@ fn block_story(subject: &Subject<'_>) -> BlockStory {
         other_salt: in_other_salt,
         new,
         shared_with,
+        compared_with: subject.store.len() as u64,
     }
 }
 
@@ -548,16 +551,25 @@ impl fmt::Display for Explanation {
              once (convergent encryption).",
             b.salt
         )?;
-        writeln!(
-            f,
-            "   Against the store: {} of {} stored chunks ({:.1}%) are already there, {} have the same content\n   \
-             under another salt (a different name: no dedup), {} are new.",
-            b.in_store,
-            b.stored_chunks,
-            pct(b.in_store, b.stored_chunks),
-            b.other_salt,
-            b.new
-        )?;
+        if b.compared_with == 0 {
+            writeln!(
+                f,
+                "   No other image to compare with (pass --store DIR): uploading it would store all {} chunks.",
+                b.distinct_chunks
+            )?;
+        } else {
+            writeln!(
+                f,
+                "   Against the store's {} other images: {} of {} stored chunks ({:.1}%) are already there, {} have\n   \
+                 the same content under another salt (a different name: no dedup), {} are new.",
+                b.compared_with,
+                b.in_store,
+                b.stored_chunks,
+                pct(b.in_store, b.stored_chunks),
+                b.other_salt,
+                b.new
+            )?;
+        }
         for (name, n) in &b.shared_with {
             writeln!(f, "     shared with {name}: {n} chunks")?;
         }
