@@ -685,6 +685,14 @@ impl fmt::Display for Explanation {
             ByteSize(l.bytes_fetched)
         )?;
         for (tier, c) in &l.by_tier {
+            if c.chunks == 0 {
+                writeln!(
+                    f,
+                    "   reads also waited {} on chunks this start had already fetched",
+                    c.stall
+                )?;
+                continue;
+            }
             writeln!(
                 f,
                 "   {:<34} {:>5} chunks {:>10}   reads waited {} on them",
