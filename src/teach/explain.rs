@@ -686,11 +686,7 @@ impl fmt::Display for Explanation {
         )?;
         for (tier, c) in &l.by_tier {
             if c.chunks == 0 {
-                writeln!(
-                    f,
-                    "   reads also waited {} on chunks this start had already fetched",
-                    c.stall
-                )?;
+                writeln!(f, "   reads also waited {} on chunks this start had already fetched", c.stall)?;
                 continue;
             }
             writeln!(
@@ -711,6 +707,8 @@ impl fmt::Display for Explanation {
             if b.zip_over_limit {
                 writeln!(f, "   (the zip would exceed Lambda's limit on unzipped packages)")?;
             }
+        } else {
+            writeln!(f, "   (pass --image IMAGE to compare with a full pull and a zip package)")?;
         }
         writeln!(f)?;
         writeln!(f, "Effective scenario (pass it back with --scenario):")?;

@@ -227,6 +227,17 @@ fn explain_compares_with_a_store_and_names_salt_misses() {
         .flat_map(|r| r["chunks"].as_array().unwrap().iter().filter_map(|c| c["az_miss"].as_str()))
         .collect();
     assert!(misses.contains(&"different-salt"), "{misses:?}");
+    // A worker cache too small for the image: it held every chunk once, and evicted most.
+    let small = t.path().join("small-l1.toml");
+    fs::write(&small, "[l1]\nmemory_capacity = \"512KiB\"\ndisk_capacity = \"1MiB\"\n").unwrap();
+    let v = run(&["--l1", "warm", "--scenario", small.to_str().unwrap()]);
+    let worker: Vec<&str> = v["trace"]["reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["chunks"].as_array().unwrap().iter().filter_map(|c| c["worker_miss"].as_str()))
+        .collect();
+    assert!(worker.contains(&"evicted") && !worker.contains(&"cold"), "{worker:?}");
     // The same start from the sealed manifest in the store; it is not compared with itself.
     let m = explain(&[
         "hello-py",
