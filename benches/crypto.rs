@@ -1,13 +1,15 @@
 //! Single-thread throughput of the crypto stage on one 512 KiB chunk.
 //!
-//! The bound for `convergent/encrypt_chunk` is set by its parts: it runs SHA-256 three times over
-//! the chunk (key, plaintext digest, name) and AES-256-CTR once, so compare it with
-//! 1 / (3 / sha256 + 1 / aes_ctr) from the first two groups (or from `openssl speed -evp`).
+//! The crypto stage runs SHA-256 three times over each chunk (key, plaintext digest, name) and
+//! AES-256-CTR once. `convergent/encrypt_chunk` does one chunk alone; `convergent/sealer` is what
+//! a convert worker runs: a stream of chunks, each one's plaintext hashed together with the
+//! previous one's ciphertext. Compare with the bound from `openssl speed -evp sha256` and
+//! `-evp aes-256-ctr` (docs/performance.md).
 
 use std::hint::black_box;
 
 use aes::Aes256;
-use chunkload::crypto::{Salt, encrypt_chunk, open_chunk};
+use chunkload::crypto::{Salt, Sealer, encrypt_chunk, open_chunk};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher};
@@ -40,6 +42,20 @@ fn convergent(c: &mut Criterion) {
     let mut buf = chunk();
     // Encrypting the previous output again costs the same as encrypting fresh plaintext.
     g.bench_function("encrypt_chunk", |b| b.iter(|| encrypt_chunk(&salt, black_box(&mut buf))));
+    // Per iteration, one chunk through a sealer that is never drained: the steady state of a
+    // worker, which holds one chunk back.
+    let mut sealer = Sealer::new(salt.clone());
+    let mut spare = Some(chunk());
+    let mut index = 0u32;
+    g.bench_function("sealer", |b| {
+        b.iter(|| {
+            index = index.wrapping_add(1);
+            let buf = spare.take().unwrap_or_else(chunk);
+            if let Some(done) = sealer.push(index, black_box(buf)) {
+                spare = Some(done.ciphertext);
+            }
+        })
+    });
     let plain = chunk();
     let mut sealed_buf = plain.clone();
     let sealed = encrypt_chunk(&salt, &mut sealed_buf);

@@ -14,6 +14,7 @@ pub mod report;
 pub mod rootfs;
 pub mod sim;
 pub mod store;
+pub mod sweep;
 pub mod teach;
 pub mod trace;
 pub mod units;

@@ -1,7 +1,8 @@
 //! `convert`: image -> block image stream -> fixed-size chunks -> convergent encryption -> store.
 //!
-//! The block image's segments (one per layer) are decoded in parallel and cut into chunk buffers;
-//! worker threads (one per core) check for zero chunks, encrypt, name and upload, in any order.
+//! The block image's segments (one per layer) are read in parallel and cut into chunk buffers;
+//! worker threads (one per core) check for zero chunks, encrypt and name them, and publisher
+//! threads upload them, in any order.
 //! Buffers circulate through a bounded pool, so memory is a few chunks per worker however large
 //! the image.
 
@@ -16,7 +17,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{ChunkSize, is_zero};
-use crate::crypto::{self, Manifest, ManifestHeader, Salt, encrypt_chunk};
+use crate::crypto::{self, Manifest, ManifestHeader, Salt, Sealed, Sealer};
 use crate::flatten::Flattened;
 use crate::image::Image;
 use crate::layout::{self, BlockLayout};
@@ -103,7 +104,9 @@ pub fn convert(
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let segments = layout::segments(image, flat, &layout);
     let (full_tx, full_rx) = sync_channel::<Job>(workers * 2);
-    let buffers = workers * 3 + segments.len();
+    let (sealed_tx, sealed_rx) = sync_channel::<Sealed>(PUBLISHERS);
+    // Each worker's sealer holds one chunk back.
+    let buffers = workers * 4 + segments.len() + PUBLISHERS * 2;
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(buffers);
     for _ in 0..buffers {
         free_tx.send(Vec::with_capacity(chunk as usize)).expect("queue sized for it");
@@ -120,9 +123,16 @@ pub fn convert(
         failure: Mutex::new(None),
     };
     let full_rx = Mutex::new(full_rx);
+    let sealed_rx = Mutex::new(sealed_rx);
     let streamed = std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| pipe.work(&full_rx, &options.salt, store));
+            let sealed_tx = sealed_tx.clone();
+            s.spawn(|| pipe.work(&full_rx, &options.salt, sealed_tx));
+        }
+        // The publishers stop once every worker has dropped its sender.
+        drop(sealed_tx);
+        for _ in 0..PUBLISHERS {
+            s.spawn(|| pipe.publish(&sealed_rx, store));
         }
         let streamed = segments.par_iter().try_for_each(|seg| {
             let mut cut = SegmentCutter { pipe: &pipe, pos: seg.range.start, buf: Vec::new(), buf_start: 0 };
@@ -156,6 +166,11 @@ pub fn convert(
 
 /// A chunk's index and its plaintext, on its way to a worker.
 type Job = (u32, Vec<u8>);
+
+/// Threads that put chunks into the store. A put mostly waits for the disk (a durable store syncs
+/// every chunk before publishing it), so several run at once, off the crypto workers' cores; the
+/// disk and the journal batch their syncs.
+const PUBLISHERS: usize = 8;
 
 /// Shared state between the segment cutters and the crypto workers.
 struct Pipeline {
@@ -216,22 +231,41 @@ impl Pipeline {
         let _ = self.recycle.try_send(buf);
     }
 
-    /// A crypto worker: zero check, encrypt, name, upload, record.
-    fn work(&self, full: &Mutex<Receiver<Job>>, salt: &Salt, store: &dyn ChunkStore) {
+    /// A crypto worker: zero check, then a [`Sealer`] (which hands back each chunk one push
+    /// later, encrypted and named), then over to the publishers.
+    fn work(&self, full: &Mutex<Receiver<Job>>, salt: &Salt, sealed: SyncSender<Sealed>) {
+        let mut sealer = Sealer::new(salt.clone());
         loop {
             let job = full.lock().expect("lock").recv();
-            let Ok((index, mut buf)) = job else { return };
+            let Ok((index, buf)) = job else { break };
             if self.failed() {
                 self.give_back(buf);
                 continue;
             }
             if is_zero(&buf) {
                 self.zero_chunks.fetch_add(1, Ordering::Relaxed);
-            } else {
-                let sealed = encrypt_chunk(salt, &mut buf);
-                match store.put_if_absent(&sealed.name, &buf) {
+                self.give_back(buf);
+                continue;
+            }
+            if let Some(done) = sealer.push(index, buf) {
+                // Publishers only stop after every worker has; this cannot fail.
+                let _ = sealed.send(done);
+            }
+        }
+        if let Some(done) = sealer.finish() {
+            let _ = sealed.send(done);
+        }
+    }
+
+    /// A publisher: upload if absent, record in the manifest.
+    fn publish(&self, sealed: &Mutex<Receiver<Sealed>>, store: &dyn ChunkStore) {
+        loop {
+            let next = sealed.lock().expect("lock").recv();
+            let Ok(Sealed { index, chunk, ciphertext: buf }) = next else { return };
+            if !self.failed() {
+                match store.put_if_absent(&chunk.name, &buf) {
                     Ok(_) => {
-                        self.builder.lock().expect("lock").push(index, sealed);
+                        self.builder.lock().expect("lock").push(index, chunk);
                     }
                     // Keep draining (and returning buffers) so no cutter blocks; they see the
                     // failure and stop.

@@ -10,7 +10,9 @@ mod inspect;
 mod keygen;
 mod manifest;
 mod materialize;
+mod merge;
 mod replay;
+mod sweep;
 mod trace;
 
 use std::process::ExitCode;
@@ -59,6 +61,10 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Replay one start's trace through the worker cache, the AZ cache and S3 in simulated time.
     Replay(replay::ReplayArgs),
+    /// Run an experiment over a grid of scenario overrides, in parallel or one shard at a time.
+    Sweep(sweep::SweepArgs),
+    /// Join the shard files of a sweep into the outputs of one unsharded run.
+    Merge(merge::MergeArgs),
     /// Tell one cold start step by step: layers, block image, chunks, each read down to the tier.
     Explain(explain::ExplainArgs),
 }
@@ -132,6 +138,8 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Explain(args) => explain::run(args),
     };
     match result {

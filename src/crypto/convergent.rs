@@ -75,12 +75,14 @@ pub fn open_chunk(
     Ok(())
 }
 
-fn chunk_cipher(key: &ChunkKey, iv: &[u8; 16]) -> Aes256Ctr {
+pub(super) fn chunk_cipher(key: &ChunkKey, iv: &[u8; 16]) -> Aes256Ctr {
     Aes256Ctr::new(key.as_bytes().into(), iv.into())
 }
 
 /// Computes SHA-256(salt || plaintext) and SHA-256(plaintext) in one pass over the plaintext.
-fn key_and_digest(salt: &[u8; 32], plain: &[u8]) -> (ChunkKey, PlainDigest) {
+/// (A stream of chunks does better with [`Sealer`](super::Sealer), which hashes this chunk's
+/// plaintext together with the previous chunk's ciphertext.)
+pub(super) fn key_and_digest(salt: &[u8; 32], plain: &[u8]) -> (ChunkKey, PlainDigest) {
     if plain.len() < 32 {
         let mut all = [0u8; 64];
         all[..32].copy_from_slice(salt);
@@ -121,7 +123,7 @@ fn key_and_digest(salt: &[u8; 32], plain: &[u8]) -> (ChunkKey, PlainDigest) {
 
 /// Applies the keystream to `buf` in place and hashes the result, each tile while it is in L1:
 /// encryption hashes the ciphertext (the chunk's name), decryption the plaintext (its check).
-fn keystream_and_hash(cipher: &mut Aes256Ctr, buf: &mut [u8]) -> [u8; 32] {
+pub(super) fn keystream_and_hash(cipher: &mut Aes256Ctr, buf: &mut [u8]) -> [u8; 32] {
     let mut h = Sha256Stream::new();
     let mut tiles = buf.chunks_exact_mut(CTR_TILE);
     for tile in &mut tiles {
@@ -135,7 +137,7 @@ fn keystream_and_hash(cipher: &mut Aes256Ctr, buf: &mut [u8]) -> [u8; 32] {
 
 /// SHA-256 over whole 64-byte blocks, driven directly through sha2's compression function so that
 /// two streams can be interleaved without the buffering of the `Digest` API.
-struct Sha256Stream {
+pub(super) struct Sha256Stream {
     state: [u32; 8],
     len: u64,
 }
@@ -144,19 +146,19 @@ impl Sha256Stream {
     const IV: [u32; 8] =
         [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Sha256Stream { state: Self::IV, len: 0 }
     }
 
     /// `data.len()` must be a multiple of 64.
-    fn update_blocks(&mut self, data: &[u8]) {
+    pub(super) fn update_blocks(&mut self, data: &[u8]) {
         debug_assert_eq!(data.len() % 64, 0);
         compress256(&mut self.state, as_blocks(data));
         self.len += data.len() as u64;
     }
 
     /// Hashes `tail` (any length) and pads (FIPS 180-4 section 5.1.1).
-    fn finish(mut self, tail: &[u8]) -> [u8; 32] {
+    pub(super) fn finish(mut self, tail: &[u8]) -> [u8; 32] {
         let whole = tail.len() - tail.len() % 64;
         self.update_blocks(&tail[..whole]);
         let tail = &tail[whole..];

@@ -11,6 +11,7 @@ mod ids;
 mod keys;
 mod manifest;
 mod salt;
+mod sealer;
 
 pub use convergent::{SealedChunk, encrypt_chunk, open_chunk};
 pub use error::{Error, Result};
@@ -18,3 +19,4 @@ pub use ids::{ChunkName, PlainDigest};
 pub use keys::{ChunkKey, CustomerKey};
 pub use manifest::{ChunkEntry, FORMAT_VERSION, Manifest, ManifestBuilder, ManifestHeader, ManifestPublic};
 pub use salt::Salt;
+pub use sealer::{Sealed, Sealer};

@@ -16,7 +16,9 @@ pub use content::LayerContent;
 pub use error::{EntryProblem, Error, Result};
 pub use tree::{ContentRef, Meta, Mtime, Name, Node, NodeId, NodeKind, Tree};
 
-use crate::image::Image;
+use std::path::Path;
+
+use crate::image::{Image, SpooledLayer};
 
 /// What one layer did to the filesystem.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -73,15 +75,29 @@ pub struct Flattened {
     pub summary: Summary,
     /// Blocks the append-only allocator handed out: the size of the block image's data region.
     pub data_blocks: u64,
+    /// The layers' decoded streams, one per layer, when [`flatten_spooled`] kept them: a second
+    /// pass then reads these instead of decoding the blobs again.
+    pub spooled: Option<Vec<SpooledLayer>>,
 }
 
 /// Reads every layer once (in parallel: decoding is the cost) and applies them in order.
 pub fn flatten(image: &Image) -> Result<Flattened> {
+    flatten_with(image, None)
+}
+
+/// [`flatten`], also keeping each layer's decoded stream in an anonymous file in `dir` (see
+/// [`SpooledLayer`]) for a second pass: `dir` needs room for the image's uncompressed size.
+pub fn flatten_spooled(image: &Image, dir: &Path) -> Result<Flattened> {
+    flatten_with(image, Some(dir))
+}
+
+fn flatten_with(image: &Image, spool: Option<&Path>) -> Result<Flattened> {
     let budget = image.size_budget();
     let scans: Vec<_> =
-        (0..image.layers.len()).into_par_iter().map(|i| scan::scan_layer(image, i, &budget)).collect();
+        (0..image.layers.len()).into_par_iter().map(|i| scan::scan_layer(image, i, &budget, spool)).collect();
     let mut entries = Vec::with_capacity(scans.len());
     let mut sizes = Vec::with_capacity(scans.len());
+    let mut spooled = Vec::with_capacity(scans.len());
     for (layer, scan) in scans.into_iter().enumerate() {
         let scan = scan.map_err(|f| match f {
             scan::ScanFailure::Image(e) => Error::Image(e),
@@ -91,6 +107,7 @@ pub fn flatten(image: &Image) -> Result<Flattened> {
         })?;
         sizes.push(scan.sizes);
         entries.push(scan.entries);
+        spooled.extend(scan.spooled);
     }
     let mut flat = apply_layers(&entries).map_err(|(layer, entry, reason)| Error::Entry {
         image: image.reference.clone(),
@@ -102,6 +119,7 @@ pub fn flatten(image: &Image) -> Result<Flattened> {
         st.compressed_bytes = size.compressed;
         st.uncompressed_bytes = size.uncompressed;
     }
+    flat.spooled = spool.map(|_| spooled);
     Ok(flat)
 }
 
@@ -118,7 +136,7 @@ pub fn apply_layers(layers: &[Vec<scan::LayerEntry>]) -> Result<Flattened, (usiz
             .map_err(|(entry, problem)| (index, entry, problem))?;
     }
     let summary = summarize(&tree, &mut stats);
-    Ok(Flattened { tree, layers: stats, summary, data_blocks })
+    Ok(Flattened { tree, layers: stats, summary, data_blocks, spooled: None })
 }
 
 /// Counts the live tree and works out, per layer, how many of its bytes ended up dead.

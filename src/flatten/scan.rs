@@ -6,7 +6,9 @@ use std::io::Read;
 use super::error::EntryProblem;
 use super::path;
 use super::tree::{Meta, Mtime, Name};
-use crate::image::{Image, SizeBudget, StreamSizes};
+use std::path::Path;
+
+use crate::image::{Image, LayerError, SizeBudget, SpooledLayer, StreamSizes};
 
 /// OCI whiteout prefix: `.wh.NAME` deletes NAME from lower layers.
 pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -41,6 +43,8 @@ pub struct LayerEntry {
 pub struct LayerScan {
     pub entries: Vec<LayerEntry>,
     pub sizes: StreamSizes,
+    /// The decoded stream, when the scan was asked to keep it.
+    pub spooled: Option<SpooledLayer>,
 }
 
 /// Why reading entries stopped: the stream failed, or one entry is unacceptable.
@@ -57,9 +61,20 @@ pub enum ScanFailure {
     Entry { entry: String, problem: EntryProblem },
 }
 
-/// Streams layer `index` of `image` once and records its entries.
-pub fn scan_layer(image: &Image, index: usize, budget: &SizeBudget) -> Result<LayerScan, ScanFailure> {
+/// Streams layer `index` of `image` once and records its entries, keeping a copy of the decoded
+/// stream in an anonymous file in `spool` if given.
+pub fn scan_layer(
+    image: &Image,
+    index: usize,
+    budget: &SizeBudget,
+    spool: Option<&Path>,
+) -> Result<LayerScan, ScanFailure> {
     let mut stream = image.open_layer(index, budget).map_err(ScanFailure::Image)?;
+    if let Some(dir) = spool {
+        let file = SpooledLayer::create_in(dir)
+            .map_err(|e| ScanFailure::Image(image.layer_error(index, LayerError::Spool(e))))?;
+        stream.spool_into(file);
+    }
     let entries = match scan_entries(&mut stream) {
         Ok(e) => e,
         Err(ScanError::Stream(e)) => {
@@ -67,8 +82,9 @@ pub fn scan_layer(image: &Image, index: usize, budget: &SizeBudget) -> Result<La
         }
         Err(ScanError::Entry { entry, problem }) => return Err(ScanFailure::Entry { entry, problem }),
     };
-    let sizes = stream.finish().map_err(|e| ScanFailure::Image(image.layer_error(index, e)))?;
-    Ok(LayerScan { entries, sizes })
+    let (sizes, spooled) =
+        stream.finish_spooled().map_err(|e| ScanFailure::Image(image.layer_error(index, e)))?;
+    Ok(LayerScan { entries, sizes, spooled })
 }
 
 /// Reads the tar entries of an uncompressed layer stream. Public so fuzzing can drive it directly.

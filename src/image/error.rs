@@ -74,6 +74,8 @@ pub enum LayerError {
     DiffId { expected: Digest, actual: Digest },
     #[error("layer changed between reads (content no longer matches the first pass)")]
     Changed,
+    #[error("cannot keep the decoded layer in a temporary file: {0}")]
+    Spool(#[source] io::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

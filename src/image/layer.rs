@@ -3,11 +3,13 @@
 //! uncompressed-size budget on the way out. Nothing is trusted until `finish` has drained both ends
 //! and compared the digests.
 
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::hasher::BackgroundHasher;
+use super::background::{Append, Background, Hash};
+use super::spool::SpooledLayer;
 use super::{Compression, Digest, LayerError};
 use crate::units::ByteSize;
 
@@ -36,7 +38,9 @@ impl SizeBudget {
 /// A reader that hashes and counts what passes through, optionally charging a budget.
 struct Meter<R> {
     inner: R,
-    hasher: Option<BackgroundHasher>,
+    hasher: Option<Background<Hash>>,
+    /// A copy of what passes through, written to a file off this thread.
+    spool: Option<Background<Append>>,
     count: u64,
     budget: Option<SizeBudget>,
     upstream_failed: bool,
@@ -47,7 +51,8 @@ impl<R: Read> Meter<R> {
     fn new(inner: R, hash: bool, budget: Option<SizeBudget>) -> Self {
         Meter {
             inner,
-            hasher: hash.then(BackgroundHasher::new),
+            hasher: hash.then(|| Background::new(Hash::new())),
+            spool: None,
             count: 0,
             budget,
             upstream_failed: false,
@@ -56,7 +61,7 @@ impl<R: Read> Meter<R> {
     }
 
     fn digest(&mut self) -> Option<Digest> {
-        self.hasher.take().map(BackgroundHasher::finalize)
+        self.hasher.take().map(Background::finalize)
     }
 }
 
@@ -77,6 +82,9 @@ impl<R: Read> Read for Meter<R> {
         }
         if let Some(h) = &mut self.hasher {
             h.update(&buf[..n]);
+        }
+        if let Some(s) = &mut self.spool {
+            s.update(&buf[..n]);
         }
         self.count += n as u64;
         Ok(n)
@@ -210,11 +218,25 @@ impl LayerStream {
         (actual != expected).then_some(LayerError::BlobDigest { expected, actual })
     }
 
+    /// Keeps a copy of the decoded stream in `file` (from the start: call before reading), so a
+    /// second pass can read it back with [`SpooledLayer::reader`] instead of decoding again.
+    pub fn spool_into(&mut self, file: File) {
+        debug_assert_eq!(self.decoded.count, 0, "spooling starts with the stream");
+        self.decoded.spool = Some(Background::new(Append::new(file)));
+    }
+
     /// Drains what is left (tar padding, trailing blocks), then checks sizes and digests.
-    pub fn finish(mut self) -> Result<StreamSizes, LayerError> {
+    pub fn finish(self) -> Result<StreamSizes, LayerError> {
+        self.finish_spooled().map(|(sizes, _)| sizes)
+    }
+
+    /// [`finish`](Self::finish), returning the spooled copy if [`spool_into`](Self::spool_into)
+    /// asked for one. The copy is returned only when every check passed.
+    pub fn finish_spooled(mut self) -> Result<(StreamSizes, Option<SpooledLayer>), LayerError> {
         if let Err(e) = io::copy(&mut self.decoded, &mut io::sink()) {
             return Err(self.fail(e));
         }
+        let spool = self.decoded.spool.take().map(Background::finalize);
         let diff = self.decoded.digest();
         let uncompressed = self.decoded.count;
         let mut blob = self.decoded.inner.into_blob();
@@ -243,7 +265,12 @@ impl LayerStream {
         {
             return Err(LayerError::DiffId { expected: self.expected.diff_id, actual: diff });
         }
-        Ok(StreamSizes { compressed, uncompressed })
+        let spool = match spool {
+            Some(Ok(file)) => Some(SpooledLayer { file, len: uncompressed }),
+            Some(Err(e)) => return Err(LayerError::Spool(e)),
+            None => None,
+        };
+        Ok((StreamSizes { compressed, uncompressed }, spool))
     }
 }
 

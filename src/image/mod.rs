@@ -5,13 +5,14 @@
 //! `org.opencontainers.image.ref.name`), `FILE.tar[:TAG]` for an OCI archive and
 //! `FILE.tar[:REPO:TAG]` for a docker archive.
 
+mod background;
 mod digest;
 mod error;
-mod hasher;
 mod layer;
 mod media;
 mod source;
 pub mod spec;
+mod spool;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ pub use media::Compression;
 use serde::Serialize;
 use source::{Container, ReadError};
 use spec::{DockerArchiveEntry, ImageConfig, ImageIndex, ImageManifest, Platform};
+pub use spool::{SpoolReader, SpooledLayer};
 
 use crate::units::ByteSize;
 

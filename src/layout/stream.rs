@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use super::{BLOCK_SIZE, BlockLayout, Error};
 use crate::flatten::{ContentRef, Flattened, NodeKind};
-use crate::image::Image;
+use crate::image::{Image, LayerError, LayerStream, SpoolReader};
 
 const BUFFER: usize = 512 << 10;
 static ZEROS: [u8; BUFFER] = [0u8; BUFFER];
@@ -54,8 +54,8 @@ where
     Ok(())
 }
 
-/// Writes one segment's bytes, in order, to `out`. The layer is re-read from `image` (its blob
-/// digest is checked again, so a blob that changed since flattening is an error).
+/// Writes one segment's bytes, in order, to `out`. The layer is read back from the copy flattening
+/// spooled, if it kept one, else decoded again from `image`.
 pub fn stream_segment<E>(
     image: &Image,
     flat: &Flattened,
@@ -85,18 +85,15 @@ where
     files.sort_by_key(|c| c.block);
     let mut pos = seg.range.start;
     if !files.is_empty() {
-        let budget = image.size_budget();
-        let mut stream = image.reopen_layer(layer, &budget)?;
+        let mut bytes = LayerBytes::open(image, flat, layer)?;
         let mut buf = vec![0u8; BUFFER];
         let mut at = 0u64;
         for c in files {
             zeros(&mut emit, c.block * BLOCK_SIZE - pos)?;
-            let skipped = stream.skip(c.offset - at).map_err(CopyError::Read);
-            match skipped.and_then(|()| copy(&mut stream, c.size, &mut buf, &mut emit)) {
+            let skipped = bytes.skip(c.offset - at).map_err(CopyError::Read);
+            match skipped.and_then(|()| copy(&mut bytes, c.size, &mut buf, &mut emit)) {
                 Ok(()) => {}
-                Err(CopyError::Read(e)) => {
-                    return Err(Error::Image(image.layer_error(layer, stream.fail(e))));
-                }
+                Err(CopyError::Read(e)) => return Err(bytes.fail(image, layer, e)),
                 Err(CopyError::Sink(e)) => return Err(e),
             }
             let padded = c.size.div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
@@ -104,9 +101,57 @@ where
             at = c.offset + c.size;
             pos = c.block * BLOCK_SIZE + padded;
         }
-        stream.finish().map_err(|e| Error::Image(image.layer_error(layer, e)))?;
+        bytes.finish(image, layer)?;
     }
     zeros(&mut emit, seg.range.end - pos)
+}
+
+/// Where a layer's decoded stream comes from on the second pass: the copy the first pass spooled,
+/// or the blob decoded again (its blob digest checked again, so a blob changed since is an error).
+enum LayerBytes<'a> {
+    Spooled(SpoolReader<'a>),
+    Decoded(Box<LayerStream>),
+}
+
+impl<'a> LayerBytes<'a> {
+    fn open(image: &Image, flat: &'a Flattened, layer: usize) -> Result<Self, Error> {
+        if let Some(spooled) = flat.spooled.as_ref().and_then(|s| s.get(layer)) {
+            return Ok(LayerBytes::Spooled(spooled.reader()));
+        }
+        Ok(LayerBytes::Decoded(Box::new(image.reopen_layer(layer, &image.size_budget())?)))
+    }
+
+    fn skip(&mut self, n: u64) -> std::io::Result<()> {
+        match self {
+            LayerBytes::Spooled(r) => r.skip(n),
+            LayerBytes::Decoded(s) => s.skip(n),
+        }
+    }
+
+    fn fail(self, image: &Image, layer: usize, e: std::io::Error) -> Error {
+        match self {
+            LayerBytes::Spooled(_) => Error::Image(image.layer_error(layer, LayerError::Spool(e))),
+            LayerBytes::Decoded(s) => Error::Image(image.layer_error(layer, s.fail(e))),
+        }
+    }
+
+    fn finish(self, image: &Image, layer: usize) -> Result<(), Error> {
+        match self {
+            LayerBytes::Spooled(_) => Ok(()),
+            LayerBytes::Decoded(s) => {
+                s.finish().map(drop).map_err(|e| Error::Image(image.layer_error(layer, e)))
+            }
+        }
+    }
+}
+
+impl Read for LayerBytes<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            LayerBytes::Spooled(r) => r.read(buf),
+            LayerBytes::Decoded(s) => s.read(buf),
+        }
+    }
 }
 
 fn zeros(emit: &mut impl FnMut(&[u8]) -> Result<(), Error>, mut n: u64) -> Result<(), Error> {

@@ -4,6 +4,7 @@
 pub mod dedup;
 pub mod inspect;
 pub mod manifest;
+pub mod plot;
 mod table;
 
 pub use table::Table;

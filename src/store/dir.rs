@@ -55,6 +55,12 @@ impl DirStore {
         &self.root
     }
 
+    /// The store's `tmp/`: on the store's filesystem, for scratch files of a writer (never read as
+    /// chunks or manifests).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
     /// Where chunk `name` lives (whether or not it exists).
     pub fn chunk_path(&self, name: &ChunkName) -> PathBuf {
         let hex = name.to_hex();

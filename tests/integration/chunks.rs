@@ -255,3 +255,36 @@ fn block_metadata_reads_back_and_resolves_paths() {
     sb_bytes[0] = b'X';
     assert!(Superblock::decode(&sb_bytes).unwrap_err().to_string().contains("magic"));
 }
+
+#[test]
+fn the_spooled_second_pass_streams_the_same_block_image_and_leaves_nothing() {
+    use chunkload::flatten;
+    use chunkload::image::{Image, OpenOptions};
+    use chunkload::layout::{BlockLayout, stream_image};
+
+    let ks = kitchen_sink();
+    let image = Image::open(&format!("{}:ks", ks.join("oci").display()), &OpenOptions::default()).unwrap();
+    let t = scratch();
+    let image_bytes = |flat: &flatten::Flattened| {
+        let mut out = Vec::new();
+        stream_image(&image, flat, &BlockLayout::new(flat), &mut |b: &[u8]| {
+            out.extend_from_slice(b);
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap();
+        out
+    };
+    let decoded = flatten::flatten(&image).unwrap();
+    let spooled = flatten::flatten_spooled(&image, t.path()).unwrap();
+    let copies = spooled.spooled.as_ref().expect("a spooled flatten keeps its layers");
+    assert_eq!(copies.len(), image.layers.len());
+    for (copy, layer) in copies.iter().zip(&spooled.layers) {
+        assert_eq!(copy.len(), layer.uncompressed_bytes, "layer {}", layer.index);
+    }
+    assert!(image_bytes(&decoded) == image_bytes(&spooled), "same block image either way");
+    assert_eq!(fs::read_dir(t.path()).unwrap().count(), 0, "spool files have no names");
+
+    let missing = t.path().join("no-such-dir");
+    let e = flatten::flatten_spooled(&image, &missing).unwrap_err().to_string();
+    assert!(e.contains("temporary file") && e.contains("layer"), "{e}");
+}

@@ -22,6 +22,8 @@ const COMMANDS: &[&[&str]] = &[
     &["trace", "map"],
     &["trace", "synth"],
     &["replay"],
+    &["sweep"],
+    &["merge"],
     &["explain"],
 ];
 

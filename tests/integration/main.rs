@@ -8,6 +8,7 @@ mod hostile;
 mod manifest_cli;
 mod replay_cli;
 mod support;
+mod sweep_cli;
 mod teach;
 mod trace_cli;
 mod trace_map;

@@ -3,40 +3,13 @@
 
 use std::fs;
 
-use chunkload::trace::{Access, Header, Record, TracePath, Writer};
-
-use crate::support::{chunkload, kitchen_sink, scratch};
-
-fn rec(t_us: u64, thread: u32, path: &str, access: Access) -> Record {
-    Record { t_us, thread, path: TracePath::new(path.as_bytes().to_vec()).unwrap(), access }
-}
+use crate::support::{ReplayInputs, chunkload, kitchen_sink, replay_inputs, scratch};
 
 #[test]
 fn replay_orders_cold_and_warm_starts_and_is_reproducible() {
-    let ks = kitchen_sink();
     let t = scratch();
-    let image = format!("{}:ks", ks.join("oci").display());
-    let key = t.path().join("key");
-    let store = t.path().join("store");
-    let manifest = t.path().join("ks.manifest");
-    chunkload().arg("keygen").arg(&key).assert().success();
-    chunkload()
-        .args(["convert", &image])
-        .arg("--store")
-        .arg(&store)
-        .arg("--key")
-        .arg(&key)
-        .arg("-o")
-        .arg(&manifest)
-        .assert()
-        .success();
-    let trace = t.path().join("t.jsonl");
-    let mut w = Writer::create(&trace, &Header::new("test", "two readers")).unwrap();
-    w.write(&rec(0, 0, "/usr/bin/tool", Access::Open)).unwrap();
-    w.write(&rec(0, 1, "/opt/big.bin", Access::Open)).unwrap();
-    w.write(&rec(100, 0, "/usr/bin/tool", Access::Read { offset: 0, len: 100 })).unwrap();
-    w.write(&rec(150, 1, "/opt/big.bin", Access::Read { offset: 0, len: 2_000_000 })).unwrap();
-    w.finish().unwrap();
+    let ReplayInputs { key, store, manifest, trace } = replay_inputs(t.path());
+    let image = format!("{}:ks", kitchen_sink().join("oci").display());
 
     let replay = || {
         let mut c = chunkload();

@@ -387,3 +387,47 @@ impl LayoutBuilder {
 pub fn names_in(dir: &Path) -> BTreeSet<String> {
     fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
 }
+
+/// A converted kitchen sink and a two-reader trace of it: what a replay (or a sweep of replays)
+/// needs.
+pub struct ReplayInputs {
+    pub key: PathBuf,
+    pub store: PathBuf,
+    pub manifest: PathBuf,
+    pub trace: PathBuf,
+}
+
+/// Converts the kitchen sink into a store under `dir` and writes a trace in which two threads
+/// read a small tool and a 2 MB file.
+pub fn replay_inputs(dir: &Path) -> ReplayInputs {
+    use chunkload::trace::{Access, Header, Record, TracePath, Writer};
+    let rec = |t_us: u64, thread: u32, path: &str, access: Access| Record {
+        t_us,
+        thread,
+        path: TracePath::new(path.as_bytes().to_vec()).unwrap(),
+        access,
+    };
+    let image = format!("{}:ks", kitchen_sink().join("oci").display());
+    let key = dir.join("key");
+    let store = dir.join("store");
+    let manifest = dir.join("ks.manifest");
+    chunkload().arg("keygen").arg(&key).assert().success();
+    chunkload()
+        .args(["convert", &image])
+        .arg("--store")
+        .arg(&store)
+        .arg("--key")
+        .arg(&key)
+        .arg("-o")
+        .arg(&manifest)
+        .assert()
+        .success();
+    let trace = dir.join("t.jsonl");
+    let mut w = Writer::create(&trace, &Header::new("test", "two readers")).unwrap();
+    w.write(&rec(0, 0, "/usr/bin/tool", Access::Open)).unwrap();
+    w.write(&rec(0, 1, "/opt/big.bin", Access::Open)).unwrap();
+    w.write(&rec(100, 0, "/usr/bin/tool", Access::Read { offset: 0, len: 100 })).unwrap();
+    w.write(&rec(150, 1, "/opt/big.bin", Access::Read { offset: 0, len: 2_000_000 })).unwrap();
+    w.finish().unwrap();
+    ReplayInputs { key, store, manifest, trace }
+}

@@ -1,0 +1,33 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use chunkload::sweep::{SweepResults, replay, results};
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard files written by `chunkload sweep --shard i/n` (every shard once, any order).
+    #[arg(required = true, value_name = "SHARD.json")]
+    shards: Vec<PathBuf>,
+    /// Output directory: the same results.json, results.csv and charts one unsharded run writes.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print the results JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: MergeArgs) -> Result<()> {
+    let mut files = Vec::with_capacity(args.shards.len());
+    for p in &args.shards {
+        files.push((p.display().to_string(), SweepResults::read(p)?));
+    }
+    let merged = results::merge(&files)?;
+    let written = super::sweep::write_outputs(&merged, &args.out)?;
+    let headline: &[&str] = match merged.experiment.as_str() {
+        "replay" => replay::HEADLINE,
+        _ => &[],
+    };
+    super::sweep::report(&merged, headline, &written, args.json)
+}

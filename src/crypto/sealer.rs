@@ -1,0 +1,221 @@
+//! Convergent encryption of a stream of chunks on one core, pipelined one chunk deep.
+//!
+//! A chunk costs three SHA-256 passes (its key, its plaintext digest, its name) and one AES pass,
+//! and the name can only be hashed after the AES pass, which needs the key, which needs the whole
+//! plaintext. One chunk alone therefore runs two hash streams, then AES, then one stream. On a
+//! stream of chunks the [`Sealer`] instead hashes chunk n's plaintext (two streams) in lock step
+//! with chunk n-1's ciphertext (a third stream), encrypting n-1 a tile ahead of its hash: the
+//! three SHA-NI dependency chains overlap, and each tile is still in L1 when it is hashed.
+//!
+//! Results are exactly those of [`encrypt_chunk`](super::encrypt_chunk), one chunk later.
+
+use aes::Aes256;
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use zeroize::Zeroize;
+
+use super::SealedChunk;
+use super::convergent::{Sha256Stream, chunk_cipher, key_and_digest, keystream_and_hash};
+use super::ids::{ChunkName, PlainDigest};
+use super::keys::ChunkKey;
+use super::salt::Salt;
+
+/// Bytes encrypted ahead of the ciphertext hash: a multiple of 64, small enough to stay in L1.
+const TILE: usize = 4096;
+/// Bytes each stream hashes before the next stream's turn.
+const STEP: usize = 64;
+
+/// One chunk's encryption: its index, what the manifest records, and its ciphertext.
+pub struct Sealed {
+    pub index: u32,
+    pub chunk: SealedChunk,
+    pub ciphertext: Vec<u8>,
+}
+
+/// Encrypts chunks in the order pushed, returning each one push later (and the last on `finish`).
+pub struct Sealer {
+    salt: Salt,
+    pending: Option<Pending>,
+}
+
+/// A chunk whose plaintext is hashed (key and digest known) but not yet encrypted.
+struct Pending {
+    index: u32,
+    buf: Vec<u8>,
+    key: ChunkKey,
+    plain: PlainDigest,
+}
+
+impl Sealer {
+    pub fn new(salt: Salt) -> Self {
+        Sealer { salt, pending: None }
+    }
+
+    /// Takes chunk `index`'s plaintext; returns the previously pushed chunk, encrypted.
+    pub fn push(&mut self, index: u32, plaintext: Vec<u8>) -> Option<Sealed> {
+        let Some(mut prev) = self.pending.take() else {
+            let (key, plain) = key_and_digest(self.salt.as_bytes(), &plaintext);
+            self.pending = Some(Pending { index, buf: plaintext, key, plain });
+            return None;
+        };
+        let (key, plain, name) = overlapped(self.salt.as_bytes(), &plaintext, &prev.key, &mut prev.buf);
+        self.pending = Some(Pending { index, buf: plaintext, key, plain });
+        Some(prev.sealed(name))
+    }
+
+    /// Encrypts the chunk still held, if any.
+    pub fn finish(&mut self) -> Option<Sealed> {
+        let mut p = self.pending.take()?;
+        let mut cipher = chunk_cipher(&p.key, &[0; 16]);
+        let name = ChunkName::from_bytes(keystream_and_hash(&mut cipher, &mut p.buf));
+        Some(p.sealed(name))
+    }
+}
+
+impl Pending {
+    fn sealed(self, name: ChunkName) -> Sealed {
+        Sealed {
+            index: self.index,
+            chunk: SealedChunk { name, key: self.key, plain: self.plain },
+            ciphertext: self.buf,
+        }
+    }
+}
+
+/// Hashes `next`'s plaintext (key and digest) while encrypting `prev` in place under `prev_key`
+/// and hashing its ciphertext (name), block by block across the three streams.
+fn overlapped(
+    salt: &[u8; 32],
+    next: &[u8],
+    prev_key: &ChunkKey,
+    prev: &mut [u8],
+) -> (ChunkKey, PlainDigest, ChunkName) {
+    if next.len() < 32 {
+        let (key, plain) = key_and_digest(salt, next);
+        let mut cipher = chunk_cipher(prev_key, &[0; 16]);
+        return (key, plain, ChunkName::from_bytes(keystream_and_hash(&mut cipher, prev)));
+    }
+    // The keyed stream starts with salt || next[..32] and then reads whole blocks from offset 32.
+    let mut k = Sha256Stream::new();
+    let mut first = [0u8; 64];
+    first[..32].copy_from_slice(salt);
+    first[32..].copy_from_slice(&next[..32]);
+    k.update_blocks(&first);
+    let body = &next[32..];
+    let k_whole = whole(body.len());
+    let p_whole = whole(next.len());
+    let n_whole = whole(prev.len());
+    let (mut p, mut n) = (Sha256Stream::new(), Sha256Stream::new());
+    let mut keystream = Keystream::new(prev_key);
+    let end = k_whole.max(p_whole).max(prev.len());
+    let mut at = 0;
+    while at < end {
+        let stop = (at + TILE).min(end);
+        let prev_len = prev.len();
+        if at < prev_len {
+            keystream.apply(&mut prev[at..stop.min(prev_len)]);
+        }
+        let mut b = at;
+        while b < stop {
+            let step = (stop - b).min(STEP);
+            let e = b + step;
+            p.update_blocks(&next[b.min(p_whole)..e.min(p_whole)]);
+            k.update_blocks(&body[b.min(k_whole)..e.min(k_whole)]);
+            n.update_blocks(&prev[b.min(n_whole)..e.min(n_whole)]);
+            b = e;
+        }
+        at = stop;
+    }
+    (
+        ChunkKey::from_bytes(k.finish(&body[k_whole..])),
+        PlainDigest::from_bytes(p.finish(&next[p_whole..])),
+        ChunkName::from_bytes(n.finish(&prev[n_whole..])),
+    )
+}
+
+fn whole(len: usize) -> usize {
+    len - len % 64
+}
+
+/// AES-256-CTR (IV 0, 128-bit big-endian counter, as `encrypt_chunk`) one tile at a time: the
+/// counter blocks of a tile are encrypted in one call so the cipher's wide (VAES) path runs.
+struct Keystream {
+    aes: Aes256,
+    counter: u128,
+    block: Vec<u8>,
+}
+
+impl Keystream {
+    fn new(key: &ChunkKey) -> Self {
+        Keystream { aes: Aes256::new(key.as_bytes().into()), counter: 0, block: vec![0; TILE] }
+    }
+
+    /// XORs the next `data.len()` keystream bytes into `data`; every call but the last must cover
+    /// whole 16-byte blocks.
+    fn apply(&mut self, data: &mut [u8]) {
+        debug_assert!(data.len() <= TILE);
+        let n = data.len().div_ceil(16);
+        for b in self.block[..n * 16].chunks_exact_mut(16) {
+            b.copy_from_slice(&self.counter.to_be_bytes());
+            self.counter += 1;
+        }
+        let (blocks, _) = aes::Block::slice_as_chunks_mut(&mut self.block[..n * 16]);
+        self.aes.encrypt_blocks(blocks);
+        for (d, k) in data.iter_mut().zip(&self.block) {
+            *d ^= *k;
+        }
+    }
+}
+
+impl Drop for Keystream {
+    fn drop(&mut self) {
+        self.block.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::crypto::encrypt_chunk;
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed) ^ (i >> 9) as u8).collect()
+    }
+
+    /// Pushes every length through a sealer and checks each result against `encrypt_chunk`.
+    fn check(lens: &[usize]) {
+        let salt = Salt::new("sealer").unwrap();
+        let mut sealer = Sealer::new(salt.clone());
+        let mut out = Vec::new();
+        for (i, &len) in lens.iter().enumerate() {
+            out.extend(sealer.push(i as u32, pattern(len, i as u8)));
+        }
+        out.extend(sealer.finish());
+        assert!(sealer.finish().is_none());
+        assert_eq!(out.len(), lens.len());
+        for (i, s) in out.iter().enumerate() {
+            let mut want = pattern(lens[i], i as u8);
+            let sealed = encrypt_chunk(&salt, &mut want);
+            assert_eq!(s.index, i as u32);
+            assert_eq!(s.chunk, sealed, "chunk {i} of {} bytes", lens[i]);
+            assert!(s.ciphertext == want, "ciphertext of chunk {i} ({} bytes)", lens[i]);
+        }
+    }
+
+    #[test]
+    fn same_results_as_one_chunk_at_a_time() {
+        check(&[512 << 10, 512 << 10, 512 << 10]);
+        check(&[0, 1, 31, 32, 33, 63, 64, 65, 4095, 4096, 4097, 100_000, 7, 512 << 10, 12]);
+        check(&[4096 * 3 + 17]);
+        check(&[]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_lengths(lens in proptest::collection::vec(0usize..20_000, 0..6)) {
+            check(&lens);
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! Small SVG charts for reports: eCDFs, XY lines (miss-ratio curves), bars (tier mix) and time
+//! series. Built on `plotters`' SVG backend with its built-in text estimate (no font files, no
+//! system libraries), so a chart is a pure function of its data: same input, same bytes.
+//!
+//! Data goes in as named [`Series`] (or [`BarGroup`]s for bars) plus [`ChartOptions`]; a chart
+//! comes out as an SVG `String`, and [`write_svg`] stores one. Empty or degenerate data (no
+//! points, one point, all-equal values, non-finite numbers) draws an empty or widened chart
+//! instead of failing: a sweep that produced nothing still gets a readable file saying so.
+//!
+//! ```
+//! use chunkload::report::plot::{ChartOptions, Series, line_chart};
+//! let lru = Series::new("lru", vec![(1.0, 0.4), (4.0, 0.7), (16.0, 0.9)]);
+//! let opt = Series::new("belady", vec![(1.0, 0.6), (4.0, 0.85), (16.0, 0.95)]).dashed();
+//! let svg = line_chart(&[lru, opt], &ChartOptions::new("hit rate", "capacity (GiB)", "hit rate").log_x())
+//!     .unwrap();
+//! assert!(svg.starts_with("<svg") && svg.contains("belady"));
+//! ```
+
+use std::ops::Range;
+use std::path::Path;
+
+use plotters::coord::combinators::LogCoord;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+
+/// One named line: points in data units, drawn in the given order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    /// Draw dashed (bounds and references, e.g. Belady's optimum, next to measured series).
+    pub dashed: bool,
+}
+
+impl Series {
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series { name: name.into(), points, dashed: false }
+    }
+
+    pub fn dashed(self) -> Self {
+        self.with_dashed(true)
+    }
+
+    pub fn with_dashed(mut self, dashed: bool) -> Self {
+        self.dashed = dashed;
+        self
+    }
+
+    /// The empirical CDF of `samples` as a step line: (value, fraction of samples <= value).
+    /// Non-finite samples are dropped.
+    pub fn ecdf(name: impl Into<String>, samples: &[f64]) -> Self {
+        let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len() as f64;
+        let mut points = Vec::with_capacity(2 * v.len());
+        for (i, x) in v.iter().enumerate() {
+            points.push((*x, i as f64 / n));
+            points.push((*x, (i + 1) as f64 / n));
+        }
+        Series::new(name, points)
+    }
+}
+
+/// One bar's segments, for grouped or stacked bar charts: `values[i]` belongs to segment
+/// `segments[i]` of [`bar_chart`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarGroup {
+    pub label: String,
+    pub values: Vec<f64>,
+}
+
+/// How tick labels print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AxisFormat {
+    /// Plain numbers, up to 3 significant decimals.
+    #[default]
+    Number,
+    /// Byte counts with binary suffixes (`512KiB`, `4GiB`).
+    Bytes,
+    /// Fractions in 0..=1 printed as percentages.
+    Percent,
+}
+
+/// Title, axis labels (say the unit: `"start time (ms)"`) and scale choices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartOptions {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Logarithmic x axis; points with x <= 0 cannot be placed and are left out.
+    pub log_x: bool,
+    pub x_format: AxisFormat,
+    pub y_format: AxisFormat,
+    /// Fixed y range; default: fitted to the data (from 0 when all values are positive).
+    pub y_range: Option<(f64, f64)>,
+    /// Ticks exactly at these x values (e.g. the capacities a sweep ran) instead of automatic ones.
+    pub x_ticks: Option<Vec<f64>>,
+    /// Bars: stack segments (tier mix adds up) instead of placing them side by side.
+    pub stacked: bool,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl ChartOptions {
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+        ChartOptions {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            log_x: false,
+            x_format: AxisFormat::Number,
+            y_format: AxisFormat::Number,
+            y_range: None,
+            x_ticks: None,
+            stacked: false,
+            width: 800,
+            height: 500,
+        }
+    }
+
+    pub fn log_x(mut self) -> Self {
+        self.log_x = true;
+        self
+    }
+
+    pub fn x_format(mut self, f: AxisFormat) -> Self {
+        self.x_format = f;
+        self
+    }
+
+    pub fn y_format(mut self, f: AxisFormat) -> Self {
+        self.y_format = f;
+        self
+    }
+
+    pub fn y_range(mut self, lo: f64, hi: f64) -> Self {
+        self.y_range = Some((lo, hi));
+        self
+    }
+
+    pub fn x_ticks(mut self, ticks: Vec<f64>) -> Self {
+        self.x_ticks = Some(ticks);
+        self
+    }
+
+    pub fn stacked(mut self) -> Self {
+        self.stacked = true;
+        self
+    }
+}
+
+/// Why a chart could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("chart {title:?}: {reason}")]
+    Draw { title: String, reason: String },
+    #[error("cannot write chart {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// Colours in a fixed order (colour-blind-friendly Okabe-Ito, then greys): series `i` always
+/// gets the same colour, so charts of related runs compare at a glance.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(240, 228, 66),
+    RGBColor(0, 0, 0),
+    RGBColor(120, 120, 120),
+    RGBColor(190, 190, 190),
+];
+
+fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Several named lines on one pair of axes (miss-ratio curves, percentiles against a knob).
+pub fn line_chart(series: &[Series], opt: &ChartOptions) -> Result<String, PlotError> {
+    xy(series, opt, false)
+}
+
+/// Empirical CDFs: each series holds step points from [`Series::ecdf`]; y is fixed to 0..1.
+pub fn ecdf_chart(series: &[Series], opt: &ChartOptions) -> Result<String, PlotError> {
+    let mut opt = opt.clone();
+    opt.y_range.get_or_insert((0.0, 1.0));
+    xy(series, &opt, false)
+}
+
+/// Values over time (e.g. per simulated minute): lines with a marker on every sample, so gaps
+/// between samples stay visible.
+pub fn time_series_chart(series: &[Series], opt: &ChartOptions) -> Result<String, PlotError> {
+    xy(series, opt, true)
+}
+
+/// Writes an SVG string to `path` (whole file; callers write to their own output directory).
+pub fn write_svg(path: &Path, svg: &str) -> Result<(), PlotError> {
+    std::fs::write(path, svg).map_err(|source| PlotError::Write { path: path.display().to_string(), source })
+}
+
+fn draw_err<E: std::fmt::Display>(opt: &ChartOptions) -> impl Fn(E) -> PlotError + '_ {
+    move |e| PlotError::Draw { title: opt.title.clone(), reason: e.to_string() }
+}
+
+fn fmt_value(v: f64, f: AxisFormat) -> String {
+    match f {
+        AxisFormat::Number => {
+            let a = v.abs();
+            if a != 0.0 && !(1e-3..1e6).contains(&a) {
+                format!("{v:.2e}")
+            } else {
+                let s = format!("{v:.3}");
+                let s = s.trim_end_matches('0').trim_end_matches('.');
+                if s == "-0" { "0".into() } else { s.to_string() }
+            }
+        }
+        AxisFormat::Bytes => {
+            if v < 0.0 || !v.is_finite() {
+                return fmt_value(v, AxisFormat::Number);
+            }
+            let units = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+            for (name, shift) in units {
+                let unit = (1u64 << shift) as f64;
+                if v >= unit {
+                    return format!("{}{name}", fmt_value(v / unit, AxisFormat::Number));
+                }
+            }
+            format!("{}B", fmt_value(v, AxisFormat::Number))
+        }
+        AxisFormat::Percent => format!("{}%", fmt_value(v * 100.0, AxisFormat::Number)),
+    }
+}
+
+/// The finite points of a series that the x scale can place.
+fn usable(s: &Series, log_x: bool) -> Vec<(f64, f64)> {
+    s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_x || *x > 0.0)).collect()
+}
+
+/// A range that contains `lo..=hi` and is never empty (degenerate data gets a margin).
+fn widen(lo: f64, hi: f64, log: bool) -> Range<f64> {
+    if !(lo.is_finite() && hi.is_finite()) {
+        return if log { 1.0..10.0 } else { 0.0..1.0 };
+    }
+    if hi > lo {
+        return lo..hi;
+    }
+    if log {
+        lo / 2.0..hi * 2.0
+    } else if lo == 0.0 {
+        0.0..1.0
+    } else {
+        let m = lo.abs() / 2.0;
+        lo - m..hi + m
+    }
+}
+
+fn bounds(it: impl Iterator<Item = f64>) -> (f64, f64) {
+    it.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
+fn xy(series: &[Series], opt: &ChartOptions, markers: bool) -> Result<String, PlotError> {
+    let pts: Vec<Vec<(f64, f64)>> = series.iter().map(|s| usable(s, opt.log_x)).collect();
+    let all = || pts.iter().flatten();
+    let (x0, x1) = bounds(all().map(|p| p.0).chain(opt.x_ticks.iter().flatten().copied()));
+    let x = widen(x0, x1, opt.log_x);
+    let y = match opt.y_range {
+        Some((lo, hi)) => widen(lo, hi, false),
+        None => {
+            let (y0, y1) = bounds(all().map(|p| p.1));
+            let y0 = if y0 > 0.0 && y0.is_finite() { 0.0 } else { y0 };
+            let r = widen(y0, y1, false);
+            // A little headroom so the top line is not drawn on the frame.
+            r.start..r.end + (r.end - r.start) * 0.05
+        }
+    };
+    let ticks = opt.x_ticks.clone().map(|t| {
+        let mut t: Vec<f64> = t.into_iter().filter(|v| v.is_finite() && (!opt.log_x || *v > 0.0)).collect();
+        t.sort_by(f64::total_cmp);
+        t.dedup();
+        t
+    });
+    let empty = pts.iter().all(Vec::is_empty);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (opt.width, opt.height)).into_drawing_area();
+        if opt.log_x {
+            let x = Ticked { inner: LogCoord::<f64>::from(x.log_scale()), ticks };
+            draw_xy(&root, x, y, series, &pts, opt, markers, empty)?;
+        } else {
+            let x = Ticked { inner: RangedCoordf64::from(x), ticks };
+            draw_xy(&root, x, y, series, &pts, opt, markers, empty)?;
+        }
+        root.present().map_err(draw_err(opt))?;
+    }
+    Ok(svg)
+}
+
+/// An x axis with ticks exactly where the caller wants them (else the inner axis' own), and the
+/// default label formatting plotters' mesh needs (its `with_key_points` lacks it).
+struct Ticked<R> {
+    inner: R,
+    ticks: Option<Vec<f64>>,
+}
+
+impl<R: Ranged<ValueType = f64>> Ranged for Ticked<R> {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        match &self.ticks {
+            Some(_) if hint.weight().allow_light_points() => Vec::new(),
+            Some(t) => t.clone(),
+            None => self.inner.key_points(hint),
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.inner.range()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_xy<X>(
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    x: X,
+    y: Range<f64>,
+    series: &[Series],
+    pts: &[Vec<(f64, f64)>],
+    opt: &ChartOptions,
+    markers: bool,
+    empty: bool,
+) -> Result<(), PlotError>
+where
+    X: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
+{
+    let e = draw_err(opt);
+    root.fill(&WHITE).map_err(&e)?;
+    let caption = if empty { format!("{} (no data)", opt.title) } else { opt.title.clone() };
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)
+        .map_err(&e)?;
+    let (xf, yf) = (opt.x_format, opt.y_format);
+    chart
+        .configure_mesh()
+        .x_desc(opt.x_label.as_str())
+        .y_desc(opt.y_label.as_str())
+        .x_label_formatter(&|v| fmt_value(*v, xf))
+        .y_label_formatter(&|v| fmt_value(*v, yf))
+        .light_line_style(TRANSPARENT)
+        .draw()
+        .map_err(&e)?;
+    for (i, (s, p)) in series.iter().zip(pts).enumerate() {
+        let c = color(i);
+        let style = c.stroke_width(2);
+        let anno = if s.dashed {
+            chart.draw_series(DashedLineSeries::new(p.iter().copied(), 6, 4, style)).map_err(&e)?
+        } else {
+            chart.draw_series(LineSeries::new(p.iter().copied(), style)).map_err(&e)?
+        };
+        let dashed = s.dashed;
+        anno.label(s.name.as_str()).legend(move |(x, y)| {
+            let end = if dashed { x + 8 } else { x + 20 };
+            PathElement::new(vec![(x, y), (end, y)], c.stroke_width(2))
+        });
+        if markers {
+            chart.draw_series(p.iter().map(|&pt| Circle::new(pt, 2, c.filled()))).map_err(&e)?;
+        }
+    }
+    if !series.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.7))
+            .border_style(BLACK)
+            .draw()
+            .map_err(&e)?;
+    }
+    Ok(())
+}
+
+/// Bars, one group per [`BarGroup`], one colour per segment; segments side by side or stacked
+/// ([`ChartOptions::stacked`]). Negative and non-finite values count as zero.
+pub fn bar_chart(segments: &[String], groups: &[BarGroup], opt: &ChartOptions) -> Result<String, PlotError> {
+    let e = draw_err(opt);
+    let val = |g: &BarGroup, i: usize| {
+        g.values.get(i).copied().filter(|v| v.is_finite() && *v > 0.0).unwrap_or(0.0)
+    };
+    let top = groups
+        .iter()
+        .map(|g| {
+            let vs = (0..segments.len()).map(|i| val(g, i));
+            if opt.stacked { vs.sum::<f64>() } else { vs.fold(0.0, f64::max) }
+        })
+        .fold(0.0, f64::max);
+    let y = match opt.y_range {
+        Some((lo, hi)) => widen(lo, hi, false),
+        None => {
+            let r = widen(0.0, top, false);
+            r.start..r.end * 1.05
+        }
+    };
+    let n = groups.len().max(1);
+    let labels: Vec<String> = groups.iter().map(|g| g.label.clone()).collect();
+    let centers: Vec<f64> = (0..groups.len()).map(|i| i as f64).collect();
+    let empty = groups.is_empty() || top == 0.0;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (opt.width, opt.height)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let caption = if empty { format!("{} (no data)", opt.title) } else { opt.title.clone() };
+        let x = Ticked { inner: RangedCoordf64::from(-0.5..n as f64 - 0.5), ticks: Some(centers) };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x, y)
+            .map_err(&e)?;
+        let yf = opt.y_format;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc(opt.x_label.as_str())
+            .y_desc(opt.y_label.as_str())
+            .x_label_formatter(&|v| {
+                let i = v.round();
+                if (v - i).abs() < 1e-9 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|v| fmt_value(*v, yf))
+            .light_line_style(TRANSPARENT)
+            .draw()
+            .map_err(&e)?;
+        let k = segments.len().max(1) as f64;
+        let width = 0.8;
+        for (si, name) in segments.iter().enumerate() {
+            let c = color(si);
+            let bars = groups.iter().enumerate().map(|(gi, g)| {
+                let left = gi as f64 - width / 2.0;
+                let (x0, x1, y0, y1) = if opt.stacked {
+                    let below: f64 = (0..si).map(|j| val(g, j)).sum();
+                    (left, left + width, below, below + val(g, si))
+                } else {
+                    let w = width / k;
+                    (left + w * si as f64, left + w * (si as f64 + 1.0), 0.0, val(g, si))
+                };
+                Rectangle::new([(x0, y0), (x1, y1)], c.filled())
+            });
+            chart
+                .draw_series(bars)
+                .map_err(&e)?
+                .label(name.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+        }
+        if !segments.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.7))
+                .border_style(BLACK)
+                .draw()
+                .map_err(&e)?;
+        }
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> ChartOptions {
+        ChartOptions::new("hit rate vs capacity", "L1 capacity", "hit rate").x_format(AxisFormat::Bytes)
+    }
+
+    #[test]
+    fn line_chart_renders_every_series_with_title_labels_and_legend() {
+        let gib = (1u64 << 30) as f64;
+        let a = Series::new("lru", vec![(gib, 0.5), (4.0 * gib, 0.7), (16.0 * gib, 0.9)]);
+        let b = Series::new("belady", vec![(gib, 0.6), (4.0 * gib, 0.8), (16.0 * gib, 0.95)]).dashed();
+        let svg =
+            line_chart(&[a.clone(), b.clone()], &opts().log_x().x_ticks(vec![gib, 4.0 * gib, 16.0 * gib]))
+                .unwrap();
+        for text in ["hit rate vs capacity", "L1 capacity", "lru", "belady", "1GiB", "4GiB", "16GiB"] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        // Series colours come from the palette in order; the dashed one is drawn as many pieces.
+        let pieces =
+            |svg: &str, c: &str| svg.matches(&format!("stroke=\"{c}\" stroke-width=\"2\" points")).count();
+        assert!(pieces(&svg, "#0072B2") >= 1, "the solid series is drawn");
+        assert!(pieces(&svg, "#D55E00") > 5, "the dashed series is drawn in dashes");
+        let solid = line_chart(&[a, b.clone().with_dashed(false)], &opts().log_x()).unwrap();
+        assert!(pieces(&solid, "#D55E00") <= 2, "undashed: one line (+ legend)");
+    }
+
+    #[test]
+    fn same_data_gives_the_same_bytes() {
+        let s = [Series::ecdf("p1", &[3.0, 1.0, 2.0, 10.0]), Series::ecdf("p2", &[0.5, 8.0])];
+        let o = ChartOptions::new("start time", "start time (ms)", "fraction of starts").log_x();
+        assert_eq!(ecdf_chart(&s, &o).unwrap(), ecdf_chart(&s, &o).unwrap());
+        let g = [BarGroup { label: "a".into(), values: vec![1.0, 2.0] }];
+        let seg = ["l1".to_string(), "s3".to_string()];
+        let o = o.stacked();
+        assert_eq!(bar_chart(&seg, &g, &o).unwrap(), bar_chart(&seg, &g, &o).unwrap());
+    }
+
+    #[test]
+    fn ecdf_steps_up_to_one() {
+        let s = Series::ecdf("x", &[2.0, f64::NAN, 1.0]);
+        assert_eq!(s.points, vec![(1.0, 0.0), (1.0, 0.5), (2.0, 0.5), (2.0, 1.0)]);
+    }
+
+    #[test]
+    fn empty_and_degenerate_data_draw_without_panicking() {
+        let o = opts();
+        assert!(line_chart(&[], &o).unwrap().contains("(no data)"));
+        assert!(line_chart(&[Series::new("e", vec![])], &o.clone().log_x()).unwrap().contains("(no data)"));
+        let one = Series::new("one", vec![(5.0, 5.0)]);
+        line_chart(std::slice::from_ref(&one), &o).unwrap();
+        line_chart(&[one], &o.clone().log_x()).unwrap();
+        let bad = Series::new("bad", vec![(0.0, 1.0), (-1.0, f64::NAN), (f64::INFINITY, 2.0)]);
+        assert!(line_chart(&[bad], &o.clone().log_x()).unwrap().contains("(no data)"));
+        ecdf_chart(&[Series::ecdf("none", &[])], &o).unwrap();
+        time_series_chart(&[Series::new("flat", vec![(0.0, 0.0), (1.0, 0.0)])], &o).unwrap();
+        assert!(bar_chart(&[], &[], &o).unwrap().contains("(no data)"));
+        let g = [BarGroup { label: "zero".into(), values: vec![0.0, -3.0] }];
+        bar_chart(&["a".into(), "b".into()], &g, &o).unwrap();
+    }
+
+    #[test]
+    fn tick_labels_read_as_units() {
+        assert_eq!(fmt_value(512.0 * 1024.0, AxisFormat::Bytes), "512KiB");
+        assert_eq!(fmt_value(1.5 * (1u64 << 30) as f64, AxisFormat::Bytes), "1.5GiB");
+        assert_eq!(fmt_value(0.25, AxisFormat::Percent), "25%");
+        assert_eq!(fmt_value(2.0, AxisFormat::Number), "2");
+        assert_eq!(fmt_value(1e9, AxisFormat::Number), "1.00e9");
+    }
+}

@@ -1,0 +1,165 @@
+//! Setting `key.path = value` on any serde scenario, without knowing its type: the scenario is
+//! serialised to a TOML tree, the key set there, and the tree deserialised back. So the
+//! scenario's own rules validate every override: `deny_unknown_fields`, unit parsing
+//! (`ByteSize` reads `"4GiB"`), enum names (`lru-k`).
+//!
+//! Only keys the scenario already has can be set (a typo is an error listing the keys that
+//! exist there); optional fields that are unset are not in the tree and so cannot be swept.
+//! A value is read as a TOML literal when it is one (integer, float, boolean, quoted string,
+//! array, inline table) and as a bare string otherwise, so `16` is a number and `1GiB` a string.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use toml::{Table, Value};
+
+use super::SweepError;
+
+fn err(key: &str, value: &str, reason: impl Into<String>) -> SweepError {
+    SweepError::Override { key: key.to_string(), value: value.to_string(), reason: reason.into() }
+}
+
+/// The scenario as a TOML tree.
+pub fn to_table<T: Serialize>(scenario: &T) -> Result<Table, SweepError> {
+    Table::try_from(scenario)
+        .map_err(|e| err("", "", format!("the scenario does not serialise to TOML: {e}")))
+}
+
+/// A value as written on the command line: a TOML literal if it parses as one, else a string.
+pub fn parse_value(raw: &str) -> Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<Table>() {
+        Ok(mut t) => match t.remove("v") {
+            Some(Value::Datetime(_)) | None => Value::String(raw.to_string()),
+            Some(v) => v,
+        },
+        Err(_) => Value::String(raw.to_string()),
+    }
+}
+
+/// Sets `key` (dotted path) in `table`; the key must exist already.
+pub fn set(table: &mut Table, key: &str, raw: &str) -> Result<(), SweepError> {
+    let mut node = table;
+    let mut path: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = key.split('.').collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        let here = if path.is_empty() {
+            "the scenario's top level".to_string()
+        } else {
+            format!("[{}]", path.join("."))
+        };
+        let known = || {
+            let names: Vec<&str> = node.keys().map(String::as_str).collect();
+            format!("unknown key: {here} has {}", names.join(", "))
+        };
+        if !node.contains_key(*seg) {
+            return Err(err(key, raw, known()));
+        }
+        if last {
+            node.insert(seg.to_string(), parse_value(raw));
+            return Ok(());
+        }
+        path.push(seg);
+        node = match node.get_mut(*seg) {
+            Some(Value::Table(t)) => t,
+            _ => return Err(err(key, raw, format!("{} is a value, not a table", path.join(".")))),
+        };
+    }
+    unreachable!("a key has at least one segment")
+}
+
+/// `base` with every override applied, in order. Each override is checked on its own as it is
+/// applied, so an error names the key and value that broke the scenario.
+pub fn apply<T: Serialize + DeserializeOwned>(
+    base: &T,
+    overrides: &[(String, String)],
+) -> Result<T, SweepError> {
+    let mut table = to_table(base)?;
+    let mut out: Option<T> = None;
+    for (key, value) in overrides {
+        set(&mut table, key, value)?;
+        let parsed: T = Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| err(key, value, e.message().trim().to_string()))?;
+        out = Some(parsed);
+    }
+    match out {
+        Some(t) => Ok(t),
+        None => {
+            Value::Table(table).try_into().map_err(|e: toml::de::Error| err("", "", e.message().to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::PolicyKind;
+    use crate::sim::Scenario;
+    use crate::units::ByteSize;
+
+    fn ov(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn overrides_go_through_the_scenarios_own_parsers() {
+        let base = Scenario::default();
+        let sc = apply(
+            &base,
+            &ov(&[
+                ("l1.memory_capacity", "4GiB"),
+                ("l2.policy", "s3-fifo"),
+                ("fetch.concurrency", "32"),
+                ("cpu_scale", "0.5"),
+                ("fetch.prefetch_working_set", "true"),
+                ("l2.redundancy", "single-copy"),
+                ("l1.disk_capacity", "1048576"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(sc.l1.memory_capacity, ByteSize::gib(4));
+        assert_eq!(sc.l2.policy, PolicyKind::S3Fifo);
+        assert_eq!(sc.fetch.concurrency, 32);
+        assert_eq!(sc.cpu_scale, 0.5);
+        assert!(sc.fetch.prefetch_working_set);
+        assert_eq!(sc.l1.disk_capacity, ByteSize::mib(1));
+        // Nothing else moved.
+        assert_eq!(sc.latency, base.latency);
+        assert_eq!(apply(&base, &[]).unwrap(), base);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_naming_them() {
+        let base = Scenario::default();
+        let e = apply(&base, &ov(&[("l1.capacity", "1GiB")])).unwrap_err().to_string();
+        assert!(
+            e.contains("l1.capacity=1GiB") && e.contains("unknown key") && e.contains("memory_capacity"),
+            "{e}"
+        );
+        let e = apply(&base, &ov(&[("l3.policy", "lru")])).unwrap_err().to_string();
+        assert!(
+            e.contains("l3.policy=lru: unknown key: the scenario's top level has") && e.contains("l1, l2"),
+            "{e}"
+        );
+        let e = apply(&base, &ov(&[("l1.memory_capacity", "12XB")])).unwrap_err().to_string();
+        assert!(e.contains("l1.memory_capacity=12XB") && e.contains("invalid byte size"), "{e}");
+        let e = apply(&base, &ov(&[("l2.policy", "mru")])).unwrap_err().to_string();
+        assert!(e.contains("l2.policy=mru"), "{e}");
+        let e = apply(&base, &ov(&[("fetch.concurrency", "lots")])).unwrap_err().to_string();
+        assert!(e.contains("fetch.concurrency=lots"), "{e}");
+        let e = apply(&base, &ov(&[("cpu_scale.x", "1")])).unwrap_err().to_string();
+        assert!(e.contains("not a table"), "{e}");
+    }
+
+    #[test]
+    fn values_read_as_toml_literals_or_strings() {
+        assert_eq!(parse_value("16"), Value::Integer(16));
+        assert_eq!(parse_value("0.25"), Value::Float(0.25));
+        assert_eq!(parse_value("false"), Value::Boolean(false));
+        assert_eq!(parse_value("1GiB"), Value::String("1GiB".into()));
+        assert_eq!(parse_value("\"1 GiB\""), Value::String("1 GiB".into()));
+        assert_eq!(parse_value("lru-k"), Value::String("lru-k".into()));
+        assert_eq!(parse_value("2024-01-01"), Value::String("2024-01-01".into()));
+    }
+}
