@@ -41,7 +41,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole pipeline over the images in images/: layers, chunks and dedup, one start
-    /// replayed cold and warm against a zip and a full pull; writes its data to an output folder.
+    /// replayed cold and warm against a zip and a full pull; writes its data and charts to a folder.
     Demo(demo::DemoArgs),
     /// Show an image's layers and what flattening them does.
     Inspect(inspect::InspectArgs),

@@ -19,6 +19,7 @@ use crate::flatten::{self, Flattened};
 use crate::image::{Image, OpenOptions, spec};
 use crate::report::Table;
 use crate::report::dedup::DedupReport;
+use crate::report::plot::{self, AxisFormat, BarGroup, ChartOptions, Series};
 use crate::sim::baseline::Baselines;
 use crate::sim::replay::{ReplayResult, Tier};
 use crate::sim::{Scenario, SimDuration};
@@ -45,6 +46,8 @@ pub enum DemoError {
     Image { image: String, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("trace {path}: {source}")]
     Trace { path: String, source: crate::trace::Error },
+    #[error(transparent)]
+    Plot(#[from] plot::PlotError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DemoError + '_ {
@@ -576,6 +579,9 @@ impl DemoReport {
         }
         put("starts.csv", starts.as_bytes())?;
         put("reads.csv", reads.as_bytes())?;
+        for (name, svg) in self.figures()? {
+            put(name, svg.as_bytes())?;
+        }
         files.insert("report.json".into());
         files.insert("report.txt".into());
         self.files = files.into_iter().collect();
@@ -586,6 +592,115 @@ impl DemoReport {
         fs::write(&path, self.to_string()).map_err(io_err(&path))?;
         Ok(())
     }
+}
+
+impl DemoReport {
+    /// The demo's figures as SVG: what each upload added to the store, where each start's chunks
+    /// came from, the per-read latency distribution per cache state, and the start times.
+    pub fn figures(&self) -> Result<Vec<(&'static str, String)>, DemoError> {
+        let mut out = Vec::new();
+        let uploads: Vec<BarGroup> = self
+            .store
+            .uploads
+            .iter()
+            .map(|u| BarGroup { label: u.tag.clone(), values: vec![u.present as f64, u.new as f64] })
+            .collect();
+        out.push((
+            "uploads.svg",
+            plot::bar_chart(
+                &["already stored".into(), "new".into()],
+                &uploads,
+                &ChartOptions::new("Chunks per upload, in upload order", "image", "chunks").stacked(),
+            )?,
+        ));
+        let tiers = [Tier::WorkerMemory, Tier::WorkerDisk, Tier::AzCache, Tier::S3];
+        let sources: Vec<BarGroup> = self
+            .starts
+            .cases
+            .iter()
+            .map(|c| BarGroup {
+                label: short_case(c),
+                values: tiers
+                    .iter()
+                    .map(|t| c.result.by_tier.get(t).map_or(0.0, |n| n.chunks as f64))
+                    .collect(),
+            })
+            .collect();
+        out.push((
+            "chunk-sources.svg",
+            plot::bar_chart(
+                &tiers.iter().map(|t| tier_label(*t).to_string()).collect::<Vec<_>>(),
+                &sources,
+                &ChartOptions::new(
+                    format!("Where the chunks of one {} start came from", self.starts.image),
+                    "caches before the start (worker / AZ)",
+                    "chunks",
+                )
+                .stacked(),
+            )?,
+        ));
+        let cdfs: Vec<Series> = self
+            .starts
+            .cases
+            .iter()
+            .map(|c| {
+                let ms: Vec<f64> = c
+                    .result
+                    .reads
+                    .iter()
+                    .filter(|e| !e.page_cache_hit)
+                    .map(|e| e.latency().as_millis_f64())
+                    .collect();
+                Series::ecdf(short_case(c), &ms)
+            })
+            .collect();
+        out.push((
+            "read-latency-cdf.svg",
+            plot::ecdf_chart(
+                &cdfs,
+                &ChartOptions::new(
+                    format!("Device-read latency of one {} start", self.starts.image),
+                    "read latency (ms, log)",
+                    "share of device reads",
+                )
+                .log_x()
+                .y_format(AxisFormat::Percent),
+            )?,
+        ));
+        let mut starts: Vec<BarGroup> = self
+            .starts
+            .cases
+            .iter()
+            .map(|c| BarGroup { label: short_case(c), values: vec![c.result.start_time.as_millis_f64()] })
+            .collect();
+        if let Some(b) = &self.starts.baselines {
+            starts.extend(
+                b.iter()
+                    .map(|x| BarGroup { label: x.name.to_string(), values: vec![x.total.as_millis_f64()] }),
+            );
+        }
+        out.push((
+            "start-times.svg",
+            plot::bar_chart(
+                &["start time".into()],
+                &starts,
+                &ChartOptions::new(
+                    format!(
+                        "One {} start: lazy loading by cache state, and the baselines",
+                        self.starts.image
+                    ),
+                    "caches before the start (worker / AZ), or baseline",
+                    "start time (ms)",
+                ),
+            )?,
+        ));
+        Ok(out)
+    }
+}
+
+/// A case's label for charts: the cache fills, `worker/AZ`.
+fn short_case(c: &StartCase) -> String {
+    format!("{}/{}", c.l1.as_str(), c.l2.as_str())
 }
 
 impl fmt::Display for DemoReport {

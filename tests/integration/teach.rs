@@ -96,13 +96,17 @@ fn demo_tells_the_story_and_writes_its_data() {
     assert_eq!(
         files,
         [
+            "chunk-sources.svg",
             "dedup-images.csv",
             "images.csv",
+            "read-latency-cdf.svg",
             "reads.csv",
             "report.json",
             "report.txt",
+            "start-times.svg",
             "starts.csv",
-            "uploads.csv"
+            "uploads.csv",
+            "uploads.svg"
         ]
     );
     assert!(stdout.starts_with(&fs::read_to_string(out.join("report.txt")).unwrap()));
@@ -129,6 +133,27 @@ fn demo_tells_the_story_and_writes_its_data() {
     assert!(pull > t[2], "a full pull is slower than a usual lazy cold start");
     let reads = fs::read_to_string(out.join("reads.csv")).unwrap();
     assert!(reads.lines().count() > 4 * 50, "per-read rows for every case");
+}
+
+/// docs/guide.md shows the demo's figures from docs/figures/: they must be what the demo draws
+/// (charts are deterministic, so byte for byte). Refresh with `CHUNKLOAD_BLESS=1 cargo test --test
+/// integration guide_figures`.
+#[test]
+fn guide_figures_are_the_demos() {
+    let (out, _) = demo_run();
+    let figures = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/figures");
+    for name in ["uploads.svg", "chunk-sources.svg", "read-latency-cdf.svg", "start-times.svg"] {
+        let drawn = fs::read_to_string(out.join(name)).unwrap();
+        assert!(drawn.starts_with("<svg"), "{name}");
+        if std::env::var_os("CHUNKLOAD_BLESS").is_some() {
+            fs::write(figures.join(name), &drawn).unwrap();
+        }
+        let committed = fs::read_to_string(figures.join(name)).unwrap_or_default();
+        assert!(
+            committed == drawn,
+            "docs/figures/{name} differs from what `chunkload demo` draws; refresh it with CHUNKLOAD_BLESS=1"
+        );
+    }
 }
 
 #[test]
