@@ -111,6 +111,17 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         }
     };
     let public = manifest.public();
+    if let (Some(image), Some(_)) = (&image, &args.key)
+        && public.header.source != image.digest().to_string()
+    {
+        bail!(
+            "manifest {} was converted from {}, not from --image {} ({})",
+            args.subject,
+            public.header.source,
+            image.reference,
+            image.digest()
+        );
+    }
     let (meta, _) = ChunkedImage { manifest, store: chunks }.tree()?;
     let mut others = Vec::new();
     if let Some(store) = &store {

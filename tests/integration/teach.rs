@@ -275,6 +275,27 @@ fn explain_compares_with_a_store_and_names_salt_misses() {
     ]);
     assert!(m.contains("2. The block image") && !m.contains("1. The layers"), "{m}");
     assert!(m.contains("shared with shell-tool") || !m.contains("shared with hello-py"), "{m}");
+    // With the image it came from, the layers and baselines; with another image, a clear refusal.
+    let k = key.to_str().unwrap();
+    let m = explain(&[
+        "hello-py",
+        "--key",
+        k,
+        "--store",
+        &st,
+        "--trace",
+        tr.to_str().unwrap(),
+        "--image",
+        &oci("hello-py"),
+    ]);
+    assert!(m.contains("1. The layers") && m.contains("full pull"), "{m}");
+    let wrong = chunkload()
+        .args(["explain", "hello-py", "--key", k, "--store", &st, "--image", &oci("json-api"), "--trace"])
+        .arg(&tr)
+        .assert()
+        .failure();
+    let msg = String::from_utf8_lossy(&wrong.get_output().stderr).into_owned();
+    assert!(msg.contains("was converted from") && msg.contains("json-api"), "{msg}");
 }
 
 #[test]
