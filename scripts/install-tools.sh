@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the real tools chunkload's tests and demo drive (umoci and skopeo build and convert
+# Installs the real tools chunkload's tests drive (umoci and skopeo build and convert
 # images; fuse3's fusermount3 serves the real-mode mount tests), from Debian's packages, when they
-# are missing. Sourced by test.sh and demo.sh.
+# are missing. Sourced by test.sh.
 need=()
 for tool in umoci skopeo; do command -v "$tool" >/dev/null || need+=("$tool"); done
 command -v fusermount3 >/dev/null || need+=(fuse3)

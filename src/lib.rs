@@ -16,5 +16,6 @@ pub mod rootfs;
 pub mod sim;
 pub mod store;
 pub mod sweep;
+pub mod teach;
 pub mod trace;
 pub mod units;

@@ -86,6 +86,8 @@ pub fn convert(
     store: &dyn ChunkStore,
 ) -> Result<Converted, Error> {
     let start = Instant::now();
+    // The store's counters run from when its handle was opened: count this conversion only.
+    let before = store.stats();
     let layout = BlockLayout::new(flat);
     let size = layout.image_size();
     let chunk = options.chunk_size.bytes();
@@ -155,10 +157,10 @@ pub fn convert(
         image_bytes: size,
         chunk_size: chunk,
         chunks_total: size.div_ceil(chunk),
-        chunks_new: st.chunks_new,
-        chunks_present: st.chunks_present,
+        chunks_new: st.chunks_new - before.chunks_new,
+        chunks_present: st.chunks_present - before.chunks_present,
         chunks_zero: zero_chunks.into_inner(),
-        bytes_written: st.bytes_written,
+        bytes_written: st.bytes_written - before.bytes_written,
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok(Converted { manifest, stats })

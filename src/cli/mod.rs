@@ -3,6 +3,8 @@
 
 mod convert;
 mod dedup;
+mod demo;
+mod explain;
 mod extract;
 mod inspect;
 mod keygen;
@@ -39,6 +41,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole pipeline over the images in images/: layers, chunks and dedup, one start
+    /// replayed cold and warm against a zip and a full pull; writes its data and charts to a folder.
+    Demo(demo::DemoArgs),
     /// Show an image's layers and what flattening them does.
     Inspect(inspect::InspectArgs),
     /// Write an image's flattened root filesystem into a directory.
@@ -63,6 +68,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Mount a converted image read-only with FUSE, loading chunks on demand (real mode).
     Mount(mount::MountArgs),
+    /// Tell one cold start step by step: layers, block image, chunks, each read down to the tier.
+    Explain(explain::ExplainArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -124,6 +131,7 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Extract(args) => extract::run(args),
         Command::Convert(args) => convert::run(args),
@@ -136,6 +144,7 @@ pub fn main() -> ExitCode {
         Command::Sweep(args) => sweep::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Mount(args) => mount::run(args),
+        Command::Explain(args) => explain::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use chunkload::cache::{AzCache, WorkerCache};
 use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::report::Table;
+use chunkload::sim::baseline;
 use chunkload::sim::replay::{self, ChunkTable, ReplayResult, Source};
 use chunkload::sim::{Scenario, SimDuration};
 use chunkload::trace::mapping::map_trace;
@@ -65,21 +66,7 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> Result<()> {
-    let mut sc = match &args.scenario {
-        Some(p) => Scenario::from_toml(
-            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-        )?,
-        None => Scenario::default(),
-    };
-    if let Some(seed) = args.seed {
-        sc.seed = seed;
-    }
-    if let Some(scale) = args.cpu_scale {
-        if !(scale >= 0.0 && scale.is_finite()) {
-            bail!("--cpu-scale must be a non-negative number, got {scale}");
-        }
-        sc.cpu_scale = scale;
-    }
+    let sc = load_scenario(args.scenario.as_deref(), args.seed, args.cpu_scale)?;
     let store = args.manifest.open_store()?;
     let image = args.manifest.open(&store)?;
     let (meta, _) = image.tree()?;
@@ -174,6 +161,30 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
+/// The scenario file (or the built-in default) with the command line's overrides.
+pub(super) fn load_scenario(
+    path: Option<&std::path::Path>,
+    seed: Option<u64>,
+    cpu_scale: Option<f64>,
+) -> Result<Scenario> {
+    let mut sc = match path {
+        Some(p) => Scenario::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )?,
+        None => Scenario::default(),
+    };
+    if let Some(seed) = seed {
+        sc.seed = seed;
+    }
+    if let Some(scale) = cpu_scale {
+        if !(scale >= 0.0 && scale.is_finite()) {
+            bail!("--cpu-scale must be a non-negative number, got {scale}");
+        }
+        sc.cpu_scale = scale;
+    }
+    Ok(sc)
+}
+
 fn print_result(title: &str, r: &ReplayResult) {
     println!("{title}: start took {}", r.start_time);
     println!(
@@ -223,33 +234,15 @@ fn baselines(
 ) -> Result<Vec<Baseline>> {
     let image = Image::open(reference, &args.flags.options())?;
     let flat = flatten::flatten(&image)?;
-    let b = &sc.baseline;
-    let cost = |compressed: u64, uncompressed: u64| {
-        SimDuration::from_secs_f64(
-            compressed as f64 / b.download_bandwidth.bytes() as f64
-                + uncompressed as f64 / b.unpack_speed.bytes() as f64,
-        )
+    let Some(b) = baseline::baselines(&flat.layers, accesses, table, sc) else {
+        bail!("{reference} has no layers");
     };
-    let local = replay::replay(accesses, table, sc, Source::LocalDisk);
-    let all_c: u64 = flat.layers.iter().map(|l| l.compressed_bytes).sum();
-    let all_u: u64 = flat.layers.iter().map(|l| l.uncompressed_bytes).sum();
-    let zip_layers = flat.layers.iter().skip(b.zip_from_layer);
-    let (zip_c, zip_u) =
-        zip_layers.fold((0, 0), |(c, u), l| (c + l.compressed_bytes, u + l.uncompressed_bytes));
-    if zip_u > b.zip_limit.bytes() {
+    if b.zip_over_limit {
         eprintln!(
             "note: the zip baseline's {} unzipped exceed Lambda's {} limit: such a function could not ship as a zip",
-            ByteSize(zip_u),
-            b.zip_limit
+            ByteSize(b.zip.unpack_bytes),
+            sc.baseline.zip_limit
         );
     }
-    if flat.layers.is_empty() {
-        bail!("{reference} has no layers");
-    }
-    let pull = cost(all_c, all_u);
-    let zip = cost(zip_c, zip_u);
-    Ok(vec![
-        ("full pull", pull + local.start_time, pull, local.clone()),
-        ("zip", zip + local.start_time, zip, local),
-    ])
+    Ok(b.iter().map(|x| (x.name, x.total, x.setup, x.run.clone())).collect())
 }

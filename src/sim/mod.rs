@@ -1,6 +1,7 @@
 //! Simulated time and the latency model of the tiers below the agent: everything a replay needs
 //! to price a chunk read, without touching bytes or the wall clock.
 
+pub mod baseline;
 pub mod latency;
 pub mod replay;
 pub mod scenario;

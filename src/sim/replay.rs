@@ -78,6 +78,11 @@ impl ChunkTable {
         self.ids.is_empty()
     }
 
+    /// The dense id of chunk `index` (None for a hole or an index past the end).
+    pub fn id(&self, index: u32) -> Option<ChunkId> {
+        self.ids.get(index as usize).copied().flatten()
+    }
+
     /// Distinct stored chunks (holes excluded, duplicates once).
     pub fn distinct(&self) -> usize {
         self.distinct
@@ -136,6 +141,54 @@ pub struct Percentiles {
     pub under_100us: f64,
 }
 
+/// How a read obtained one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// An all-zero chunk: nothing stored, nothing fetched.
+    Hole,
+    /// This read asked the worker cache for it, which served it or fetched it (`tier`).
+    Requested,
+    /// Another read of this start was already fetching it: this one waited for that fetch.
+    InFlight,
+    /// This start had already fetched it: the agent holds it in memory.
+    Resident,
+}
+
+/// One chunk one read needed, and where it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChunkRead {
+    pub index: u32,
+    /// Dense id of its content (equal ids: same chunk name); `None` for a hole.
+    pub chunk: Option<u32>,
+    pub tier: Tier,
+    pub via: Via,
+    /// When the chunk was available to the read.
+    pub ready: SimTime,
+}
+
+/// One operation of the trace (one record on one thread) as the start replayed it: the pages it
+/// needed from the device, the chunks behind them, and how long its thread waited.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadEvent {
+    /// Index of the trace record.
+    pub record: usize,
+    pub thread: u32,
+    pub start: SimTime,
+    pub done: SimTime,
+    /// Every page it needed was in the guest page cache: the device was not asked.
+    pub page_cache_hit: bool,
+    /// Pages read from the device (read-ahead included).
+    pub device_pages: u64,
+    pub chunks: Vec<ChunkRead>,
+}
+
+impl ReadEvent {
+    pub fn latency(&self) -> SimDuration {
+        self.done - self.start
+    }
+}
+
 /// What one replayed start did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayResult {
@@ -157,10 +210,15 @@ pub struct ReplayResult {
     pub l2: Option<AzStats>,
     #[serde(skip)]
     pub fetches: Vec<Fetch>,
+    /// Every operation in the order it was issued (for narration and per-read latency plots).
+    #[serde(skip)]
+    pub reads: Vec<ReadEvent>,
 }
 
 /// One trace record's accesses, ready to replay.
 struct Op {
+    record: usize,
+    thread: u32,
     t_us: u64,
     pages: Vec<Range<u64>>,
 }
@@ -219,6 +277,7 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
             l1: None,
             l2: None,
             fetches: Vec::new(),
+            reads: Vec::new(),
         },
     };
     // Count only what this start does: warming the caches is not part of it.
@@ -232,7 +291,7 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
     for a in accesses {
         let ops = threads.entry(a.thread).or_default();
         if a.record != last_record || ops.is_empty() {
-            ops.push(Op { t_us: a.t_us, pages: Vec::new() });
+            ops.push(Op { record: a.record, thread: a.thread, t_us: a.t_us, pages: Vec::new() });
             last_record = a.record;
         }
         ops.last_mut().expect("pushed").pages.push(a.bytes.start / BLOCK_SIZE..a.bytes.end / BLOCK_SIZE);
@@ -307,6 +366,15 @@ impl Engine<'_> {
         self.out.operations += 1;
         let ra = self.sc.guest.read_ahead_pages;
         let mut device: Vec<u64> = Vec::new();
+        let mut event = ReadEvent {
+            record: op.record,
+            thread: op.thread,
+            start,
+            done: start,
+            page_cache_hit: false,
+            device_pages: 0,
+            chunks: Vec::new(),
+        };
         for r in &op.pages {
             for p in r.clone() {
                 if self.page_cache.contains(&p) {
@@ -322,8 +390,11 @@ impl Engine<'_> {
         }
         if device.is_empty() {
             self.out.page_cache_hits += 1;
+            event.page_cache_hit = true;
+            self.out.reads.push(event);
             return start;
         }
+        event.device_pages = device.len() as u64;
         self.out.device_reads += 1;
         self.out.pages_read += device.len() as u64;
         self.out.bytes_read += device.len() as u64 * BLOCK_SIZE;
@@ -339,7 +410,9 @@ impl Engine<'_> {
         } else {
             for idx in chunks {
                 touched[idx as usize] = true;
-                let (ready, tier) = self.ensure(idx, start, true);
+                let (ready, tier, via) = self.ensure(idx, start, true);
+                let chunk = self.table.ids[idx as usize].map(|id| id.0);
+                event.chunks.push(ChunkRead { index: idx, chunk, tier, via, ready });
                 if ready > done || (ready == done && tier > slowest) {
                     done = ready;
                     slowest = tier;
@@ -350,22 +423,24 @@ impl Engine<'_> {
         let waited = done - start;
         self.out.by_tier.entry(slowest).or_default().stall += waited;
         lat.push(waited);
+        event.done = done;
+        self.out.reads.push(event);
         done
     }
 
     /// When chunk `idx` is available to a read issued at `now`; fetches it if needed.
-    fn ensure(&mut self, idx: u32, now: SimTime, reading: bool) -> (SimTime, Tier) {
-        let Some(id) = self.table.ids[idx as usize] else { return (now, Tier::Hole) };
+    fn ensure(&mut self, idx: u32, now: SimTime, reading: bool) -> (SimTime, Tier, Via) {
+        let Some(id) = self.table.ids[idx as usize] else { return (now, Tier::Hole, Via::Hole) };
         let size = self.table.sizes[idx as usize];
         if let Some((at, tier)) = self.resident[id.index()] {
             if at > now {
-                return (at, tier);
+                return (at, tier, Via::InFlight);
             }
             let hit =
                 if reading { self.sc.latency.l1_hit.sample(&mut self.rng_l1) } else { SimDuration::ZERO };
-            return (now + hit, Tier::WorkerMemory);
+            return (now + hit, Tier::WorkerMemory, Via::Resident);
         }
-        let Source::Lazy { l1, l2 } = &mut self.source else { return (now, Tier::LocalDisk) };
+        let Source::Lazy { l1, l2 } = &mut self.source else { return (now, Tier::LocalDisk, Via::Requested) };
         let bytes = ByteSize(u64::from(size));
         if let Some(found) = l1.get(id, bytes) {
             let (tier, dist) = match found {
@@ -385,7 +460,7 @@ impl Engine<'_> {
                 size,
                 tier,
             });
-            return (now + hit, tier);
+            return (now + hit, tier, Via::Requested);
         }
         let mut issued = now;
         if self.in_flight.len() >= self.sc.fetch.concurrency
@@ -429,7 +504,7 @@ impl Engine<'_> {
                 }
             }
         }
-        (done, tier)
+        (done, tier, Via::Requested)
     }
 }
 
@@ -555,6 +630,15 @@ mod tests {
         ];
         let r = replay(&trace, &t, &sc, lazy(&t, &sc, false, false));
         assert_eq!(r.fetches.len(), 2, "chunk 3 once, and chunks 4/5 (same content) once: {:?}", r.fetches);
+        // The per-read events say who fetched and who waited.
+        let via: Vec<_> = r.reads.iter().map(|e| (e.record, e.thread, e.chunks[0].via)).collect();
+        assert_eq!(
+            via,
+            [(0, 0, Via::Requested), (1, 1, Via::InFlight), (2, 0, Via::Requested), (3, 1, Via::InFlight)]
+        );
+        assert_eq!(r.reads[1].chunks[0].tier, Tier::S3);
+        assert_eq!(r.reads[3].chunks[0].chunk, r.reads[2].chunks[0].chunk, "same content, same id");
+        assert!(close(r.reads[0].latency(), SimDuration::from_micros(36_000)));
         assert!(close(r.start_time, SimDuration::from_micros(72_010)), "{}", r.start_time);
     }
 

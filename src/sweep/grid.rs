@@ -53,7 +53,7 @@ impl Grid {
     /// Parses `key=v1,v2;key2=...`. Whitespace around keys and values is ignored; one trailing
     /// `;` is allowed. Rejected: an empty spec, a part without `=`, a malformed key, an empty value,
     /// a value listed twice for one key, a key given twice, and the reserved key `seed` (every
-    /// point shares the sweep's seed; see [`super::run`]).
+    /// point shares the sweep's seed; see [`super::run()`]).
     pub fn parse(spec: &str) -> Result<Grid, SweepError> {
         let trimmed = spec.trim();
         let body = trimmed.strip_suffix(';').unwrap_or(trimmed);

@@ -9,6 +9,7 @@ use crate::support::chunkload;
 /// Every command and subcommand, in the order the reference lists them.
 const COMMANDS: &[&[&str]] = &[
     &[],
+    &["demo"],
     &["inspect"],
     &["extract"],
     &["keygen"],
@@ -25,6 +26,7 @@ const COMMANDS: &[&[&str]] = &[
     &["sweep"],
     &["merge"],
     &["mount"],
+    &["explain"],
 ];
 
 fn reference() -> String {

@@ -10,5 +10,6 @@ mod mount;
 mod replay_cli;
 mod support;
 mod sweep_cli;
+mod teach;
 mod trace_cli;
 mod trace_map;
