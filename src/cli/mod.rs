@@ -9,6 +9,7 @@ mod keygen;
 mod manifest;
 mod materialize;
 mod replay;
+mod simulate;
 mod trace;
 
 use std::process::ExitCode;
@@ -54,6 +55,8 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Replay one start's trace through the worker cache, the AZ cache and S3 in simulated time.
     Replay(replay::ReplayArgs),
+    /// Simulate a fleet (workers, AZ cache, S3) over many functions and cold starts.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Simulate(args) => simulate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

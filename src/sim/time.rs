@@ -243,7 +243,8 @@ pub struct SimDurationError {
 impl FromStr for SimDuration {
     type Err = SimDurationError;
 
-    /// A decimal number and a unit (`ns`, `us` or `µs`, `ms`, `s`). The unit is required: a bare
+    /// A decimal number and a unit (`ns`, `us` or `µs`, `ms`, `s`, `min`, `h`: fleet scenarios
+    /// span hours). The unit is required: a bare
     /// number in a scenario file is too easy to misread. Exact in integer arithmetic; a fraction
     /// finer than a nanosecond is truncated.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -259,6 +260,8 @@ impl FromStr for SimDuration {
             "us" | "µs" => NS_PER_US,
             "ms" => NS_PER_MS,
             "s" => NS_PER_S,
+            "min" => 60 * NS_PER_S,
+            "h" => 3_600 * NS_PER_S,
             "" => return Err(err("missing unit")),
             _ => return Err(err("unknown unit")),
         };

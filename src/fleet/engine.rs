@@ -1,0 +1,263 @@
+//! The cache side of the fleet: every cold start's chunk reads through its worker's cache (L1),
+//! the AZ cache (L2) and S3, priced by the tier latency model, in start-time order.
+//!
+//! A start reads its working set at chunk granularity over `read_parallelism` outstanding reads
+//! (each read goes to the lane that frees first). A read is, in order: a worker-cache hit (memory
+//! or disk), an AZ-cache hit (an erasure-coded read: the k-th fastest of the stripes present), or
+//! an S3 GET, after which the worker writes the chunk into the AZ cache itself: that write lands
+//! when the S3 response does, so starts that miss the same chunk meanwhile (a burst to a new
+//! function) go to S3 too. S3 GETs beyond `s3.max_requests_per_second` queue (throttling).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rand_chacha::ChaCha8Rng;
+
+use super::failure::{self, Action, FailureRecord, TimedAction};
+use super::histogram::LogHistogram;
+use super::population::Population;
+use super::scenario::FleetScenario;
+use super::stream;
+use super::worker::WorkerL1;
+use super::workload::{ColdStart, TickBatch};
+use crate::cache::{AzCache, ChunkId, Redundancy, WorkerTier};
+use crate::sim::latency::{MAX_STRIPES, kth_fastest};
+use crate::sim::time::{SimDuration, SimTime};
+use crate::units::ByteSize;
+
+/// Per-minute counters of the measured window.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct MinuteRow {
+    pub minute: u32,
+    pub cold_starts: u64,
+    pub l1_memory: u64,
+    pub l1_disk: u64,
+    pub l2_hits: u64,
+    pub s3_reads: u64,
+    pub s3_bytes: u64,
+    /// Sum of cold-start durations, ns (mean = sum / cold_starts).
+    pub cold_start_ns: u64,
+    pub live_sandboxes: u64,
+}
+
+impl MinuteRow {
+    pub fn l2_hit_rate(&self) -> Option<f64> {
+        let req = self.l2_hits + self.s3_reads;
+        (req > 0).then(|| self.l2_hits as f64 / req as f64)
+    }
+}
+
+/// Everything the engine measured.
+#[derive(Debug, Default)]
+pub struct Measured {
+    pub minutes: Vec<MinuteRow>,
+    pub agent_read: LogHistogram,
+    pub cold_start: LogHistogram,
+    pub stripe_ec: LogHistogram,
+    pub stripe_no_parity: LogHistogram,
+    pub degraded_hits: u64,
+    pub failures: Vec<FailureRecord>,
+    pub throttle_wait: LogHistogram,
+    pub l2_stored_bytes: u64,
+}
+
+pub struct Engine<'a> {
+    sc: &'a FleetScenario,
+    pop: &'a Population,
+    seed: u64,
+    l1: Vec<WorkerL1>,
+    l2: AzCache,
+    /// `(time ns, chunk)` of AZ-cache writes not landed yet.
+    pending: BinaryHeap<Reverse<(u64, u32)>>,
+    s3_next_free: f64,
+    s3_gap_ns: f64,
+    rng: ChaCha8Rng,
+    actions: Vec<TimedAction>,
+    next_action: usize,
+    window_start: SimTime,
+    chunk: ByteSize,
+    decrypt: SimDuration,
+    pub measured: Measured,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
+        let chunk = sc.chunk_size;
+        let l1 = (0..sc.placement.workers).map(|w| worker_cache(sc, seed, w)).collect();
+        let mut az = sc.l2.az_config(crate::cache::ring::mix64(seed ^ 0x6c32));
+        az.typical_chunk = chunk;
+        let minutes = (sc.duration.as_secs_f64() / 60.0).ceil() as u32;
+        Engine {
+            sc,
+            pop,
+            seed,
+            l1,
+            l2: AzCache::new(az),
+            pending: BinaryHeap::new(),
+            s3_next_free: 0.0,
+            s3_gap_ns: 1e9 / sc.s3.max_requests_per_second,
+            rng: stream(seed, "latency"),
+            actions: failure::schedule(sc),
+            next_action: 0,
+            window_start: SimTime::ZERO + sc.warmup,
+            chunk,
+            decrypt: sc.latency.decrypt_time(chunk.bytes()),
+            measured: Measured {
+                minutes: (0..minutes).map(|m| MinuteRow { minute: m, ..MinuteRow::default() }).collect(),
+                ..Measured::default()
+            },
+        }
+    }
+
+    pub fn batch(&mut self, batch: &TickBatch) {
+        for s in &batch.starts {
+            self.start(s);
+        }
+        let end = SimTime::from_nanos((batch.tick + 1) * self.sc.tick.as_nanos());
+        if let Some(m) = self.minute(end.saturating_duration_since(SimTime::from_nanos(1)).as_nanos()) {
+            self.measured.minutes[m].live_sandboxes = batch.live_sandboxes;
+        }
+    }
+
+    pub fn finish(mut self) -> Measured {
+        self.measured.l2_stored_bytes = self.l2.stats().stored_bytes.bytes();
+        self.measured
+    }
+
+    fn minute(&self, ns: u64) -> Option<usize> {
+        let since = ns.checked_sub(self.window_start.as_nanos())?;
+        let m = (since / 60_000_000_000) as usize;
+        (m < self.measured.minutes.len()).then_some(m)
+    }
+
+    fn catch_up(&mut self, now: SimTime) {
+        while let Some(a) = self.actions.get(self.next_action).copied() {
+            if a.at > now {
+                break;
+            }
+            self.next_action += 1;
+            let at_s = a.at.saturating_duration_since(self.window_start).as_secs_f64();
+            let rec = failure::apply(&mut self.l2, a.action, self.pop.readable_chunks(), at_s);
+            if let Action::RestartAll { workers: true } = a.action {
+                self.l1 = (0..self.sc.placement.workers)
+                    .map(|w| worker_cache(self.sc, self.seed ^ 0xe0, w))
+                    .collect();
+            }
+            self.measured.failures.push(rec);
+        }
+        while let Some(&Reverse((t, c))) = self.pending.peek() {
+            if t > now.as_nanos() {
+                break;
+            }
+            self.pending.pop();
+            self.l2.put(ChunkId(c), self.chunk);
+        }
+    }
+
+    fn start(&mut self, s: &ColdStart) {
+        self.catch_up(s.time);
+        let minute = self.minute(s.time.as_nanos());
+        let lat = &self.sc.latency;
+        let lanes_n = self.sc.start.read_parallelism;
+        let t0 = s.time.as_nanos();
+        let mut lanes = [t0; 64];
+        let lanes = &mut lanes[..lanes_n];
+        let (mut l1m, mut l1d, mut l2h, mut s3r) = (0u64, 0u64, 0u64, 0u64);
+        let redundancy = self.l2.config().redundancy;
+        let l1 = &mut self.l1[s.worker as usize];
+        for &c in self.pop.working_set(s.version) {
+            let (li, &now) = lanes.iter().enumerate().min_by_key(|&(_, t)| *t).expect("at least one lane");
+            let mut d = lat.agent_overhead.sample(&mut self.rng);
+            match l1.read(c, self.chunk) {
+                Some(WorkerTier::Memory) => {
+                    d += lat.l1_hit.sample(&mut self.rng);
+                    l1m += 1;
+                }
+                Some(WorkerTier::Disk) => {
+                    d += self.sc.l1.disk_hit.sample(&mut self.rng);
+                    l1d += 1;
+                }
+                None => {
+                    let look = self.l2.get(ChunkId(c), self.chunk);
+                    if look.hit {
+                        let fetch = match redundancy {
+                            Redundancy::ErasureCoded { k, n } => {
+                                let n = usize::from(n).min(MAX_STRIPES);
+                                let mut draws = [SimDuration::ZERO; MAX_STRIPES];
+                                for x in &mut draws[..n] {
+                                    *x = lat.az_stripe.sample(&mut self.rng);
+                                }
+                                let k = usize::from(k);
+                                if minute.is_some() && look.stripes_present == n {
+                                    // Figure 9: the same draws read without parity (all k data stripes).
+                                    let no_parity = draws[..k].iter().copied().max().unwrap_or_default();
+                                    self.measured.stripe_no_parity.record(no_parity);
+                                }
+                                // Only stripes that are present answer; the read needs k of them.
+                                let present = look.stripes_present.clamp(k, n);
+                                let f = kth_fastest(&mut draws[..present], k);
+                                if minute.is_some() {
+                                    self.measured.stripe_ec.record(f);
+                                }
+                                f
+                            }
+                            Redundancy::SingleCopy => {
+                                let f = lat.az_stripe.sample(&mut self.rng);
+                                if minute.is_some() {
+                                    self.measured.stripe_ec.record(f);
+                                }
+                                f
+                            }
+                        };
+                        if minute.is_some() && look.stripes_present < redundancy.stripes() {
+                            self.measured.degraded_hits += 1;
+                        }
+                        d += fetch + self.decrypt;
+                        l2h += 1;
+                    } else {
+                        // The warm-up fills empty caches, an empty-cache restart by construction:
+                        // it is not throttled, or it would never converge (see docs/fleet-model.md).
+                        let issue = now as f64;
+                        let begin = if minute.is_some() { issue.max(self.s3_next_free) } else { issue };
+                        self.s3_next_free = begin + self.s3_gap_ns;
+                        let wait = SimDuration::from_nanos_f64(begin - issue);
+                        let get = lat.s3_get.sample(&mut self.rng);
+                        if minute.is_some() {
+                            self.measured.throttle_wait.record(wait);
+                        }
+                        let landed = now + (wait + get).as_nanos();
+                        self.pending.push(Reverse((landed, c)));
+                        d += wait + get + self.decrypt;
+                        s3r += 1;
+                    }
+                }
+            }
+            lanes[li] = now + d.as_nanos();
+            if minute.is_some() {
+                self.measured.agent_read.record(d);
+            }
+        }
+        let Some(m) = minute else { return };
+        let loaded = lanes.iter().copied().max().unwrap_or(t0) - t0;
+        let total = SimDuration::from_nanos(loaded) + self.sc.start.init.sample(&mut self.rng);
+        self.measured.cold_start.record(total);
+        let row = &mut self.measured.minutes[m];
+        row.cold_starts += 1;
+        row.l1_memory += l1m;
+        row.l1_disk += l1d;
+        row.l2_hits += l2h;
+        row.s3_reads += s3r;
+        row.s3_bytes += s3r * self.chunk.bytes();
+        row.cold_start_ns += total.as_nanos();
+    }
+}
+
+fn worker_cache(sc: &FleetScenario, seed: u64, w: usize) -> WorkerL1 {
+    WorkerL1::new(
+        sc.l1.policy,
+        sc.l1.memory_capacity,
+        sc.l1.disk_capacity,
+        sc.chunk_size,
+        crate::cache::ring::mix64(seed ^ (w as u64) << 20),
+    )
+}
