@@ -2,8 +2,9 @@
 //!
 //! [`run`] is pure and deterministic: a scenario and a seed give the same [`FleetReport`] every
 //! time. Two stages run on two threads: the workload ([`workload`]: which sandboxes start where,
-//! tick by tick) feeds the cache engine ([`engine`]: each start's chunk reads through L1, L2 and
-//! S3). The workload never looks at the caches, so the pipeline changes nothing but speed.
+//! tick by tick) and the worker caches ([`worker`]: which reads hit L1) feed the engine
+//! ([`engine`]: the misses through L2 and S3, and every read's latency). Neither of the first two
+//! depends on what comes after, so the pipeline changes nothing but speed.
 //! docs/fleet-model.md describes the model and how close it lands to the paper.
 
 pub mod engine;
@@ -15,6 +16,7 @@ pub mod popularity;
 pub mod population;
 pub mod report;
 pub mod scenario;
+pub mod throttle;
 pub mod worker;
 pub mod workload;
 
@@ -45,8 +47,10 @@ pub fn run(scenario: &FleetScenario, seed: u64) -> FleetReport {
         let pop = &pop;
         let producer = s.spawn(move || {
             let mut w = workload::Workload::new(scenario, pop, seed);
+            let mut l1 = worker::WorkerCaches::new(scenario, pop, seed);
             for t in 0..total_ticks {
-                let batch = w.tick(t, t >= warm_ticks);
+                let mut batch = w.tick(t, t >= warm_ticks);
+                l1.fill(&mut batch);
                 if tx.send(batch).is_err() {
                     break;
                 }

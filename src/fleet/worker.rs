@@ -8,8 +8,74 @@
 
 use rustc_hash::FxHashMap;
 
+use super::failure::{self, Action, TimedAction};
+use super::population::Population;
+use super::scenario::FleetScenario;
+use super::workload::TickBatch;
+use crate::cache::ring::mix64;
 use crate::cache::{ChunkId, PolicyKind, WorkerCache, WorkerTier};
 use crate::units::ByteSize;
+
+/// Outcome codes of a worker-cache read, one byte per read in [`TickBatch::l1`].
+pub const L1_MEMORY: u8 = 0;
+pub const L1_DISK: u8 = 1;
+pub const L1_MISS: u8 = 2;
+
+/// Every worker's cache. Whether a read hits a worker cache does not depend on the AZ cache or
+/// S3 (a miss is admitted either way), so this stage runs on the workload's thread, ahead of the
+/// engine: the two halves of the work overlap on two cores.
+pub struct WorkerCaches<'a> {
+    sc: &'a FleetScenario,
+    pop: &'a Population,
+    seed: u64,
+    caches: Vec<WorkerL1>,
+    /// Actions that empty the worker caches too.
+    resets: Vec<TimedAction>,
+    next_reset: usize,
+}
+
+impl<'a> WorkerCaches<'a> {
+    pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
+        let resets = failure::schedule(sc)
+            .into_iter()
+            .filter(|a| matches!(a.action, Action::RestartAll { workers: true }))
+            .collect();
+        WorkerCaches { sc, pop, seed, caches: Self::fresh(sc, seed), resets, next_reset: 0 }
+    }
+
+    fn fresh(sc: &FleetScenario, seed: u64) -> Vec<WorkerL1> {
+        (0..sc.placement.workers)
+            .map(|w| {
+                let s = mix64(seed ^ mix64(0x6c31 ^ (w as u64) << 16));
+                WorkerL1::new(sc.l1.policy, sc.l1.memory_capacity, sc.l1.disk_capacity, sc.chunk_size, s)
+            })
+            .collect()
+    }
+
+    /// Reads every start's working set through its worker's cache, filling `batch.l1`.
+    pub fn fill(&mut self, batch: &mut TickBatch) {
+        let mut out = std::mem::take(&mut batch.l1);
+        out.clear();
+        for s in &batch.starts {
+            while let Some(r) = self.resets.get(self.next_reset) {
+                if r.at > s.time {
+                    break;
+                }
+                self.next_reset += 1;
+                self.caches = Self::fresh(self.sc, self.seed ^ self.next_reset as u64);
+            }
+            let cache = &mut self.caches[s.worker as usize];
+            out.extend(self.pop.working_set(s.version).iter().map(
+                |&c| match cache.read(c, self.sc.chunk_size) {
+                    Some(WorkerTier::Memory) => L1_MEMORY,
+                    Some(WorkerTier::Disk) => L1_DISK,
+                    None => L1_MISS,
+                },
+            ));
+        }
+        batch.l1 = out;
+    }
+}
 
 pub struct WorkerL1 {
     local: FxHashMap<u32, u32>,

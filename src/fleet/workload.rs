@@ -45,6 +45,9 @@ pub struct TickBatch {
     /// Needs no worker had room for (the invocation is throttled; counted, not started).
     pub rejected: u64,
     pub cron_runs: u64,
+    /// The worker-cache outcome of every read of every start, in order (filled by
+    /// [`WorkerCaches`](super::worker::WorkerCaches)).
+    pub l1: Vec<u8>,
 }
 
 /// Counters over the measured window.
@@ -499,7 +502,7 @@ mod tests {
 
     #[test]
     fn busy_sandboxes_follow_the_configured_concurrency_and_zipf() {
-        let sc = small(&["workload.diurnal_amplitude=0.0"]);
+        let sc = small(&["workload.diurnal_amplitude=0.0", "workload.popularity_zipf=1.0"]);
         let pop = Population::generate(&sc, 1);
         let mut w = Workload::new(&sc, &pop, 1);
         let mut per_fn = vec![0u64; pop.functions.len()];
