@@ -21,6 +21,7 @@ const COMMANDS: &[&[&str]] = &[
     &["trace", "map"],
     &["trace", "synth"],
     &["replay"],
+    &["simulate"],
 ];
 
 fn reference() -> String {

@@ -7,6 +7,7 @@ mod exact;
 mod hostile;
 mod manifest_cli;
 mod replay_cli;
+mod simulate_cli;
 mod support;
 mod trace_cli;
 mod trace_map;
