@@ -424,6 +424,19 @@ mod tests {
     }
 
     #[test]
+    fn shipped_scenario_files_parse() {
+        for (name, text) in [
+            ("paper-region-small.toml", include_str!("../../scenarios/paper-region-small.toml")),
+            ("node-loss.toml", include_str!("../../scenarios/node-loss.toml")),
+            ("rolling-restart.toml", include_str!("../../scenarios/rolling-restart.toml")),
+            ("empty-restart.toml", include_str!("../../scenarios/empty-restart.toml")),
+        ] {
+            let sc = FleetScenario::load(Some((name, text)), &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(format!("{}.toml", sc.name), name);
+        }
+    }
+
+    #[test]
     fn files_and_overrides_layer_over_the_built_in() {
         let sc = FleetScenario::load(
             Some(("f.toml", "duration = \"10min\"\n[l2]\nnodes = 10\n")),
