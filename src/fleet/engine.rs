@@ -57,6 +57,8 @@ pub struct Measured {
     pub stripe_ec: LogHistogram,
     pub stripe_no_parity: LogHistogram,
     pub degraded_hits: u64,
+    /// Degraded reads that wrote their missing stripes back (`l2_read_repair`).
+    pub repairs: u64,
     pub failures: Vec<FailureRecord>,
     pub throttle_wait: LogHistogram,
     pub l2_stored_bytes: u64,
@@ -206,8 +208,15 @@ impl<'a> Engine<'a> {
                                 f
                             }
                         };
-                        if minute.is_some() && look.stripes_present < redundancy.stripes() {
-                            self.measured.degraded_hits += 1;
+                        if look.stripes_present < redundancy.stripes() {
+                            if minute.is_some() {
+                                self.measured.degraded_hits += 1;
+                            }
+                            if self.sc.l2_read_repair {
+                                // The reader decoded the chunk: it writes the missing stripes back.
+                                self.l2.put(ChunkId(c), self.chunk);
+                                self.measured.repairs += 1;
+                            }
                         }
                         d += fetch + self.decrypt;
                         l2h += 1;

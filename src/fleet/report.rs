@@ -42,6 +42,8 @@ pub struct L2Summary {
     pub minutes_below_99: f64,
     /// Hits that decoded around a missing stripe.
     pub degraded_hits: u64,
+    /// Degraded reads that wrote the missing stripes back.
+    pub repairs: u64,
     pub stored_bytes: u64,
 }
 
@@ -156,6 +158,7 @@ impl FleetReport {
             minute_hit_rate_median: nearest_rank(&rates, 0.5),
             minutes_below_99: share(rates.iter().filter(|&&r| r < 0.99).count() as u64, rates.len() as u64),
             degraded_hits: m.degraded_hits,
+            repairs: m.repairs,
             stored_bytes: m.l2_stored_bytes,
         };
         let mut per_minute: Vec<u64> = m.minutes.iter().map(|r| r.s3_reads).collect();

@@ -43,6 +43,11 @@ pub struct FleetScenario {
     /// diurnal swing.
     pub start_hour_of_week: f64,
     pub chunk_size: ByteSize,
+    /// A worker that decodes an AZ-cache chunk around a missing stripe writes the missing stripes
+    /// back. The paper does not describe repair, but says a deploy (every node restarted in turn)
+    /// costs no hit rate, which needs one: without it, every restart after the first erases the
+    /// chunks that had a stripe on an earlier restarted node too.
+    pub l2_read_repair: bool,
     pub failures: Vec<Failure>,
     pub population: PopulationConfig,
     pub uploads: UploadConfig,
