@@ -21,7 +21,7 @@ use super::stream;
 use super::throttle::Throttle;
 use super::worker::{L1_DISK, L1_MEMORY};
 use super::workload::{ColdStart, TickBatch};
-use crate::cache::{AzCache, ChunkId, Redundancy};
+use crate::cache::{AzCache, ChunkId, Redundancy, belady};
 use crate::sim::latency::{MAX_STRIPES, kth_fastest};
 use crate::sim::time::{SimDuration, SimTime};
 use crate::units::ByteSize;
@@ -59,6 +59,8 @@ pub struct Measured {
     pub degraded_hits: u64,
     /// Degraded reads that wrote their missing stripes back (`l2_read_repair`).
     pub repairs: u64,
+    /// Belady's hit rate on the window's AZ-cache requests (`l2_belady`).
+    pub l2_belady_hit_rate: Option<f64>,
     pub failures: Vec<FailureRecord>,
     pub throttle_wait: LogHistogram,
     pub l2_stored_bytes: u64,
@@ -77,6 +79,10 @@ pub struct Engine<'a> {
     window_start: SimTime,
     chunk: ByteSize,
     decrypt: SimDuration,
+    /// Every AZ-cache request, for Belady's bound (`l2_belady` only).
+    l2_requests: Vec<ChunkId>,
+    /// How many of them came before the window (the bound starts as warm as the cache).
+    l2_warmup_requests: usize,
     pub measured: Measured,
 }
 
@@ -102,6 +108,8 @@ impl<'a> Engine<'a> {
             window_start: SimTime::ZERO + sc.warmup,
             chunk,
             decrypt: sc.latency.decrypt_time(chunk.bytes()),
+            l2_requests: Vec::new(),
+            l2_warmup_requests: 0,
             measured: Measured {
                 minutes: (0..minutes).map(|m| MinuteRow { minute: m, ..MinuteRow::default() }).collect(),
                 ..Measured::default()
@@ -125,6 +133,18 @@ impl<'a> Engine<'a> {
 
     pub fn finish(mut self) -> Measured {
         self.measured.l2_stored_bytes = self.l2.stats().stored_bytes.bytes();
+        if self.sc.l2_belady {
+            // One cache of the cluster's whole capacity, in chunks (parity overhead excluded).
+            let c = self.l2.config();
+            let piece = c.redundancy.stripe_size(self.chunk).bytes() * c.redundancy.stripes() as u64;
+            let entries = (c.node_capacity.bytes() * c.nodes as u64 / piece.max(1)) as usize;
+            // MIN over warm-up and window, counted over the window only, as the cache is.
+            let b = belady(&self.l2_requests, entries);
+            let window = &b.hit[self.l2_warmup_requests.min(b.hit.len())..];
+            let hits = window.iter().filter(|&&h| h).count();
+            self.measured.l2_belady_hit_rate =
+                Some(if window.is_empty() { 0.0 } else { hits as f64 / window.len() as f64 });
+        }
         self.measured
     }
 
@@ -177,6 +197,12 @@ impl<'a> Engine<'a> {
                     l1d += 1;
                 }
                 _ => {
+                    if self.sc.l2_belady {
+                        if minute.is_none() {
+                            self.l2_warmup_requests += 1;
+                        }
+                        self.l2_requests.push(ChunkId(c));
+                    }
                     let look = self.l2.get(ChunkId(c), self.chunk);
                     if look.hit {
                         let fetch = match redundancy {

@@ -96,13 +96,16 @@ mod tests {
 
     #[test]
     fn same_seed_same_bytes_other_seed_other_bytes() {
-        let sc = tiny(&[]);
+        let sc = tiny(&["l2_belady=true"]);
         let a = serde_json::to_string(&run(&sc, 11)).unwrap();
         let b = serde_json::to_string(&run(&sc, 11)).unwrap();
         assert_eq!(a, b);
         let c = serde_json::to_string(&run(&sc, 12)).unwrap();
         assert_ne!(a, c);
         assert!(a.contains("\"seed\":11") && a.contains("\"chunkload_version\""));
+        let r = run(&sc, 11);
+        let bound = r.l2.belady_hit_rate.expect("asked for");
+        assert!(bound >= r.l2.hit_rate - 1e-9 && bound <= 1.0, "Belady {bound} vs LRU-K {}", r.l2.hit_rate);
     }
 
     /// The paper's figures, at a tenth of paper-region's size: the ranges the issue asks for come

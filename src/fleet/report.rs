@@ -44,6 +44,8 @@ pub struct L2Summary {
     pub degraded_hits: u64,
     /// Degraded reads that wrote the missing stripes back.
     pub repairs: u64,
+    /// Belady's bound on the same requests with the cluster's capacity (`l2_belady`).
+    pub belady_hit_rate: Option<f64>,
     pub stored_bytes: u64,
 }
 
@@ -159,6 +161,7 @@ impl FleetReport {
             minutes_below_99: share(rates.iter().filter(|&&r| r < 0.99).count() as u64, rates.len() as u64),
             degraded_hits: m.degraded_hits,
             repairs: m.repairs,
+            belady_hit_rate: m.l2_belady_hit_rate,
             stored_bytes: m.l2_stored_bytes,
         };
         let mut per_minute: Vec<u64> = m.minutes.iter().map(|r| r.s3_reads).collect();
@@ -220,6 +223,9 @@ impl FleetReport {
         put("l2_minute_hit_rate_p10", self.l2.minute_hit_rate_p10);
         put("l2_minute_hit_rate_median", self.l2.minute_hit_rate_median);
         put("l2_minutes_below_99", self.l2.minutes_below_99);
+        if let Some(b) = self.l2.belady_hit_rate {
+            put("l2_belady_hit_rate", b);
+        }
         put("s3_requests", self.s3.requests as f64);
         put("s3_bytes", self.s3.bytes as f64);
         put("s3_peak_over_median", self.s3.peak_over_median);
@@ -370,6 +376,9 @@ impl fmt::Display for FleetReport {
         t.row(["per minute: p10".to_string(), pct(l.minute_hit_rate_p10), String::new()]);
         t.row(["minutes below 99%".to_string(), pct(l.minutes_below_99), "~4%".into()]);
         t.row(["degraded (decoded around a gap)".to_string(), l.degraded_hits.to_string(), String::new()]);
+        if let Some(b) = l.belady_hit_rate {
+            t.row(["Belady bound, same capacity".to_string(), pct(b), String::new()]);
+        }
         writeln!(f, "{t}")?;
 
         let mut t = Table::new(["latency", "n", "p50", "p90", "p99", "p99.9"]);

@@ -48,6 +48,10 @@ pub struct FleetScenario {
     /// costs no hit rate, which needs one: without it, every restart after the first erases the
     /// chunks that had a stripe on an earlier restarted node too.
     pub l2_read_repair: bool,
+    /// Also compute Belady's bound (MIN, offline optimal) for the AZ cache's request stream in the
+    /// window (replayed from the start of the warm-up, like the cache), as one cache of the
+    /// cluster's whole capacity. Costs ~13 bytes of memory per AZ read.
+    pub l2_belady: bool,
     pub failures: Vec<Failure>,
     pub population: PopulationConfig,
     pub uploads: UploadConfig,
