@@ -155,5 +155,10 @@ mod tests {
         assert_eq!(r.failures[0].l2_chunks_after, 0);
         let (before, after) = (r.minutes[0].s3_reads, r.minutes[1].s3_reads);
         assert!(after > 20 * before.max(1), "S3 reads per minute: {before} before, {after} after");
+        // Emptying the worker caches too sends far more reads to the AZ cache that minute.
+        let both = run(&tiny(&["failures=[{kind=\"empty-restart\",at=\"1min\",workers=true}]"]), 5);
+        let l1 = |r: &FleetReport| r.minutes[1].l1_memory + r.minutes[1].l1_disk;
+        assert!(l1(&both) < l1(&r), "{} vs {}", l1(&both), l1(&r));
+        assert!(both.minutes[1].s3_reads > r.minutes[1].s3_reads);
     }
 }

@@ -102,7 +102,7 @@ pub struct Population {
     pub summary: PopulationSummary,
 }
 
-/// Tags of the tree's roots per level, so base layer `i` is child `i` of a virtual root.
+/// The virtual root of the layer tree: base layer `i` is its child `i`.
 const ROOT: u32 = u32::MAX;
 
 struct Levels<'a> {
