@@ -337,11 +337,13 @@ mod tests {
         assert_eq!(p(".25ms"), SimDuration::from_micros(250));
         assert_eq!(p(" 36 ms "), SimDuration::from_millis(36));
         assert_eq!(p("1.0000000001s"), SimDuration::from_nanos(1_000_000_000));
+        assert_eq!(p("10min"), SimDuration::from_secs(600));
+        assert_eq!(p("1.5h"), SimDuration::from_secs(5_400));
     }
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "ms", "550", "12min", "1..5ms", "1.ms", "-3ms", "99999999999s", "1e3us"] {
+        for s in ["", "ms", "550", "12mins", "2hours", "1..5ms", "1.ms", "-3ms", "99999999999s", "1e3us"] {
             assert!(s.parse::<SimDuration>().is_err(), "{s} should not parse");
         }
         let e = "550".parse::<SimDuration>().unwrap_err().to_string();
