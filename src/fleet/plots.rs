@@ -152,10 +152,7 @@ fn sources(r: &FleetReport) -> Result<String, PlotError> {
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(3)
-            .x_label_formatter(&|x: &f64| {
-                bars.get(x.floor() as usize).map_or(String::new(), |b| b.0.to_string())
-            })
+            .x_labels(0)
             .y_desc("% of chunk reads")
             .draw()
             .map_err(err(name))?;
@@ -165,8 +162,12 @@ fn sources(r: &FleetReport) -> Result<String, PlotError> {
             }))
             .map_err(err(name))?;
         chart
-            .draw_series(bars.iter().enumerate().map(|(i, &(_, v))| {
-                Text::new(format!("{v:.3}%"), (i as f64 + 0.3, (v + 4.0).min(97.0)), ("sans-serif", 14))
+            .draw_series(bars.iter().enumerate().map(|(i, &(tier, v))| {
+                Text::new(
+                    format!("{tier}: {v:.3}%"),
+                    (i as f64 + 0.2, (v + 4.0).min(97.0)),
+                    ("sans-serif", 14),
+                )
             }))
             .map_err(err(name))?;
         root.present().map_err(err(name))?;
