@@ -105,6 +105,12 @@ mod tests {
         assert!(a.contains("\"seed\":11") && a.contains("\"chunkload_version\""));
         let r = run(&sc, 11);
         let bound = r.l2.belady_hit_rate.expect("asked for");
+        let m = r.metrics();
+        assert_eq!(m["belady.hit_ratio.l2"], bound);
+        assert_eq!(m["tier_chunks.l1"] + m["tier_chunks.l2"] + m["tier_chunks.s3"], r.sources.reads as f64);
+        let d = r.distributions_ms(&[0.0, 0.5, 1.0]);
+        let cs = &d["cold_start_ms"];
+        assert!(cs[0] <= cs[1] && cs[1] <= cs[2] && (cs[1] - r.cold_start.p50_ms).abs() < 1e-9, "{cs:?}");
         assert!(bound >= r.l2.hit_rate - 1e-9 && bound <= 1.0, "Belady {bound} vs LRU-K {}", r.l2.hit_rate);
     }
 

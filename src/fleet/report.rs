@@ -241,8 +241,36 @@ impl FleetReport {
             put(&format!("{name}_p999_ms"), q.p999_ms);
         }
         put("agent_read_under_100us", self.agent_read.under_100us);
+        // The names the sweep charts look for: hit ratio per tier (the L1's is its share of all
+        // reads, the L2's its own hit rate), the bound beside it, and chunks per tier.
+        put("hit_ratio.l1", self.sources.l1_share);
+        put("hit_ratio.l2", self.l2.hit_rate);
+        if let Some(b) = self.l2.belady_hit_rate {
+            put("belady.hit_ratio.l2", b);
+        }
+        put("tier_chunks.l1", (self.sources.l1_memory + self.sources.l1_disk) as f64);
+        put("tier_chunks.l2", self.sources.l2 as f64);
+        put("tier_chunks.s3", self.sources.s3 as f64);
         put("failure_lost_share_max", self.failures.iter().map(|f| f.lost_share).fold(0.0, f64::max));
         m
+    }
+
+    /// The latency distributions (milliseconds) at quantile `levels` (each in 0..=1; 0 and 1 give
+    /// the lowest and highest bucket), for sweep rows.
+    pub fn distributions_ms(&self, levels: &[f64]) -> BTreeMap<String, Vec<f64>> {
+        let h = &self.histograms;
+        [
+            ("agent_read_ms", &h.agent_read),
+            ("cold_start_ms", &h.cold_start),
+            ("stripe_fetch_ec_ms", &h.stripe_fetch_ec),
+            ("stripe_fetch_no_parity_ms", &h.stripe_fetch_no_parity),
+        ]
+        .into_iter()
+        .map(|(name, hist)| {
+            let q = levels.iter().map(|&l| hist.quantile(l.clamp(1e-9, 1.0)).as_millis_f64()).collect();
+            (name.to_string(), q)
+        })
+        .collect()
     }
 
     /// The per-minute series as CSV.
