@@ -8,6 +8,7 @@ pub mod cache;
 pub mod chunk;
 pub mod crypto;
 pub mod flatten;
+pub mod fleet;
 pub mod image;
 pub mod layout;
 pub mod mount;

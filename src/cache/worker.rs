@@ -49,12 +49,23 @@ impl WorkerCache {
 
     /// Looks a chunk up; a disk hit is promoted to memory (demoting what memory evicts).
     pub fn get(&mut self, id: ChunkId, size: ByteSize) -> Option<WorkerTier> {
+        self.get_with(id, size, |_| {})
+    }
+
+    /// [`get`](Self::get), calling `on_leave` for every chunk the promotion pushes out of the
+    /// worker cache altogether (evicted from disk).
+    pub fn get_with(
+        &mut self,
+        id: ChunkId,
+        size: ByteSize,
+        on_leave: impl FnMut(ChunkId),
+    ) -> Option<WorkerTier> {
         if self.memory.get(id, size) {
             return Some(WorkerTier::Memory);
         }
         if self.disk.get(id, size) {
             self.disk.remove(id);
-            self.insert(id, size);
+            self.insert_with(id, size, on_leave);
             return Some(WorkerTier::Disk);
         }
         None
@@ -62,13 +73,23 @@ impl WorkerCache {
 
     /// Admits a chunk into memory; whatever memory evicts moves to disk.
     pub fn insert(&mut self, id: ChunkId, size: ByteSize) {
+        self.insert_with(id, size, |_| {});
+    }
+
+    /// [`insert`](Self::insert), calling `on_leave` for every chunk that leaves the worker cache
+    /// altogether: a caller that maps its own ids onto dense ones can then reuse them.
+    pub fn insert_with(&mut self, id: ChunkId, size: ByteSize, mut on_leave: impl FnMut(ChunkId)) {
         let disk = &mut self.disk;
         let admitted = self.memory.insert_with(id, size, |victim, vsize| {
-            disk.insert(victim, vsize);
+            if !disk.insert_with(victim, vsize, |gone, _| on_leave(gone)) {
+                on_leave(victim);
+            }
         });
         if !admitted {
             // Larger than memory: straight to disk.
-            self.disk.insert(id, size);
+            if !self.disk.insert_with(id, size, |gone, _| on_leave(gone)) {
+                on_leave(id);
+            }
         }
     }
 

@@ -14,6 +14,7 @@ mod merge;
 mod mount;
 mod replay;
 mod sweep;
+mod simulate;
 mod trace;
 
 use std::process::ExitCode;
@@ -70,6 +71,8 @@ enum Command {
     Mount(mount::MountArgs),
     /// Tell one cold start step by step: layers, block image, chunks, each read down to the tier.
     Explain(explain::ExplainArgs),
+    /// Simulate a fleet (workers, AZ cache, S3) over many functions and cold starts.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Flags every command that opens an image shares.
@@ -145,6 +148,7 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Mount(args) => mount::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Simulate(args) => simulate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

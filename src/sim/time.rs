@@ -243,7 +243,8 @@ pub struct SimDurationError {
 impl FromStr for SimDuration {
     type Err = SimDurationError;
 
-    /// A decimal number and a unit (`ns`, `us` or `µs`, `ms`, `s`). The unit is required: a bare
+    /// A decimal number and a unit (`ns`, `us` or `µs`, `ms`, `s`, `min`, `h`: fleet scenarios
+    /// span hours). The unit is required: a bare
     /// number in a scenario file is too easy to misread. Exact in integer arithmetic; a fraction
     /// finer than a nanosecond is truncated.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -259,6 +260,8 @@ impl FromStr for SimDuration {
             "us" | "µs" => NS_PER_US,
             "ms" => NS_PER_MS,
             "s" => NS_PER_S,
+            "min" => 60 * NS_PER_S,
+            "h" => 3_600 * NS_PER_S,
             "" => return Err(err("missing unit")),
             _ => return Err(err("unknown unit")),
         };
@@ -334,11 +337,13 @@ mod tests {
         assert_eq!(p(".25ms"), SimDuration::from_micros(250));
         assert_eq!(p(" 36 ms "), SimDuration::from_millis(36));
         assert_eq!(p("1.0000000001s"), SimDuration::from_nanos(1_000_000_000));
+        assert_eq!(p("10min"), SimDuration::from_secs(600));
+        assert_eq!(p("1.5h"), SimDuration::from_secs(5_400));
     }
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "ms", "550", "12min", "1..5ms", "1.ms", "-3ms", "99999999999s", "1e3us"] {
+        for s in ["", "ms", "550", "12mins", "2hours", "1..5ms", "1.ms", "-3ms", "99999999999s", "1e3us"] {
             assert!(s.parse::<SimDuration>().is_err(), "{s} should not parse");
         }
         let e = "550".parse::<SimDuration>().unwrap_err().to_string();

@@ -27,6 +27,7 @@ const COMMANDS: &[&[&str]] = &[
     &["merge"],
     &["mount"],
     &["explain"],
+    &["simulate"],
 ];
 
 fn reference() -> String {

@@ -8,6 +8,7 @@ mod hostile;
 mod manifest_cli;
 mod mount;
 mod replay_cli;
+mod simulate_cli;
 mod support;
 mod sweep_cli;
 mod teach;

@@ -1,0 +1,129 @@
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use chunkload::fleet::{self, FleetScenario, plots};
+use chunkload::sim::scenario::DEFAULT_SEED;
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// A fleet scenario file (TOML, laid over the built-in one; see docs/fleet-model.md and
+    /// `--print-scenario`), or `paper-region` for the built-in scenario.
+    #[arg(long, default_value = "paper-region", value_name = "FILE|paper-region")]
+    scenario: String,
+    /// Override one scenario key, e.g. `--set l2.policy=lru --set placement.workers=200`
+    /// (the value is TOML; a bare word is a string). Repeatable; applied after the file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Seed of every random stream (decimal or 0x-hex).
+    #[arg(long, value_parser = parse_seed, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Print the report as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Also write report.json, metrics.csv, minutes.csv, ecdf.csv, scenario.toml and SVG plots
+    /// into this directory (created; must not exist or be empty).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the effective scenario (TOML) and exit without simulating.
+    #[arg(long)]
+    print_scenario: bool,
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("invalid seed {s:?}: expected a decimal or 0x-hex 64-bit number"))
+}
+
+pub fn run(args: SimulateArgs) -> Result<()> {
+    let text;
+    let file = if args.scenario == "paper-region" {
+        None
+    } else {
+        text = fs::read_to_string(&args.scenario)
+            .with_context(|| format!("cannot read scenario file {}", args.scenario))?;
+        Some((args.scenario.as_str(), text.as_str()))
+    };
+    let sc = FleetScenario::load(file, &args.set)?;
+    if args.print_scenario {
+        print!("{}", sc.to_toml());
+        return Ok(());
+    }
+    if let Some(dir) = &args.out {
+        check_out_dir(dir)?;
+    }
+    let report = fleet::run(&sc, args.seed);
+    let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
+    if let Some(dir) = &args.out {
+        write_out(dir, &report, &json)?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{report}");
+        if let Some(dir) = &args.out {
+            println!(
+                "wrote report.json, metrics.csv, minutes.csv, ecdf.csv, scenario.toml and plots to {}",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_out_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let empty = fs::read_dir(dir)
+            .with_context(|| format!("--out {}: not a readable directory", dir.display()))?
+            .next()
+            .is_none();
+        if !empty {
+            bail!("--out {}: directory exists and is not empty (refusing to mix runs)", dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// Writes every file into a staging directory beside `dir`, then renames it into place: a failed
+/// run leaves no directory that looks complete.
+fn write_out(dir: &Path, report: &fleet::FleetReport, json: &str) -> Result<()> {
+    let name = dir.file_name().with_context(|| format!("--out {}: needs a directory name", dir.display()))?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let stage = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| -> Result<()> {
+        fs::create_dir_all(&stage).with_context(|| format!("cannot create {}", stage.display()))?;
+        let put = |file: &str, body: &str| {
+            fs::write(stage.join(file), body)
+                .with_context(|| format!("cannot write {}", stage.join(file).display()))
+        };
+        put("report.json", json)?;
+        put("metrics.csv", &report.metrics_csv())?;
+        put("minutes.csv", &report.minutes_csv())?;
+        put("ecdf.csv", &report.ecdf_csv())?;
+        put(
+            "scenario.toml",
+            &format!(
+                "# seed {:#x}, chunkload {}\n{}",
+                report.seed,
+                report.chunkload_version,
+                report.scenario.to_toml()
+            ),
+        )?;
+        for (file, svg) in plots::all(report)? {
+            put(&file, &svg)?;
+        }
+        if dir.exists() {
+            fs::remove_dir(dir).with_context(|| format!("cannot replace empty {}", dir.display()))?;
+        }
+        fs::rename(&stage, dir).with_context(|| format!("cannot move results into {}", dir.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&stage);
+    }
+    result
+}

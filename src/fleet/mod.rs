@@ -1,0 +1,170 @@
+//! The fleet model: many functions, many workers, one AZ cache and S3, over simulated hours.
+//!
+//! [`run`] is pure and deterministic: a scenario and a seed give the same [`FleetReport`] every
+//! time. Two stages run on two threads: the workload ([`workload`]: which sandboxes start where,
+//! tick by tick) and the worker caches ([`worker`]: which reads hit L1) feed the engine
+//! ([`engine`]: the misses through L2 and S3, and every read's latency). Neither of the first two
+//! depends on what comes after, so the pipeline changes nothing but speed.
+//! docs/fleet-model.md describes the model and how close it lands to the paper.
+
+pub mod engine;
+pub mod failure;
+pub mod histogram;
+pub mod plots;
+
+pub mod popularity;
+pub mod population;
+pub mod report;
+pub mod scenario;
+pub mod throttle;
+pub mod worker;
+pub mod workload;
+
+use std::sync::mpsc;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use report::FleetReport;
+pub use scenario::{FleetScenario, FleetScenarioError, PAPER_REGION_TOML};
+
+use crate::cache::ring::mix64;
+
+/// The random stream of one component: ChaCha8 seeded from the run's seed and the component's name.
+pub(crate) fn stream(seed: u64, component: &str) -> ChaCha8Rng {
+    let tag = component
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    ChaCha8Rng::seed_from_u64(mix64(seed ^ mix64(tag)))
+}
+
+/// Simulates `scenario` with `seed`. Pure: no I/O, same inputs, same report.
+pub fn run(scenario: &FleetScenario, seed: u64) -> FleetReport {
+    let pop = population::Population::generate(scenario, seed);
+    let (warm_ticks, total_ticks) = scenario.ticks();
+    let (tx, rx) = mpsc::sync_channel::<workload::TickBatch>(64);
+    let (workload_summary, measured) = std::thread::scope(|s| {
+        let pop = &pop;
+        let producer = s.spawn(move || {
+            let mut w = workload::Workload::new(scenario, pop, seed);
+            let mut l1 = worker::WorkerCaches::new(scenario, pop, seed);
+            for t in 0..total_ticks {
+                let mut batch = w.tick(t, t >= warm_ticks);
+                l1.fill(&mut batch);
+                if tx.send(batch).is_err() {
+                    break;
+                }
+            }
+            w.summary
+        });
+        let mut engine = engine::Engine::new(scenario, pop, seed);
+        for batch in rx {
+            engine.batch(&batch);
+        }
+        let measured = engine.finish();
+        (producer.join().expect("the workload thread does not panic"), measured)
+    });
+    FleetReport::build(scenario, seed, pop.summary.clone(), workload_summary, measured)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::time::SimDuration;
+
+    fn small(extra: &[&str]) -> FleetScenario {
+        let text = include_str!("../../scenarios/paper-region-small.toml");
+        let over: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        FleetScenario::load(Some(("paper-region-small.toml", text)), &over).unwrap()
+    }
+
+    fn tiny(extra: &[&str]) -> FleetScenario {
+        let mut o = vec![
+            "duration=\"3min\"",
+            "warmup=\"2min\"",
+            "population.functions=300",
+            "workload.total_concurrency=300.0",
+            "placement.workers=20",
+            "cron.hourly_functions=30",
+            "cron.daily_functions=10",
+            "cron.weekly_functions=5",
+            "l2.node_capacity=\"400MiB\"",
+        ];
+        o.extend_from_slice(extra);
+        small(&o)
+    }
+
+    #[test]
+    fn same_seed_same_bytes_other_seed_other_bytes() {
+        let sc = tiny(&["l2_belady=true"]);
+        let a = serde_json::to_string(&run(&sc, 11)).unwrap();
+        let b = serde_json::to_string(&run(&sc, 11)).unwrap();
+        assert_eq!(a, b);
+        let c = serde_json::to_string(&run(&sc, 12)).unwrap();
+        assert_ne!(a, c);
+        assert!(a.contains("\"seed\":11") && a.contains("\"chunkload_version\""));
+        let r = run(&sc, 11);
+        let bound = r.l2.belady_hit_rate.expect("asked for");
+        let m = r.metrics();
+        assert_eq!(m["belady.hit_ratio.l2"], bound);
+        assert_eq!(m["tier_chunks.l1"] + m["tier_chunks.l2"] + m["tier_chunks.s3"], r.sources.reads as f64);
+        let d = r.distributions_ms(&[0.0, 0.5, 1.0]);
+        let cs = &d["cold_start_ms"];
+        assert!(cs[0] <= cs[1] && cs[1] <= cs[2] && (cs[1] - r.cold_start.p50_ms).abs() < 1e-9, "{cs:?}");
+        assert!(bound >= r.l2.hit_rate - 1e-9 && bound <= 1.0, "Belady {bound} vs LRU-K {}", r.l2.hit_rate);
+    }
+
+    /// The paper's figures, at a tenth of paper-region's size: the ranges the issue asks for come
+    /// out of the mechanisms (docs/fleet-model.md has the full-size figures).
+    #[test]
+    fn scaled_down_paper_region_lands_in_the_paper_ranges() {
+        let r = run(&small(&[]), scenario_seed());
+        let m = r.metrics();
+        assert!(r.workload.cold_starts > 10_000, "{}", r.workload.cold_starts);
+        assert!((0.60..=0.75).contains(&m["l1_share"]), "L1 share {}", m["l1_share"]);
+        assert!(m["s3_share"] < 0.002, "S3 share {}", m["s3_share"]);
+        assert!(m["l2_hit_rate"] >= 0.994, "L2 hit rate {}", m["l2_hit_rate"]);
+        assert!(m["l2_minutes_below_99"] < 0.5, "minutes below 99%: {}", m["l2_minutes_below_99"]);
+        // Figure 11's two modes: worker-cache hits under 0.1 ms, AZ hits around 1-3 ms, little between.
+        let h = &r.histograms.agent_read;
+        let fast = h.share_below(SimDuration::from_micros(100));
+        let valley = h.share_below(SimDuration::from_micros(400)) - fast;
+        let by_3_8 = h.share_below(SimDuration::from_micros(3_800));
+        assert!((0.55..0.80).contains(&fast), "under 0.1 ms: {fast}");
+        assert!(valley < 0.05, "0.1-0.4 ms: {valley}");
+        assert!(by_3_8 > 0.97, "under 3.8 ms: {by_3_8}");
+        // Erasure coding: the 4-of-5 read beats waiting for all four data stripes.
+        assert!(r.stripe_fetch_ec.p50_ms < r.stripe_fetch_no_parity.p50_ms);
+        assert!(r.stripe_fetch_ec.p99_ms < r.stripe_fetch_no_parity.p99_ms * 0.7);
+    }
+
+    fn scenario_seed() -> u64 {
+        crate::sim::scenario::DEFAULT_SEED
+    }
+
+    #[test]
+    fn node_loss_costs_single_copy_about_a_twentieth_and_erasure_coding_nothing() {
+        let loss = "failures=[{kind=\"node-loss\",at=\"1min\",node=7}]";
+        let ec = run(&tiny(&[loss]), 5);
+        let single = run(&tiny(&[loss, "l2.redundancy=\"single-copy\""]), 5);
+        assert_eq!(ec.failures.len(), 1);
+        assert_eq!(ec.failures[0].lost_share, 0.0);
+        assert!(ec.l2.degraded_hits > 0, "reads decode around the lost stripe");
+        let lost = single.failures[0].lost_share;
+        assert!((0.025..0.09).contains(&lost), "single copy lost {lost}");
+        assert!(single.s3.requests > ec.s3.requests);
+    }
+
+    #[test]
+    fn an_empty_restart_multiplies_s3_load() {
+        let r = run(&tiny(&["failures=[{kind=\"empty-restart\",at=\"1min\",workers=false}]"]), 5);
+        assert_eq!(r.failures[0].l2_chunks_after, 0);
+        let (before, after) = (r.minutes[0].s3_reads, r.minutes[1].s3_reads);
+        assert!(after > 20 * before.max(1), "S3 reads per minute: {before} before, {after} after");
+        // Emptying the worker caches too sends far more reads to the AZ cache that minute.
+        let both = run(&tiny(&["failures=[{kind=\"empty-restart\",at=\"1min\",workers=true}]"]), 5);
+        let l1 = |r: &FleetReport| r.minutes[1].l1_memory + r.minutes[1].l1_disk;
+        assert!(l1(&both) < l1(&r), "{} vs {}", l1(&both), l1(&r));
+        assert!(both.minutes[1].s3_reads > r.minutes[1].s3_reads);
+    }
+}

@@ -1,0 +1,464 @@
+//! The fleet report: the paper's figures as numbers, the per-minute series, the seed, the version
+//! and the effective scenario. Text tables for the terminal, JSON, CSV; [`FleetReport::metrics`]
+//! flattens the scalars for sweeps.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+
+use super::engine::{Measured, MinuteRow};
+use super::failure::FailureRecord;
+use super::histogram::LogHistogram;
+use super::population::PopulationSummary;
+use super::scenario::FleetScenario;
+use super::workload::WorkloadSummary;
+use crate::report::Table;
+use crate::sim::time::SimDuration;
+
+/// Where the chunks starts read came from (figure 7).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SourceMix {
+    pub reads: u64,
+    pub l1_memory: u64,
+    pub l1_disk: u64,
+    pub l2: u64,
+    pub s3: u64,
+    pub l1_share: f64,
+    pub l2_share: f64,
+    pub s3_share: f64,
+}
+
+/// The AZ cache's hit rate, overall and per minute (figure 8).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct L2Summary {
+    pub requests: u64,
+    pub hits: u64,
+    pub hit_rate: f64,
+    /// Minutes with any AZ-cache request.
+    pub minutes: usize,
+    pub minute_hit_rate_p10: f64,
+    pub minute_hit_rate_median: f64,
+    pub minutes_below_99: f64,
+    /// Hits that decoded around a missing stripe.
+    pub degraded_hits: u64,
+    /// Degraded reads that wrote the missing stripes back.
+    pub repairs: u64,
+    /// Belady's bound on the same requests with the cluster's capacity (`l2_belady`).
+    pub belady_hit_rate: Option<f64>,
+    pub stored_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct S3Summary {
+    pub requests: u64,
+    pub bytes: u64,
+    pub peak_minute_requests: u64,
+    pub median_minute_requests: u64,
+    /// Peak over median per-minute requests (the paper: an empty cache means up to 500x).
+    pub peak_over_median: f64,
+    pub throttle_wait_p99_ms: f64,
+}
+
+/// Quantiles of a latency distribution, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Quantiles {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+}
+
+impl Quantiles {
+    fn of(h: &LogHistogram) -> Self {
+        let ms = |q| h.quantile(q).as_millis_f64();
+        Quantiles { count: h.count(), p50_ms: ms(0.5), p90_ms: ms(0.9), p99_ms: ms(0.99), p999_ms: ms(0.999) }
+    }
+}
+
+/// Agent read latency (figure 11): the shares at the paper's landmarks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AgentReads {
+    pub quantiles: Quantiles,
+    pub under_100us: f64,
+    pub under_3_8ms: f64,
+    pub under_5_25ms: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Histograms {
+    pub agent_read: LogHistogram,
+    pub cold_start: LogHistogram,
+    pub stripe_fetch_ec: LogHistogram,
+    pub stripe_fetch_no_parity: LogHistogram,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetReport {
+    pub chunkload_version: &'static str,
+    pub seed: u64,
+    pub scenario: FleetScenario,
+    pub population: PopulationSummary,
+    pub workload: WorkloadSummary,
+    pub sources: SourceMix,
+    pub l2: L2Summary,
+    pub s3: S3Summary,
+    pub cold_start: Quantiles,
+    pub agent_read: AgentReads,
+    /// Figure 9: one AZ-cache read with the configured redundancy, and the same stripe draws read
+    /// without parity (all k data stripes; erasure coding only).
+    pub stripe_fetch_ec: Quantiles,
+    pub stripe_fetch_no_parity: Quantiles,
+    pub failures: Vec<FailureRecord>,
+    pub minutes: Vec<MinuteRow>,
+    pub histograms: Histograms,
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+impl FleetReport {
+    pub fn build(
+        sc: &FleetScenario,
+        seed: u64,
+        population: PopulationSummary,
+        workload: WorkloadSummary,
+        m: Measured,
+    ) -> Self {
+        let sum = |f: fn(&MinuteRow) -> u64| m.minutes.iter().map(f).sum::<u64>();
+        let (l1m, l1d, l2h, s3r) =
+            (sum(|r| r.l1_memory), sum(|r| r.l1_disk), sum(|r| r.l2_hits), sum(|r| r.s3_reads));
+        let reads = l1m + l1d + l2h + s3r;
+        let sources = SourceMix {
+            reads,
+            l1_memory: l1m,
+            l1_disk: l1d,
+            l2: l2h,
+            s3: s3r,
+            l1_share: share(l1m + l1d, reads),
+            l2_share: share(l2h, reads),
+            s3_share: share(s3r, reads),
+        };
+        let mut rates: Vec<f64> = m.minutes.iter().filter_map(MinuteRow::l2_hit_rate).collect();
+        rates.sort_by(f64::total_cmp);
+        let l2 = L2Summary {
+            requests: l2h + s3r,
+            hits: l2h,
+            hit_rate: share(l2h, l2h + s3r),
+            minutes: rates.len(),
+            minute_hit_rate_p10: nearest_rank(&rates, 0.10),
+            minute_hit_rate_median: nearest_rank(&rates, 0.5),
+            minutes_below_99: share(rates.iter().filter(|&&r| r < 0.99).count() as u64, rates.len() as u64),
+            degraded_hits: m.degraded_hits,
+            repairs: m.repairs,
+            belady_hit_rate: m.l2_belady_hit_rate,
+            stored_bytes: m.l2_stored_bytes,
+        };
+        let mut per_minute: Vec<u64> = m.minutes.iter().map(|r| r.s3_reads).collect();
+        per_minute.sort_unstable();
+        let peak = per_minute.last().copied().unwrap_or(0);
+        let median = per_minute.get(per_minute.len().saturating_sub(1) / 2).copied().unwrap_or(0);
+        let s3 = S3Summary {
+            requests: s3r,
+            bytes: sum(|r| r.s3_bytes),
+            peak_minute_requests: peak,
+            median_minute_requests: median,
+            peak_over_median: peak as f64 / median.max(1) as f64,
+            throttle_wait_p99_ms: m.throttle_wait.quantile(0.99).as_millis_f64(),
+        };
+        let agent_read = AgentReads {
+            quantiles: Quantiles::of(&m.agent_read),
+            under_100us: m.agent_read.share_below(SimDuration::from_micros(100)),
+            under_3_8ms: m.agent_read.share_below(SimDuration::from_micros(3_800)),
+            under_5_25ms: m.agent_read.share_below(SimDuration::from_micros(5_250)),
+        };
+        FleetReport {
+            chunkload_version: env!("CARGO_PKG_VERSION"),
+            seed,
+            scenario: sc.clone(),
+            population,
+            workload,
+            sources,
+            l2,
+            s3,
+            cold_start: Quantiles::of(&m.cold_start),
+            agent_read,
+            stripe_fetch_ec: Quantiles::of(&m.stripe_ec),
+            stripe_fetch_no_parity: Quantiles::of(&m.stripe_no_parity),
+            failures: m.failures,
+            minutes: m.minutes,
+            histograms: Histograms {
+                agent_read: m.agent_read,
+                cold_start: m.cold_start,
+                stripe_fetch_ec: m.stripe_ec,
+                stripe_fetch_no_parity: m.stripe_no_parity,
+            },
+        }
+    }
+
+    /// Every scalar result as `name -> value`, for sweep rows.
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        let mut put = |k: &str, v: f64| {
+            m.insert(k.to_string(), v);
+        };
+        put("cold_starts", self.workload.cold_starts as f64);
+        put("rejected_starts", self.workload.rejected as f64);
+        put("chunk_reads", self.sources.reads as f64);
+        put("l1_share", self.sources.l1_share);
+        put("l1_memory_share", share(self.sources.l1_memory, self.sources.reads));
+        put("l2_share", self.sources.l2_share);
+        put("s3_share", self.sources.s3_share);
+        put("l2_hit_rate", self.l2.hit_rate);
+        put("l2_minute_hit_rate_p10", self.l2.minute_hit_rate_p10);
+        put("l2_minute_hit_rate_median", self.l2.minute_hit_rate_median);
+        put("l2_minutes_below_99", self.l2.minutes_below_99);
+        if let Some(b) = self.l2.belady_hit_rate {
+            put("l2_belady_hit_rate", b);
+        }
+        put("s3_requests", self.s3.requests as f64);
+        put("s3_bytes", self.s3.bytes as f64);
+        put("s3_peak_over_median", self.s3.peak_over_median);
+        for (name, q) in [
+            ("cold_start", &self.cold_start),
+            ("agent_read", &self.agent_read.quantiles),
+            ("stripe_fetch_ec", &self.stripe_fetch_ec),
+            ("stripe_fetch_no_parity", &self.stripe_fetch_no_parity),
+        ] {
+            put(&format!("{name}_p50_ms"), q.p50_ms);
+            put(&format!("{name}_p90_ms"), q.p90_ms);
+            put(&format!("{name}_p99_ms"), q.p99_ms);
+            put(&format!("{name}_p999_ms"), q.p999_ms);
+        }
+        put("agent_read_under_100us", self.agent_read.under_100us);
+        // The names the sweep charts look for: hit ratio per tier (the L1's is its share of all
+        // reads, the L2's its own hit rate), the bound beside it, and chunks per tier.
+        put("hit_ratio.l1", self.sources.l1_share);
+        put("hit_ratio.l2", self.l2.hit_rate);
+        if let Some(b) = self.l2.belady_hit_rate {
+            put("belady.hit_ratio.l2", b);
+        }
+        put("tier_chunks.l1", (self.sources.l1_memory + self.sources.l1_disk) as f64);
+        put("tier_chunks.l2", self.sources.l2 as f64);
+        put("tier_chunks.s3", self.sources.s3 as f64);
+        put("failure_lost_share_max", self.failures.iter().map(|f| f.lost_share).fold(0.0, f64::max));
+        m
+    }
+
+    /// The latency distributions (milliseconds) at quantile `levels` (each in 0..=1; 0 and 1 give
+    /// the lowest and highest bucket), for sweep rows.
+    pub fn distributions_ms(&self, levels: &[f64]) -> BTreeMap<String, Vec<f64>> {
+        let h = &self.histograms;
+        [
+            ("agent_read_ms", &h.agent_read),
+            ("cold_start_ms", &h.cold_start),
+            ("stripe_fetch_ec_ms", &h.stripe_fetch_ec),
+            ("stripe_fetch_no_parity_ms", &h.stripe_fetch_no_parity),
+        ]
+        .into_iter()
+        .map(|(name, hist)| {
+            let q = levels.iter().map(|&l| hist.quantile(l.clamp(1e-9, 1.0)).as_millis_f64()).collect();
+            (name.to_string(), q)
+        })
+        .collect()
+    }
+
+    /// The per-minute series as CSV.
+    pub fn minutes_csv(&self) -> String {
+        let mut out = String::from(
+            "minute,cold_starts,l1_memory,l1_disk,l2_hits,s3_reads,s3_bytes,l2_hit_rate,mean_cold_start_ms,live_sandboxes\n",
+        );
+        for r in &self.minutes {
+            let rate = r.l2_hit_rate().map_or(String::new(), |v| format!("{v:.6}"));
+            let mean =
+                if r.cold_starts == 0 { 0.0 } else { r.cold_start_ns as f64 / r.cold_starts as f64 / 1e6 };
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{:.3},{}",
+                r.minute,
+                r.cold_starts,
+                r.l1_memory,
+                r.l1_disk,
+                r.l2_hits,
+                r.s3_reads,
+                r.s3_bytes,
+                rate,
+                mean,
+                r.live_sandboxes
+            );
+        }
+        out
+    }
+
+    /// The eCDFs as CSV: `series,upper_ms,share`.
+    pub fn ecdf_csv(&self) -> String {
+        let mut out = String::from("series,upper_ms,share\n");
+        let h = &self.histograms;
+        for (name, hist) in [
+            ("agent_read", &h.agent_read),
+            ("cold_start", &h.cold_start),
+            ("stripe_fetch_ec", &h.stripe_fetch_ec),
+            ("stripe_fetch_no_parity", &h.stripe_fetch_no_parity),
+        ] {
+            for (d, s) in hist.ecdf() {
+                let _ = writeln!(out, "{name},{:.6},{s:.6}", d.as_millis_f64());
+            }
+        }
+        let mut rates: Vec<f64> = self.minutes.iter().filter_map(MinuteRow::l2_hit_rate).collect();
+        rates.sort_by(f64::total_cmp);
+        for (i, r) in rates.iter().enumerate() {
+            let _ = writeln!(out, "l2_minute_hit_rate,{r:.6},{:.6}", (i + 1) as f64 / rates.len() as f64);
+        }
+        out
+    }
+
+    /// `metrics()` as a two-column CSV.
+    pub fn metrics_csv(&self) -> String {
+        let mut out = String::from("metric,value\n");
+        for (k, v) in self.metrics() {
+            let _ = writeln!(out, "{k},{v}");
+        }
+        out
+    }
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.3}%", v * 100.0)
+}
+
+impl fmt::Display for FleetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sc = &self.scenario;
+        writeln!(
+            f,
+            "fleet simulation: scenario {}, seed {:#x}, chunkload {}\n{} workers, {} L2 nodes ({}), {} functions; window {} after {} warm-up\n",
+            sc.name,
+            self.seed,
+            self.chunkload_version,
+            sc.placement.workers,
+            sc.l2.nodes,
+            match sc.l2.redundancy {
+                crate::sim::scenario::RedundancyName::ErasureCoded => "4-of-5 erasure coded",
+                crate::sim::scenario::RedundancyName::SingleCopy => "single copy",
+            },
+            sc.population.functions,
+            sc.duration,
+            sc.warmup
+        )?;
+        let w = &self.workload;
+        let mut t = Table::new(["workload", "value"]);
+        t.row(["cold starts".to_string(), w.cold_starts.to_string()]);
+        t.row(["busy sandbox-ticks (warm + cold)".to_string(), w.busy_sandbox_ticks.to_string()]);
+        t.row(["rejected (no worker room)".to_string(), w.rejected.to_string()]);
+        t.row(["cron runs".to_string(), w.cron_runs.to_string()]);
+        t.row([
+            "functions created / updates / scale-ups".to_string(),
+            format!("{} / {} / {}", w.functions_created, w.updates, w.scale_ups),
+        ]);
+        t.row(["peak live sandboxes".to_string(), w.peak_live_sandboxes.to_string()]);
+        let p = &self.population;
+        t.row(["readable chunks (dense ids)".to_string(), p.readable_chunks.to_string()]);
+        t.row([
+            "mean image / working set, chunks".to_string(),
+            format!("{:.0} / {:.0}", p.mean_image_chunks, p.mean_working_set_chunks),
+        ]);
+        t.row(["re-uploads (no unique chunk)".to_string(), pct(p.reupload_share)]);
+        t.row([
+            "unique share, others: mean / median".to_string(),
+            format!("{} / {}", pct(p.unique_share_mean), pct(p.unique_share_median)),
+        ]);
+        writeln!(f, "{t}")?;
+
+        let s = &self.sources;
+        let mut t = Table::new(["chunks served by (fig. 7)", "chunks", "share", "paper"]);
+        t.row([
+            "worker cache (L1)".to_string(),
+            (s.l1_memory + s.l1_disk).to_string(),
+            pct(s.l1_share),
+            "67%".into(),
+        ]);
+        t.row([
+            "  of which memory".to_string(),
+            s.l1_memory.to_string(),
+            pct(share(s.l1_memory, s.reads)),
+            String::new(),
+        ]);
+        t.row(["AZ cache (L2)".to_string(), s.l2.to_string(), pct(s.l2_share), "32%".into()]);
+        t.row(["S3".to_string(), s.s3.to_string(), pct(s.s3_share), "0.06%".into()]);
+        writeln!(f, "{t}")?;
+
+        let l = &self.l2;
+        let mut t = Table::new(["AZ cache hit rate (fig. 8)", "ours", "paper"]);
+        t.row(["overall".to_string(), pct(l.hit_rate), "99.9% median, 99.4% weekly low".into()]);
+        t.row(["per minute: median".to_string(), pct(l.minute_hit_rate_median), "~99.8%".into()]);
+        t.row(["per minute: p10".to_string(), pct(l.minute_hit_rate_p10), String::new()]);
+        t.row(["minutes below 99%".to_string(), pct(l.minutes_below_99), "~4%".into()]);
+        t.row(["degraded (decoded around a gap)".to_string(), l.degraded_hits.to_string(), String::new()]);
+        if let Some(b) = l.belady_hit_rate {
+            t.row(["Belady bound, same capacity".to_string(), pct(b), String::new()]);
+        }
+        writeln!(f, "{t}")?;
+
+        let mut t = Table::new(["latency", "n", "p50", "p90", "p99", "p99.9"]);
+        let ms = |v: f64| format!("{v:.3}ms");
+        for (name, q) in [
+            ("cold start", &self.cold_start),
+            ("agent read (fig. 11)", &self.agent_read.quantiles),
+            ("AZ read, configured (fig. 9)", &self.stripe_fetch_ec),
+            ("AZ read, no parity (fig. 9)", &self.stripe_fetch_no_parity),
+        ] {
+            t.row([
+                name.to_string(),
+                q.count.to_string(),
+                ms(q.p50_ms),
+                ms(q.p90_ms),
+                ms(q.p99_ms),
+                ms(q.p999_ms),
+            ]);
+        }
+        writeln!(f, "{t}")?;
+        writeln!(
+            f,
+            "agent reads under 0.1 ms: {} (paper ~69%); under 3.8 ms: {} (~97.5%); under 5.25 ms: {} (~99.3%)\n",
+            pct(self.agent_read.under_100us),
+            pct(self.agent_read.under_3_8ms),
+            pct(self.agent_read.under_5_25ms)
+        )?;
+        let s3 = &self.s3;
+        writeln!(
+            f,
+            "S3: {} GETs, {:.1} MiB; per minute median {}, peak {} ({:.0}x); throttle wait p99 {:.3} ms\n",
+            s3.requests,
+            s3.bytes as f64 / (1u64 << 20) as f64,
+            s3.median_minute_requests,
+            s3.peak_minute_requests,
+            s3.peak_over_median,
+            s3.throttle_wait_p99_ms
+        )?;
+        if !self.failures.is_empty() {
+            let mut t = Table::new(["failure", "at", "node", "L2 chunks before", "after", "lost"]);
+            for r in &self.failures {
+                t.row([
+                    r.kind.to_string(),
+                    format!("{:.0}s", r.at_s),
+                    r.node.map_or("all".into(), |n| n.to_string()),
+                    r.l2_chunks_before.to_string(),
+                    r.l2_chunks_after.to_string(),
+                    pct(r.lost_share),
+                ]);
+            }
+            writeln!(f, "{t}")?;
+        }
+        Ok(())
+    }
+}

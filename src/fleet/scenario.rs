@@ -1,0 +1,483 @@
+//! Fleet scenario files: the built-in `paper-region` scenario (scenarios/paper-region.toml, compiled
+//! in) with a user's file and `key.path=value` overrides laid over it, then parsed strictly: every
+//! key known, every unit explicit. Parsing the merged table (rather than relying on serde defaults)
+//! keeps one source for every default: the built-in file, which is also the documented template.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sim::latency::{LatencyDist, TierLatencies};
+use crate::sim::scenario::{L1Config, L2Config};
+use crate::sim::time::SimDuration;
+use crate::units::ByteSize;
+
+/// The built-in scenario's text: the template every scenario file is laid over.
+pub const PAPER_REGION_TOML: &str = include_str!("../../scenarios/paper-region.toml");
+
+/// Why a fleet scenario was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetScenarioError {
+    #[error("{origin}: not valid TOML: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("scenario: {0}")]
+    Parse(String),
+    #[error("--set {0:?}: expected key.path=value (a TOML value; bare words are strings)")]
+    BadOverride(String),
+    #[error("--set {key}: {reason}")]
+    OverridePath { key: String, reason: String },
+    #[error("scenario: {0}")]
+    Invalid(String),
+}
+
+/// Every knob of a fleet simulation. Serialised back (the effective configuration) in every report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetScenario {
+    pub name: String,
+    /// The measured window.
+    pub duration: SimDuration,
+    /// Simulated time before the window (same workload, not measured): caches warm by themselves.
+    pub warmup: SimDuration,
+    /// Workload step: demand per function is drawn once per tick.
+    pub tick: SimDuration,
+    /// Hour of the week at the start of the warm-up (0 = Monday 00:00): places cron spikes and the
+    /// diurnal swing.
+    pub start_hour_of_week: f64,
+    pub chunk_size: ByteSize,
+    /// A worker that decodes an AZ-cache chunk around a missing stripe writes the missing stripes
+    /// back. The paper does not describe repair, but says a deploy (every node restarted in turn)
+    /// costs no hit rate, which needs one: without it, every restart after the first erases the
+    /// chunks that had a stripe on an earlier restarted node too.
+    pub l2_read_repair: bool,
+    /// Also compute Belady's bound (MIN, offline optimal) for the AZ cache's request stream in the
+    /// window (replayed from the start of the warm-up, like the cache), as one cache of the
+    /// cluster's whole capacity. Costs ~13 bytes of memory per AZ read.
+    pub l2_belady: bool,
+    pub failures: Vec<Failure>,
+    pub population: PopulationConfig,
+    pub uploads: UploadConfig,
+    pub workload: WorkloadConfig,
+    pub cron: CronConfig,
+    pub bursts: BurstConfig,
+    pub placement: PlacementConfig,
+    pub start: StartConfig,
+    pub l1: L1Config,
+    pub l2: L2Config,
+    pub s3: S3Config,
+    pub latency: TierLatencies,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationConfig {
+    pub functions: usize,
+    pub base: LayerLevel,
+    pub runtime: LayerLevel,
+    pub deps: LayerLevel,
+    pub app: AppLayer,
+}
+
+/// One level of the layer chain shared between images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerLevel {
+    /// Distinct layers per parent layer (per image for `base`).
+    pub choices: usize,
+    /// Zipf exponent of the pick among `choices`.
+    pub zipf: f64,
+    pub size_median: ByteSize,
+    /// Sigma of the log-normal layer size.
+    pub size_sigma: f64,
+    /// Share of the layer's chunks a start reads.
+    pub read_fraction: f64,
+}
+
+/// The function's own layer, unique to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppLayer {
+    pub size_median: ByteSize,
+    pub size_sigma: f64,
+    pub read_fraction: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadConfig {
+    pub new_functions_per_hour: f64,
+    pub updates_per_hour: f64,
+    pub reupload_share: f64,
+    pub unique_share_median: f64,
+    pub unique_share_mean: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadConfig {
+    pub total_concurrency: f64,
+    pub popularity_zipf: f64,
+    pub diurnal_amplitude: f64,
+    pub peak_hour: f64,
+    pub keep_alive: SimDuration,
+    pub sandbox_lifetime: SimDuration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CronConfig {
+    pub hourly_functions: usize,
+    pub daily_functions: usize,
+    pub weekly_functions: usize,
+    pub on_the_hour_share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstConfig {
+    pub new_function_sandboxes_median: f64,
+    pub new_function_sandboxes_sigma: f64,
+    pub new_function_delay: SimDuration,
+    pub new_function_duration: SimDuration,
+    pub scale_ups_per_hour: f64,
+    pub scale_up_factor: f64,
+    pub scale_up_duration: SimDuration,
+}
+
+/// Where a function's new sandbox goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlacementPolicy {
+    /// Any worker with room.
+    Random,
+    /// One of the function's preferred workers with room, else any worker with room.
+    Sticky,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementConfig {
+    pub workers: usize,
+    pub sandbox_slots: u32,
+    pub policy: PlacementPolicy,
+    pub sticky_workers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartConfig {
+    pub read_parallelism: usize,
+    pub init: LatencyDist,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub max_requests_per_second: f64,
+}
+
+/// A failure or deploy of the AZ cache. `at` counts from the start of the measured window, so a
+/// scenario reads the same whatever its warm-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Failure {
+    /// One node is lost for good (its contents gone; the ring moves its share elsewhere).
+    NodeLoss { at: SimDuration, node: u32 },
+    /// Every node restarts empty, one after another, `interval` apart (a deploy).
+    RollingRestart { at: SimDuration, interval: SimDuration },
+    /// The whole AZ cache restarts empty at once (and, if `workers`, every worker cache too): the
+    /// metastable case the paper warns about.
+    EmptyRestart { at: SimDuration, workers: bool },
+}
+
+impl Failure {
+    pub fn at(&self) -> SimDuration {
+        match *self {
+            Failure::NodeLoss { at, .. }
+            | Failure::RollingRestart { at, .. }
+            | Failure::EmptyRestart { at, .. } => at,
+        }
+    }
+}
+
+impl FleetScenario {
+    /// The built-in `paper-region` scenario.
+    pub fn paper_region() -> Self {
+        Self::load(None, &[]).expect("the built-in scenario parses")
+    }
+
+    /// `paper-region`, with `file` (its text and a name for errors) laid over it, then each
+    /// `key.path=value` override, then validated.
+    pub fn load(file: Option<(&str, &str)>, overrides: &[String]) -> Result<Self, FleetScenarioError> {
+        let mut table = parse_table("paper-region", PAPER_REGION_TOML)?;
+        if let Some((origin, text)) = file {
+            merge(&mut table, parse_table(origin, text)?);
+        }
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let sc: FleetScenario =
+            FleetScenario::deserialize(table).map_err(|e| FleetScenarioError::Parse(e.to_string()))?;
+        sc.validate()?;
+        Ok(sc)
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a fleet scenario always serialises")
+    }
+
+    pub fn validate(&self) -> Result<(), FleetScenarioError> {
+        let bad = |m: String| Err(FleetScenarioError::Invalid(m));
+        let share = |name: &str, v: f64| -> Result<(), FleetScenarioError> {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(FleetScenarioError::Invalid(format!("{name} = {v} must be a share in 0..=1")))
+            }
+        };
+        let positive = |name: &str, v: f64| -> Result<(), FleetScenarioError> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(FleetScenarioError::Invalid(format!("{name} = {v} must be a finite number >= 0")))
+            }
+        };
+        if self.duration.is_zero() || self.tick.is_zero() {
+            return bad("duration and tick must be above zero".into());
+        }
+        if !self.duration.as_nanos().is_multiple_of(self.tick.as_nanos())
+            || !self.warmup.as_nanos().is_multiple_of(self.tick.as_nanos())
+        {
+            return bad(format!("duration and warmup must be whole multiples of tick ({})", self.tick));
+        }
+        if self.tick > SimDuration::from_secs(60)
+            || !SimDuration::from_secs(60).as_nanos().is_multiple_of(self.tick.as_nanos())
+        {
+            return bad(format!("tick {} must divide one minute", self.tick));
+        }
+        let chunk = self.chunk_size.bytes();
+        if chunk == 0 || chunk > u64::from(u32::MAX) {
+            return bad(format!("chunk_size {} must be above zero and below 4GiB", self.chunk_size));
+        }
+        positive("start_hour_of_week", self.start_hour_of_week)?;
+        let p = &self.population;
+        if p.functions == 0 {
+            return bad("population.functions must be at least 1".into());
+        }
+        for (name, l) in [("base", &p.base), ("runtime", &p.runtime), ("deps", &p.deps)] {
+            if l.choices == 0 {
+                return bad(format!("population.{name}.choices must be at least 1"));
+            }
+            positive(&format!("population.{name}.zipf"), l.zipf)?;
+            positive(&format!("population.{name}.size_sigma"), l.size_sigma)?;
+            share(&format!("population.{name}.read_fraction"), l.read_fraction)?;
+        }
+        positive("population.app.size_sigma", p.app.size_sigma)?;
+        share("population.app.read_fraction", p.app.read_fraction)?;
+        let u = &self.uploads;
+        positive("uploads.new_functions_per_hour", u.new_functions_per_hour)?;
+        positive("uploads.updates_per_hour", u.updates_per_hour)?;
+        share("uploads.reupload_share", u.reupload_share)?;
+        share("uploads.unique_share_median", u.unique_share_median)?;
+        if !(u.unique_share_median > 0.0
+            && u.unique_share_mean >= u.unique_share_median
+            && u.unique_share_mean <= 1.0)
+        {
+            return bad(
+                "uploads: need 0 < unique_share_median <= unique_share_mean <= 1 (a log-normal)".into()
+            );
+        }
+        let w = &self.workload;
+        positive("workload.total_concurrency", w.total_concurrency)?;
+        positive("workload.popularity_zipf", w.popularity_zipf)?;
+        share("workload.diurnal_amplitude", w.diurnal_amplitude)?;
+        positive("workload.peak_hour", w.peak_hour)?;
+        if w.sandbox_lifetime.is_zero() {
+            return bad("workload.sandbox_lifetime must be above zero".into());
+        }
+        let c = &self.cron;
+        if c.hourly_functions + c.daily_functions + c.weekly_functions > p.functions {
+            return bad("cron: more scheduled functions than population.functions".into());
+        }
+        share("cron.on_the_hour_share", c.on_the_hour_share)?;
+        let b = &self.bursts;
+        positive("bursts.new_function_sandboxes_median", b.new_function_sandboxes_median)?;
+        positive("bursts.new_function_sandboxes_sigma", b.new_function_sandboxes_sigma)?;
+        positive("bursts.scale_ups_per_hour", b.scale_ups_per_hour)?;
+        positive("bursts.scale_up_factor", b.scale_up_factor)?;
+        let pl = &self.placement;
+        if pl.workers == 0 || pl.sandbox_slots == 0 || pl.workers > u32::MAX as usize {
+            return bad("placement: workers and sandbox_slots must be at least 1".into());
+        }
+        if pl.policy == PlacementPolicy::Sticky && pl.sticky_workers == 0 {
+            return bad("placement.sticky_workers must be at least 1 for the sticky policy".into());
+        }
+        if !(1..=64).contains(&self.start.read_parallelism) {
+            return bad("start.read_parallelism must be in 1..=64".into());
+        }
+        self.start.init.validate("start.init").map_err(|e| FleetScenarioError::Invalid(e.to_string()))?;
+        self.latency.validate().map_err(|e| FleetScenarioError::Invalid(format!("latency: {e}")))?;
+        self.l1.disk_hit.validate("l1.disk_hit").map_err(|e| FleetScenarioError::Invalid(e.to_string()))?;
+        if self.l2.nodes < 5 && self.l2.redundancy == crate::sim::scenario::RedundancyName::ErasureCoded {
+            return bad("l2: 4-of-5 erasure coding needs at least 5 nodes".into());
+        }
+        if self.l2.nodes == 0 {
+            return bad("l2.nodes must be at least 1".into());
+        }
+        if !(self.s3.max_requests_per_second.is_finite() && self.s3.max_requests_per_second > 0.0) {
+            return bad("s3.max_requests_per_second must be above zero".into());
+        }
+        for f in &self.failures {
+            if f.at() >= self.duration {
+                return bad(format!(
+                    "failure at {} is not inside the measured window ({})",
+                    f.at(),
+                    self.duration
+                ));
+            }
+            match *f {
+                Failure::NodeLoss { node, .. } if node as usize >= self.l2.nodes => {
+                    return bad(format!(
+                        "failure: node {node} does not exist (l2.nodes = {})",
+                        self.l2.nodes
+                    ));
+                }
+                Failure::RollingRestart { interval, .. } if interval.is_zero() => {
+                    return bad("failure: a rolling restart needs an interval above zero".into());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Ticks in the warm-up and in the whole run.
+    pub fn ticks(&self) -> (u64, u64) {
+        let t = self.tick.as_nanos();
+        (self.warmup.as_nanos() / t, (self.warmup.as_nanos() + self.duration.as_nanos()) / t)
+    }
+}
+
+fn parse_table(origin: &str, text: &str) -> Result<toml::Table, FleetScenarioError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| FleetScenarioError::Syntax { origin: origin.to_string(), message: e.to_string() })
+}
+
+/// Lays `over` onto `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// `a.b.c=value`: the value is TOML (`3`, `0.5`, `"x"`, `true`, `{ fixed = "1ms" }`); a bare word
+/// that is not TOML is taken as a string (`l2.policy=lru`). The path must name an existing key:
+/// a typo is an error here rather than a silently ignored new key.
+fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), FleetScenarioError> {
+    let (key, value) =
+        spec.split_once('=').ok_or_else(|| FleetScenarioError::BadOverride(spec.to_string()))?;
+    let key = key.trim();
+    let value = value.trim();
+    if key.is_empty() {
+        return Err(FleetScenarioError::BadOverride(spec.to_string()));
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let path = parts[..=i].join(".");
+        let Some(slot) = cur.get_mut(*part) else {
+            return Err(FleetScenarioError::OverridePath {
+                key: key.to_string(),
+                reason: format!("no key {path}"),
+            });
+        };
+        if last {
+            *slot = parsed;
+            return Ok(());
+        }
+        match slot {
+            toml::Value::Table(t) => cur = t,
+            _ => {
+                return Err(FleetScenarioError::OverridePath {
+                    key: key.to_string(),
+                    reason: format!("{path} is not a table"),
+                });
+            }
+        }
+    }
+    unreachable!("a non-empty key has a last part")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::PolicyKind;
+
+    #[test]
+    fn built_in_parses_and_round_trips() {
+        let sc = FleetScenario::paper_region();
+        assert_eq!(sc.population.functions, 10_000);
+        assert_eq!(sc.placement.workers, 1_000);
+        let back = FleetScenario::load(Some(("echo", &sc.to_toml())), &[]).unwrap();
+        assert_eq!(back, sc);
+    }
+
+    #[test]
+    fn shipped_scenario_files_parse() {
+        for (name, text) in [
+            ("paper-region-small.toml", include_str!("../../scenarios/paper-region-small.toml")),
+            ("node-loss.toml", include_str!("../../scenarios/node-loss.toml")),
+            ("rolling-restart.toml", include_str!("../../scenarios/rolling-restart.toml")),
+            ("empty-restart.toml", include_str!("../../scenarios/empty-restart.toml")),
+        ] {
+            let sc = FleetScenario::load(Some((name, text)), &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(format!("{}.toml", sc.name), name);
+        }
+    }
+
+    #[test]
+    fn files_and_overrides_layer_over_the_built_in() {
+        let sc = FleetScenario::load(
+            Some(("f.toml", "duration = \"10min\"\n[l2]\nnodes = 10\n")),
+            &["l1.policy=fifo".into(), "placement.workers=7".into(), "l2.redundancy=\"single-copy\"".into()],
+        )
+        .unwrap();
+        assert_eq!(sc.duration, SimDuration::from_secs(600));
+        assert_eq!(sc.l2.nodes, 10);
+        assert_eq!(sc.l2.node_capacity, FleetScenario::paper_region().l2.node_capacity);
+        assert_eq!(sc.l1.policy, PolicyKind::Fifo);
+        assert_eq!(sc.placement.workers, 7);
+    }
+
+    #[test]
+    fn unknown_keys_bad_units_and_bad_values_are_named() {
+        let e = FleetScenario::load(Some(("f", "[l2]\nnode_capcity = \"1GiB\"\n")), &[]).unwrap_err();
+        assert!(e.to_string().contains("node_capcity"), "{e}");
+        let e = FleetScenario::load(Some(("f", "duration = \"10 fortnights\"\n")), &[]).unwrap_err();
+        assert!(e.to_string().contains("fortnights"), "{e}");
+        let e = FleetScenario::load(Some(("f", "duration = \"10\"\n")), &[]).unwrap_err();
+        assert!(e.to_string().contains("missing unit"), "{e}");
+        let e = FleetScenario::load(None, &["l2.nodez=3".into()]).unwrap_err();
+        assert!(e.to_string().contains("l2.nodez"), "{e}");
+        let e = FleetScenario::load(None, &["uploads.reupload_share=1.5".into()]).unwrap_err();
+        assert!(e.to_string().contains("reupload_share"), "{e}");
+        let e = FleetScenario::load(Some(("f", "duration = [\n")), &[]).unwrap_err();
+        assert!(e.to_string().starts_with("f: not valid TOML"), "{e}");
+        let e = FleetScenario::load(
+            Some(("f", "[[failures]]\nkind = \"node-loss\"\nat = \"5min\"\nnode = 99\n")),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("node 99"), "{e}");
+    }
+}

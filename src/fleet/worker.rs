@@ -1,0 +1,168 @@
+//! One worker's chunk cache in the fleet: a [`WorkerCache`] over the worker's own dense ids.
+//!
+//! The caches index per-chunk state by id, so a thousand workers indexing the region's id space
+//! would cost a thousand region-sized arrays. Each worker maps region ids to local ones instead,
+//! and, for policies that keep nothing about a chunk once it is gone (LRU, FIFO, random), reuses
+//! the local id of a chunk that left the cache: a worker's arrays then stay the size of its
+//! capacity, whatever the run's length.
+
+use rustc_hash::FxHashMap;
+
+use super::failure::{self, Action, TimedAction};
+use super::population::Population;
+use super::scenario::FleetScenario;
+use super::workload::TickBatch;
+use crate::cache::ring::mix64;
+use crate::cache::{ChunkId, PolicyKind, WorkerCache, WorkerTier};
+use crate::units::ByteSize;
+
+/// Outcome codes of a worker-cache read, one byte per read in [`TickBatch::l1`].
+pub const L1_MEMORY: u8 = 0;
+pub const L1_DISK: u8 = 1;
+pub const L1_MISS: u8 = 2;
+
+/// Every worker's cache. Whether a read hits a worker cache does not depend on the AZ cache or
+/// S3 (a miss is admitted either way), so this stage runs on the workload's thread, ahead of the
+/// engine: the two halves of the work overlap on two cores.
+pub struct WorkerCaches<'a> {
+    sc: &'a FleetScenario,
+    pop: &'a Population,
+    seed: u64,
+    caches: Vec<WorkerL1>,
+    /// Actions that empty the worker caches too.
+    resets: Vec<TimedAction>,
+    next_reset: usize,
+}
+
+impl<'a> WorkerCaches<'a> {
+    pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
+        let resets = failure::schedule(sc)
+            .into_iter()
+            .filter(|a| matches!(a.action, Action::RestartAll { workers: true }))
+            .collect();
+        WorkerCaches { sc, pop, seed, caches: Self::fresh(sc, seed), resets, next_reset: 0 }
+    }
+
+    fn fresh(sc: &FleetScenario, seed: u64) -> Vec<WorkerL1> {
+        (0..sc.placement.workers)
+            .map(|w| {
+                let s = mix64(seed ^ mix64(0x6c31 ^ (w as u64) << 16));
+                WorkerL1::new(sc.l1.policy, sc.l1.memory_capacity, sc.l1.disk_capacity, sc.chunk_size, s)
+            })
+            .collect()
+    }
+
+    /// Reads every start's working set through its worker's cache, filling `batch.l1`.
+    pub fn fill(&mut self, batch: &mut TickBatch) {
+        let mut out = std::mem::take(&mut batch.l1);
+        out.clear();
+        for s in &batch.starts {
+            while let Some(r) = self.resets.get(self.next_reset) {
+                if r.at > s.time {
+                    break;
+                }
+                self.next_reset += 1;
+                self.caches = Self::fresh(self.sc, self.seed ^ self.next_reset as u64);
+            }
+            let cache = &mut self.caches[s.worker as usize];
+            out.extend(self.pop.working_set(s.version).iter().map(
+                |&c| match cache.read(c, self.sc.chunk_size) {
+                    Some(WorkerTier::Memory) => L1_MEMORY,
+                    Some(WorkerTier::Disk) => L1_DISK,
+                    None => L1_MISS,
+                },
+            ));
+        }
+        batch.l1 = out;
+    }
+}
+
+pub struct WorkerL1 {
+    local: FxHashMap<u32, u32>,
+    /// Region id of each local id (`u32::MAX` when free).
+    global: Vec<u32>,
+    free: Vec<u32>,
+    recycle: bool,
+    cache: WorkerCache,
+}
+
+impl WorkerL1 {
+    pub fn new(policy: PolicyKind, memory: ByteSize, disk: ByteSize, chunk: ByteSize, seed: u64) -> Self {
+        WorkerL1 {
+            local: FxHashMap::default(),
+            global: Vec::new(),
+            free: Vec::new(),
+            recycle: matches!(policy, PolicyKind::Lru | PolicyKind::Fifo | PolicyKind::Random),
+            cache: WorkerCache::new(policy, memory, disk, chunk, seed),
+        }
+    }
+
+    /// Looks `chunk` up; on a miss, admits it (the fetch that follows fills the worker cache).
+    pub fn read(&mut self, chunk: u32, size: ByteSize) -> Option<WorkerTier> {
+        let id = match self.local.get(&chunk) {
+            Some(&l) => l,
+            None => {
+                let l = match self.free.pop() {
+                    Some(l) => {
+                        self.global[l as usize] = chunk;
+                        l
+                    }
+                    None => {
+                        self.global.push(chunk);
+                        self.global.len() as u32 - 1
+                    }
+                };
+                self.local.insert(chunk, l);
+                l
+            }
+        };
+        let Self { local, global, free, recycle, cache } = self;
+        let mut leave = |gone: ChunkId| {
+            if *recycle {
+                let g = std::mem::replace(&mut global[gone.index()], u32::MAX);
+                local.remove(&g);
+                free.push(gone.0);
+            }
+        };
+        if let Some(tier) = cache.get_with(ChunkId(id), size, &mut leave) {
+            return Some(tier);
+        }
+        cache.insert_with(ChunkId(id), size, &mut leave);
+        None
+    }
+
+    /// Local ids in use (the size of this worker's arrays).
+    pub fn ids(&self) -> usize {
+        self.global.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_misses_and_bounded_ids_under_lru() {
+        let k = ByteSize::kib(512);
+        let mut w = WorkerL1::new(PolicyKind::Lru, ByteSize::mib(1), ByteSize::mib(2), k, 1);
+        assert_eq!(w.read(100, k), None);
+        assert_eq!(w.read(100, k), Some(WorkerTier::Memory));
+        for c in 0..1000 {
+            w.read(1000 + c, k);
+        }
+        assert!(w.ids() <= 8, "ids are reused: {}", w.ids());
+        assert_eq!(w.read(100, k), None, "evicted long ago");
+        assert_eq!(w.read(1999, k), Some(WorkerTier::Memory));
+        assert_eq!(w.read(1996, k), Some(WorkerTier::Disk));
+    }
+
+    #[test]
+    fn history_policies_keep_their_ids() {
+        let k = ByteSize::kib(512);
+        let mut w = WorkerL1::new(PolicyKind::LruK { k: 2 }, ByteSize::mib(1), ByteSize::mib(2), k, 1);
+        for c in 0..50 {
+            w.read(c, k);
+        }
+        assert_eq!(w.ids(), 50);
+    }
+}
