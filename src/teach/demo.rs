@@ -498,6 +498,14 @@ pub fn fleet_section(scenario: &FleetScenario, seed: u64) -> FleetSection {
     FleetSection { scenario_file: FLEET_SCENARIO_FILE, region, single_copy }
 }
 
+/// How a run's AZ cache stores a chunk, for labels.
+fn redundancy_name(r: &FleetReport) -> &'static str {
+    match r.scenario.l2.redundancy {
+        crate::sim::scenario::RedundancyName::ErasureCoded => "4-of-5 erasure coding",
+        crate::sim::scenario::RedundancyName::SingleCopy => "single copy",
+    }
+}
+
 fn minutes(d: SimDuration) -> String {
     format!("{:.0}", d.as_millis_f64() / 60_000.0)
 }
@@ -574,7 +582,7 @@ impl fmt::Display for FleetSection {
                 m.minute, m.s3_reads, r.s3.median_minute_requests
             )?;
         }
-        for (name, x) in [("4-of-5 erasure coding", r), ("a single copy", &self.single_copy)] {
+        for (name, x) in [(redundancy_name(r), r), ("single copy", &self.single_copy)] {
             for fr in &x.failures {
                 writeln!(
                     f,
@@ -656,10 +664,15 @@ impl FleetSection {
             .failures
             .first()
             .map_or(String::new(), |fr| format!(" (node lost at minute {:.0})", fr.at_s / 60.0));
+        let lines =
+            [series(redundancy_name(&self.region), &self.region), series("single copy", &self.single_copy)];
+        // Zoom on the top of the scale, where the two redundancies differ; whole minutes on x.
+        let low = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).fold(100.0, f64::min);
+        let minutes = self.region.minutes.iter().map(|m| f64::from(m.minute)).collect();
         out.push((
             "fleet-node-loss.svg".into(),
             plot::time_series_chart(
-                &[series("4-of-5 erasure coded", &self.region), series("single copy", &self.single_copy)],
+                &lines,
                 &ChartOptions::new(
                     format!(
                         "AZ cache hit rate per minute, one node of {} lost{at}",
@@ -667,7 +680,9 @@ impl FleetSection {
                     ),
                     "minute of the window",
                     "AZ cache hit rate (%)",
-                ),
+                )
+                .y_range((low - 1.0).floor(), 100.5)
+                .x_ticks(minutes),
             )?,
         ));
         Ok(out)
@@ -801,7 +816,14 @@ impl DemoReport {
         put("fleet-minutes-single-copy.csv", self.fleet.single_copy.minutes_csv().as_bytes())?;
         put("fleet-metrics.csv", region.metrics_csv().as_bytes())?;
         put("fleet-ecdf.csv", region.ecdf_csv().as_bytes())?;
-        put("fleet-scenario.toml", region.scenario.to_toml().as_bytes())?;
+        let toml = format!(
+            "# seed {:#x}, chunkload {}; chunkload simulate --scenario THIS_FILE --seed {:#x}\n{}",
+            region.seed,
+            region.chunkload_version,
+            region.seed,
+            region.scenario.to_toml()
+        );
+        put("fleet-scenario.toml", toml.as_bytes())?;
         for (name, svg) in self.fleet.figures()? {
             put(&name, svg.as_bytes())?;
         }

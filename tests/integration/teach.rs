@@ -167,7 +167,13 @@ fn demo_tells_the_story_and_writes_its_data() {
     assert!(single["s3"]["requests"].as_u64() > region["s3"]["requests"].as_u64());
     let minutes = fs::read_to_string(out.join("fleet-minutes.csv")).unwrap();
     assert_eq!(minutes.lines().count(), 1 + 5, "a header and five minutes:\n{minutes}");
-    assert!(fs::read_to_string(out.join("fleet-scenario.toml")).unwrap().contains("name = \"demo-region\""));
+    // The saved scenario is the one run: `simulate` takes it back unchanged.
+    let saved = out.join("fleet-scenario.toml");
+    let a =
+        chunkload().arg("simulate").arg("--scenario").arg(&saved).arg("--print-scenario").assert().success();
+    let printed = String::from_utf8(a.get_output().stdout.clone()).unwrap();
+    assert!(printed.contains("name = \"demo-region\""), "{printed}");
+    assert!(fs::read_to_string(&saved).unwrap().ends_with(&printed), "round trip");
 }
 
 /// docs/guide.md shows the demo's figures from docs/figures/: they must be what the demo draws
