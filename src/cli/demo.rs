@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use chunkload::fleet::FleetScenario;
 use chunkload::teach::demo;
 
 #[derive(Debug, Args)]
@@ -19,7 +20,11 @@ pub struct DemoArgs {
     /// ships only the function's top layer (the runtime below it is on the worker).
     #[arg(long)]
     scenario: Option<PathBuf>,
-    /// Seed (overrides the scenario's).
+    /// Fleet scenario file for the region section (TOML laid over paper-region, as `simulate`
+    /// takes it). Default: scenarios/demo-region.toml (built in).
+    #[arg(long, value_name = "FILE")]
+    fleet_scenario: Option<PathBuf>,
+    /// Seed (overrides the scenario's; the region runs with it too).
     #[arg(long)]
     seed: Option<u64>,
     /// Print the report as JSON instead of text.
@@ -29,6 +34,14 @@ pub struct DemoArgs {
 
 pub fn run(args: DemoArgs) -> Result<()> {
     let scenario = super::replay::load_scenario(args.scenario.as_deref(), args.seed, None)?;
+    let fleet = match &args.fleet_scenario {
+        None => demo::fleet_scenario()?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read fleet scenario file {}", path.display()))?;
+            FleetScenario::load(Some((&path.display().to_string(), &text)), &[])?
+        }
+    };
     let images = match args.images {
         Some(dir) => dir,
         None => find_images()?,
@@ -42,7 +55,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             out.display()
         );
     }
-    let mut report = demo::run(&images, scenario)?;
+    let mut report = demo::run(&images, scenario, &fleet)?;
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "demo".into());
     let staging = out.with_file_name(format!(".{name}.partial"));
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {

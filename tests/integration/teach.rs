@@ -85,9 +85,16 @@ fn demo_run() -> &'static (PathBuf, String) {
 #[test]
 fn demo_tells_the_story_and_writes_its_data() {
     let (out, stdout) = demo_run();
-    for section in
-        ["1. The images", "2. Flatten, cut", "3. One start of hello-py-v2", "seed 12648430", "full pull"]
-    {
+    for section in [
+        "1. The images",
+        "2. Flatten, cut",
+        "3. One start of hello-py-v2",
+        "4. A region: 1000 functions on 100 workers",
+        "seed 12648430",
+        "seed 0xc0ffee",
+        "full pull",
+        "where the chunks came from (paper fig. 7)",
+    ] {
         assert!(stdout.contains(section), "missing {section:?} in:\n{stdout}");
     }
     let mut files: Vec<String> =
@@ -98,6 +105,18 @@ fn demo_tells_the_story_and_writes_its_data() {
         [
             "chunk-sources.svg",
             "dedup-images.csv",
+            "fleet-cold-start.svg",
+            "fleet-ecdf.csv",
+            "fleet-fig11-agent-read.svg",
+            "fleet-fig7-sources.svg",
+            "fleet-fig8-l2-minute-hit-rate.svg",
+            "fleet-fig9-stripe-fetch.svg",
+            "fleet-metrics.csv",
+            "fleet-minutes-single-copy.csv",
+            "fleet-minutes.csv",
+            "fleet-minutes.svg",
+            "fleet-node-loss.svg",
+            "fleet-scenario.toml",
             "images.csv",
             "read-latency-cdf.svg",
             "reads.csv",
@@ -133,6 +152,28 @@ fn demo_tells_the_story_and_writes_its_data() {
     assert!(pull > t[2], "a full pull is slower than a usual lazy cold start");
     let reads = fs::read_to_string(out.join("reads.csv")).unwrap();
     assert!(reads.lines().count() > 4 * 50, "per-read rows for every case");
+    // The region: the paper's tier mix, a midnight cron minute, and a node loss that erasure
+    // coding hides and a single copy pays for.
+    let region = &r["fleet"]["region"];
+    let share = |k: &str| region["sources"][k].as_f64().unwrap();
+    assert!((0.55..0.80).contains(&share("l1_share")), "L1 {}", share("l1_share"));
+    assert!((0.20..0.45).contains(&share("l2_share")) && share("s3_share") < 0.02, "{}", region["sources"]);
+    assert!(region["workload"]["cold_starts"].as_u64().unwrap() > 5_000);
+    let single = &r["fleet"]["single_copy"];
+    assert_eq!(region["failures"][0]["lost_share"].as_f64(), Some(0.0));
+    let lost = single["failures"][0]["lost_share"].as_f64().unwrap();
+    assert!((0.02..0.10).contains(&lost), "single copy lost {lost}");
+    assert!(region["l2"]["degraded_hits"].as_u64().unwrap() > 0);
+    assert!(single["s3"]["requests"].as_u64() > region["s3"]["requests"].as_u64());
+    let minutes = fs::read_to_string(out.join("fleet-minutes.csv")).unwrap();
+    assert_eq!(minutes.lines().count(), 1 + 5, "a header and five minutes:\n{minutes}");
+    // The saved scenario is the one run: `simulate` takes it back unchanged.
+    let saved = out.join("fleet-scenario.toml");
+    let a =
+        chunkload().arg("simulate").arg("--scenario").arg(&saved).arg("--print-scenario").assert().success();
+    let printed = String::from_utf8(a.get_output().stdout.clone()).unwrap();
+    assert!(printed.contains("name = \"demo-region\""), "{printed}");
+    assert!(fs::read_to_string(&saved).unwrap().ends_with(&printed), "round trip");
 }
 
 /// docs/guide.md shows the demo's figures from docs/figures/: they must be what the demo draws
@@ -142,7 +183,17 @@ fn demo_tells_the_story_and_writes_its_data() {
 fn guide_figures_are_the_demos() {
     let (out, _) = demo_run();
     let figures = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/figures");
-    for name in ["uploads.svg", "chunk-sources.svg", "read-latency-cdf.svg", "start-times.svg"] {
+    for name in [
+        "uploads.svg",
+        "chunk-sources.svg",
+        "read-latency-cdf.svg",
+        "start-times.svg",
+        "fleet-fig7-sources.svg",
+        "fleet-fig8-l2-minute-hit-rate.svg",
+        "fleet-fig9-stripe-fetch.svg",
+        "fleet-fig11-agent-read.svg",
+        "fleet-node-loss.svg",
+    ] {
         let drawn = fs::read_to_string(out.join(name)).unwrap();
         assert!(drawn.starts_with("<svg"), "{name}");
         if std::env::var_os("CHUNKLOAD_BLESS").is_some() {
@@ -170,6 +221,24 @@ fn demo_rejects_bad_folders_and_keeps_foreign_output() {
     let err = chunkload().arg("demo").arg("--out").arg(&out).arg("--images").arg(t.path()).assert().failure();
     let msg = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
     assert!(msg.contains("no OCI layout here") && msg.contains("oci/index.json"), "{msg}");
+    assert!(!out.exists(), "nothing written on failure");
+    let missing = t.path().join("nope.toml");
+    let err = chunkload()
+        .arg("demo")
+        .arg("--out")
+        .arg(&out)
+        .arg("--fleet-scenario")
+        .arg(&missing)
+        .assert()
+        .failure();
+    let msg = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
+    assert!(msg.contains("cannot read fleet scenario file") && msg.contains("nope.toml"), "{msg}");
+    let bad = t.path().join("bad.toml");
+    fs::write(&bad, "[placement]\nworkerz = 3\n").unwrap();
+    let err =
+        chunkload().arg("demo").arg("--out").arg(&out).arg("--fleet-scenario").arg(&bad).assert().failure();
+    let msg = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
+    assert!(msg.contains("workerz"), "{msg}");
     assert!(!out.exists(), "nothing written on failure");
 }
 
