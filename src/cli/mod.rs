@@ -13,8 +13,8 @@ mod materialize;
 mod merge;
 mod mount;
 mod replay;
-mod sweep;
 mod simulate;
+mod sweep;
 mod trace;
 
 use std::process::ExitCode;

@@ -11,6 +11,7 @@ mod replay_cli;
 mod simulate_cli;
 mod support;
 mod sweep_cli;
+mod sweep_fleet;
 mod teach;
 mod trace_cli;
 mod trace_map;
