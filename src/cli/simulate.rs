@@ -63,7 +63,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     if let Some(dir) = &args.out {
         check_out_dir(dir)?;
     }
-    let report = fleet::run(&sc, args.seed);
+    let real = fleet::real::load(&sc)?;
+    let report = fleet::run_with(&sc, args.seed, &real);
     let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
     if let Some(dir) = &args.out {
         write_out(dir, &report, &json)?;

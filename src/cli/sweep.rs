@@ -126,7 +126,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
             refuse_replay_inputs(&args.replay)?;
             let base =
                 super::simulate::load_scenario(args.scenario.as_deref().unwrap_or("paper-region"), &[])?;
-            sweep_with(&FleetExperiment, &base, &grid, args.seed.unwrap_or(DEFAULT_SEED), &args)
+            let exp = FleetExperiment::new(&base, chunkload::fleet::real::load(&base)?);
+            sweep_with(&exp, &base, &grid, args.seed.unwrap_or(DEFAULT_SEED), &args)
         }
     }
 }

@@ -4,6 +4,7 @@ mod chunks;
 mod cli;
 mod docs;
 mod exact;
+mod fleet_real;
 mod hostile;
 mod manifest_cli;
 mod mount;
