@@ -35,12 +35,14 @@ pub const HEADLINE: &[&str] = &[
 pub struct FleetExperiment {
     configs: Vec<RealImageConfig>,
     real: Vec<RealImage>,
+    /// The chunk size the real images were checked against.
+    chunk_size: u64,
 }
 
 impl FleetExperiment {
     /// `real`: the base scenario's real images as `fleet::real::load` read them.
     pub fn new(base: &FleetScenario, real: Vec<RealImage>) -> Self {
-        FleetExperiment { configs: base.population.real.clone(), real }
+        FleetExperiment { configs: base.population.real.clone(), real, chunk_size: base.chunk_size.bytes() }
     }
 }
 
@@ -78,6 +80,12 @@ impl Experiment for FleetExperiment {
         sc.validate().map_err(|e| e.to_string())?;
         if sc.population.real != self.configs {
             return Err("population.real cannot vary within a sweep (the images are loaded once)".into());
+        }
+        if !self.real.is_empty() && sc.chunk_size.bytes() != self.chunk_size {
+            return Err(format!(
+                "chunk_size {} differs from the real images' ({} bytes): with real images it cannot vary",
+                sc.chunk_size, self.chunk_size
+            ));
         }
         Ok(())
     }

@@ -120,6 +120,16 @@ fn real_images_join_the_fleet_and_share_their_chunks() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["inputs"]["real.1.image_sha256"].as_str().map(str::len), Some(64), "{}", s["inputs"]);
+    let o = chunkload()
+        .args(["sweep", "--experiment", "fleet", "--quiet", "--grid", "chunk_size=256KiB,512KiB"])
+        .arg("--scenario")
+        .arg(&sc)
+        .arg("--out")
+        .arg(d.join("sweep-cs"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("chunk_size 256KiB differs"), "{o:?}");
 
     // Bad entries: refused, naming the entry, the key and the file.
     let fails = |real: &str, want: &[&str]| {
