@@ -491,4 +491,57 @@ mod tests {
         assert!(seen > 100);
         assert!(pop.summary.mean_working_set_chunks > 20.0);
     }
+
+    #[test]
+    fn real_images_share_chunks_by_name_and_leave_the_synthetic_population_alone() {
+        use crate::crypto::ChunkName;
+        use crate::fleet::scenario::RealImageConfig;
+        let name = |i: u8| ChunkName::from_bytes([i; 32]);
+        let cfg = |trace: bool, functions: usize| RealImageConfig {
+            manifest: "m".into(),
+            store: "s".into(),
+            key: trace.then(|| "k".into()),
+            trace: trace.then(|| "t".into()),
+            read_fraction: (!trace).then_some(0.5),
+            functions,
+        };
+        let mut sc = small();
+        sc.population.real = vec![cfg(true, 2), cfg(true, 1), cfg(false, 3)];
+        sc.validate().unwrap();
+        let img = |names: &[u8], ws: Option<Vec<u32>>| RealImage {
+            name: "m".into(),
+            chunks: names.iter().map(|&i| name(i)).collect(),
+            working_set: ws,
+            trace_missing_paths: 0,
+        };
+        // Image b shares chunks 1 and 2 with image a; c is all its own.
+        let real = [
+            img(&[1, 2, 3], Some(vec![0, 2, 1])),
+            img(&[1, 2, 4], Some(vec![1, 2])),
+            img(&[10, 11, 12, 13, 14, 15, 16, 17], None),
+        ];
+        let plain = Population::generate(&small(), 5, &[]);
+        let pop = Population::generate(&sc, 5, &real);
+        let synthetic = plain.functions.len();
+        assert_eq!(pop.functions.len(), synthetic + 6, "real functions come after every synthetic one");
+        assert_eq!(pop.readable_chunks() - plain.readable_chunks(), pop.summary.real_readable_chunks as u32);
+        for (f, g) in plain.functions.iter().zip(&pop.functions) {
+            assert_eq!(plain.working_set(f.first_version), pop.working_set(g.first_version));
+        }
+        let ws = |k: usize| pop.working_set(pop.functions[synthetic + k].first_version).to_vec();
+        let (a, b) = (ws(0), ws(2));
+        assert_eq!(ws(1), a, "functions of one image share its working set");
+        assert!(a.iter().all(|&id| id >= plain.readable_chunks()), "no real chunk takes a synthetic id");
+        // a reads chunks [1, 3, 2]; b reads [2, 4]: chunk 2 has one id in both.
+        assert_eq!(b[0], a[2]);
+        assert!(!a.contains(&b[1]));
+        let s = &pop.summary;
+        assert_eq!(
+            (s.real_images, s.real_functions, s.real_image_chunks, s.real_distinct_chunks),
+            (3, 6, 14, 12)
+        );
+        assert_eq!(pop.functions[synthetic + 3].real, Some(2));
+        let c = ws(3);
+        assert!(c.len() < 8 && c == ws(5), "a read_fraction draw, one per image: {c:?}");
+    }
 }
