@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use chunkload::sweep::{SweepResults, replay, results};
+use chunkload::sweep::{SweepResults, fleet, replay, results};
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -27,6 +27,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
     let written = super::sweep::write_outputs(&merged, &args.out)?;
     let headline: &[&str] = match merged.experiment.as_str() {
         "replay" => replay::HEADLINE,
+        "fleet" => fleet::HEADLINE,
         _ => &[],
     };
     super::sweep::report(&merged, headline, &written, args.json)

@@ -40,16 +40,22 @@ fn parse_seed(s: &str) -> Result<u64, String> {
     r.map_err(|_| format!("invalid seed {s:?}: expected a decimal or 0x-hex 64-bit number"))
 }
 
-pub fn run(args: SimulateArgs) -> Result<()> {
+/// A fleet scenario argument (`paper-region`, or a file laid over it) with `--set` overrides on
+/// top: what `simulate` and `sweep --experiment fleet` read.
+pub(super) fn load_scenario(scenario: &str, set: &[String]) -> Result<FleetScenario> {
     let text;
-    let file = if args.scenario == "paper-region" {
+    let file = if scenario == "paper-region" {
         None
     } else {
-        text = fs::read_to_string(&args.scenario)
-            .with_context(|| format!("cannot read scenario file {}", args.scenario))?;
-        Some((args.scenario.as_str(), text.as_str()))
+        text =
+            fs::read_to_string(scenario).with_context(|| format!("cannot read scenario file {scenario}"))?;
+        Some((scenario, text.as_str()))
     };
-    let sc = FleetScenario::load(file, &args.set)?;
+    Ok(FleetScenario::load(file, set)?)
+}
+
+pub fn run(args: SimulateArgs) -> Result<()> {
+    let sc = load_scenario(&args.scenario, &args.set)?;
     if args.print_scenario {
         print!("{}", sc.to_toml());
         return Ok(());
@@ -57,7 +63,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     if let Some(dir) = &args.out {
         check_out_dir(dir)?;
     }
-    let report = fleet::run(&sc, args.seed);
+    let real = fleet::real::load(&sc)?;
+    let report = fleet::run_with(&sc, args.seed, &real);
     let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
     if let Some(dir) = &args.out {
         write_out(dir, &report, &json)?;

@@ -11,6 +11,8 @@ use chunkload::report::Table;
 use chunkload::report::plot::write_svg;
 use chunkload::sim::Scenario;
 use chunkload::sim::replay::ChunkTable;
+use chunkload::sim::scenario::DEFAULT_SEED;
+use chunkload::sweep::fleet::FleetExperiment;
 use chunkload::sweep::replay::{ReplayExperiment, StartState};
 use chunkload::sweep::results::write_atomic;
 use chunkload::sweep::{self, Experiment, Grid, Shard, SweepResults, charts};
@@ -19,11 +21,12 @@ use chunkload::trace::{MmapRule, Reader};
 
 use super::ManifestFlags;
 
-/// What each point of a sweep runs. `replay` replays one start per point (the inputs of
-/// `chunkload replay`); further kinds (the fleet) come as new variants.
+/// What each point of a sweep runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ExperimentKind {
+    // (No doc comments here: clap would switch the whole help to its long layout.)
     Replay,
+    Fleet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,14 +46,17 @@ impl From<CacheState> for StartState {
 
 #[derive(Debug, Args)]
 pub struct SweepArgs {
-    /// Base scenario (TOML) every point's overrides apply to. Default: the built-in one.
-    #[arg(long)]
-    scenario: Option<PathBuf>,
+    /// Base scenario (TOML) every point's overrides apply to. Default: the built-in one. For
+    /// `--experiment fleet`, a fleet scenario file laid over `paper-region` (as `simulate` reads
+    /// it), or `paper-region` itself.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<String>,
     /// The grid: key=v1,v2;key2=w1,w2 with keys as scenario paths, e.g.
     /// "l2.node_capacity=16GiB,64GiB;l2.policy=lru,lru-k,s3-fifo" (docs/sweeps.md).
     #[arg(long)]
     grid: String,
-    /// What each point runs.
+    /// What each point runs: `replay`, one start (the replay inputs below), or `fleet`, one
+    /// `chunkload simulate` run (--scenario is then a fleet scenario).
     #[arg(long, value_enum, default_value = "replay")]
     experiment: ExperimentKind,
     /// Run only slice i of n (1-based; round robin over point indices) and write
@@ -106,9 +112,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
         ExperimentKind::Replay => {
             let mut base = match &args.scenario {
                 Some(p) => Scenario::from_toml(
-                    &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+                    &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p))?,
                 )
-                .with_context(|| format!("scenario {}", p.display()))?,
+                .with_context(|| format!("scenario {}", p))?,
                 None => Scenario::default(),
             };
             base.seed = args.seed.unwrap_or(base.seed);
@@ -116,7 +122,34 @@ pub fn run(args: SweepArgs) -> Result<()> {
             let seed = base.seed;
             sweep_with(&exp, &base, &grid, seed, &args)
         }
+        ExperimentKind::Fleet => {
+            refuse_replay_inputs(&args.replay)?;
+            let base =
+                super::simulate::load_scenario(args.scenario.as_deref().unwrap_or("paper-region"), &[])?;
+            let exp = FleetExperiment::new(&base, chunkload::fleet::real::load(&base)?);
+            sweep_with(&exp, &base, &grid, args.seed.unwrap_or(DEFAULT_SEED), &args)
+        }
     }
+}
+
+/// The replay's inputs mean nothing to the fleet: refused rather than silently ignored.
+fn refuse_replay_inputs(a: &ReplayInputs) -> Result<()> {
+    let given: Vec<&str> = [
+        ("--manifest", a.manifest.is_some()),
+        ("--store", a.store.is_some()),
+        ("--key", a.key.is_some()),
+        ("--trace", a.trace.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, present)| present.then_some(flag))
+    .collect();
+    if !given.is_empty() {
+        bail!(
+            "{} belong to the replay experiment; the fleet experiment reads only --scenario",
+            given.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn replay_experiment(a: &ReplayInputs) -> Result<ReplayExperiment> {

@@ -14,6 +14,7 @@ pub mod plots;
 
 pub mod popularity;
 pub mod population;
+pub mod real;
 pub mod report;
 pub mod scenario;
 pub mod throttle;
@@ -38,9 +39,15 @@ pub(crate) fn stream(seed: u64, component: &str) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(mix64(seed ^ mix64(tag)))
 }
 
-/// Simulates `scenario` with `seed`. Pure: no I/O, same inputs, same report.
+/// Simulates `scenario` with `seed`. Pure: no I/O, same inputs, same report. A scenario with
+/// real images (`[[population.real]]`) goes through [`run_with`].
 pub fn run(scenario: &FleetScenario, seed: u64) -> FleetReport {
-    let pop = population::Population::generate(scenario, seed);
+    run_with(scenario, seed, &[])
+}
+
+/// [`run`] with `real`, the scenario's real images as `real::load` read them (one per entry).
+pub fn run_with(scenario: &FleetScenario, seed: u64, real: &[real::RealImage]) -> FleetReport {
+    let pop = population::Population::generate(scenario, seed, real);
     let (warm_ticks, total_ticks) = scenario.ticks();
     let (tx, rx) = mpsc::sync_channel::<workload::TickBatch>(64);
     let (workload_summary, measured) = std::thread::scope(|s| {

@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::popularity::Zipf;
+use super::real::RealImage;
 use super::scenario::{FleetScenario, LayerLevel};
 use super::stream;
 use crate::sim::time::SimTime;
@@ -40,6 +41,8 @@ pub struct Function {
     app_chunks: u32,
     deps_chunks: u32,
     pub first_version: u32,
+    /// The `[[population.real]]` entry whose image it runs; `None` for a synthetic function.
+    pub real: Option<u32>,
 }
 
 /// One image of a function.
@@ -85,6 +88,15 @@ pub struct PopulationSummary {
     pub readable_chunks: u32,
     pub mean_image_chunks: f64,
     pub mean_working_set_chunks: f64,
+    /// Real images mixed in, and the functions running them (extra to `initial_functions`).
+    pub real_images: usize,
+    pub real_functions: usize,
+    /// Stored chunks summed over the real images, and distinct among them (by chunk name): the
+    /// difference is what they share.
+    pub real_image_chunks: u64,
+    pub real_distinct_chunks: u64,
+    /// Distinct chunks the real images' starts read (their share of the dense id space).
+    pub real_readable_chunks: u64,
 }
 
 pub struct Population {
@@ -112,7 +124,17 @@ struct Levels<'a> {
 }
 
 impl Population {
-    pub fn generate(sc: &FleetScenario, seed: u64) -> Self {
+    /// The population of `sc`, with `real` the loaded images of its `[[population.real]]`
+    /// entries, in order (`fleet::real::load`).
+    ///
+    /// # Panics
+    /// If `real` does not hold one image per entry: a caller's bug, not an input error.
+    pub fn generate(sc: &FleetScenario, seed: u64, real: &[RealImage]) -> Self {
+        assert_eq!(
+            real.len(),
+            sc.population.real.len(),
+            "load the scenario's [[population.real]] images with fleet::real::load"
+        );
         let p = &sc.population;
         let mut rng = stream(seed, "population");
         let mut pop = Population {
@@ -177,6 +199,7 @@ impl Population {
                 }
             }
         }
+        pop.add_real(sc, seed, real);
         let s = &mut pop.summary;
         if s.updates > 0 {
             s.reupload_share = 1.0 - shares.len() as f64 / s.updates as f64;
@@ -192,6 +215,73 @@ impl Population {
         s.mean_image_chunks = pop.versions.iter().map(|v| f64::from(v.image_chunks)).sum::<f64>() / n;
         s.mean_working_set_chunks = pop.versions.iter().map(|v| f64::from(v.ws_len)).sum::<f64>() / n;
         pop
+    }
+
+    /// The real images' functions, after every synthetic one (so no synthetic id moves). Chunk ids
+    /// come from chunk names: a chunk two images share gets one id; a real chunk never takes a
+    /// synthetic id. Ranks and working sets without a trace come from their own random stream,
+    /// so mixing real images in leaves the synthetic population as it was.
+    fn add_real(&mut self, sc: &FleetScenario, seed: u64, real: &[RealImage]) {
+        let mut rng = stream(seed, "population.real");
+        let mut ids: std::collections::BTreeMap<crate::crypto::ChunkName, u32> = Default::default();
+        let mut seen: std::collections::BTreeSet<crate::crypto::ChunkName> = Default::default();
+        for (i, (img, cfg)) in real.iter().zip(&sc.population.real).enumerate() {
+            let drawn: Vec<u32>;
+            let positions: &[u32] = match &img.working_set {
+                Some(ws) => ws,
+                None => {
+                    let f = cfg.read_fraction.unwrap_or(0.0);
+                    drawn = (0..img.chunks.len() as u32).filter(|_| rng.random_bool(f)).collect();
+                    &drawn
+                }
+            };
+            let ws_start = self.ws.len() as u32;
+            for &pos in positions {
+                let name = img.chunks[pos as usize];
+                let id = match ids.get(&name) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.fresh(1);
+                        ids.insert(name, id);
+                        id
+                    }
+                };
+                self.ws.push(id);
+            }
+            let ws_len = self.ws.len() as u32 - ws_start;
+            let image_chunks = img.chunks.len() as u32;
+            let mut unique = 0;
+            for name in &img.chunks {
+                unique += u32::from(seen.insert(*name));
+            }
+            for k in 0..cfg.functions {
+                let f = self.functions.len() as u32;
+                let version = self.versions.len() as u32;
+                self.versions.push(Version {
+                    function: f,
+                    ws_start,
+                    ws_len,
+                    image_chunks,
+                    unique_chunks: if k == 0 { unique } else { 0 },
+                });
+                self.latest.push(version);
+                self.functions.push(Function {
+                    created: SimTime::ZERO,
+                    rank: rng.random_range(0..sc.population.functions),
+                    parts: [0, 0, 0, ws_len],
+                    app_chunks: image_chunks,
+                    deps_chunks: 0,
+                    first_version: version,
+                    real: Some(i as u32),
+                });
+            }
+            let s = &mut self.summary;
+            s.real_images += 1;
+            s.real_functions += cfg.functions;
+            s.real_image_chunks += u64::from(image_chunks);
+        }
+        self.summary.real_distinct_chunks = seen.len() as u64;
+        self.summary.real_readable_chunks = ids.len() as u64;
     }
 
     /// The chunks a start of `version` reads, in order.
@@ -286,6 +376,7 @@ impl Population {
             app_chunks,
             deps_chunks: self.layers[chain[2] as usize].chunks,
             first_version: version,
+            real: None,
         });
         f
     }
@@ -368,7 +459,7 @@ mod tests {
 
     #[test]
     fn reupload_share_and_unique_share_follow_the_paper_inputs() {
-        let pop = Population::generate(&small(), 7);
+        let pop = Population::generate(&small(), 7, &[]);
         let s = &pop.summary;
         assert!(s.updates > 20_000, "{}", s.updates);
         assert!((s.reupload_share - 0.8).abs() < 0.015, "{}", s.reupload_share);
@@ -378,7 +469,7 @@ mod tests {
 
     #[test]
     fn shared_layers_share_chunks_and_reuploads_reuse_them() {
-        let pop = Population::generate(&small(), 3);
+        let pop = Population::generate(&small(), 3, &[]);
         // The most popular base layer's read chunks are in many working sets.
         let mut firsts: FxHashMap<u32, usize> = FxHashMap::default();
         for f in &pop.functions {
@@ -399,5 +490,58 @@ mod tests {
         }
         assert!(seen > 100);
         assert!(pop.summary.mean_working_set_chunks > 20.0);
+    }
+
+    #[test]
+    fn real_images_share_chunks_by_name_and_leave_the_synthetic_population_alone() {
+        use crate::crypto::ChunkName;
+        use crate::fleet::scenario::RealImageConfig;
+        let name = |i: u8| ChunkName::from_bytes([i; 32]);
+        let cfg = |trace: bool, functions: usize| RealImageConfig {
+            manifest: "m".into(),
+            store: "s".into(),
+            key: trace.then(|| "k".into()),
+            trace: trace.then(|| "t".into()),
+            read_fraction: (!trace).then_some(0.5),
+            functions,
+        };
+        let mut sc = small();
+        sc.population.real = vec![cfg(true, 2), cfg(true, 1), cfg(false, 3)];
+        sc.validate().unwrap();
+        let img = |names: &[u8], ws: Option<Vec<u32>>| RealImage {
+            name: "m".into(),
+            chunks: names.iter().map(|&i| name(i)).collect(),
+            working_set: ws,
+            trace_missing_paths: 0,
+        };
+        // Image b shares chunks 1 and 2 with image a; c is all its own.
+        let real = [
+            img(&[1, 2, 3], Some(vec![0, 2, 1])),
+            img(&[1, 2, 4], Some(vec![1, 2])),
+            img(&[10, 11, 12, 13, 14, 15, 16, 17], None),
+        ];
+        let plain = Population::generate(&small(), 5, &[]);
+        let pop = Population::generate(&sc, 5, &real);
+        let synthetic = plain.functions.len();
+        assert_eq!(pop.functions.len(), synthetic + 6, "real functions come after every synthetic one");
+        assert_eq!(pop.readable_chunks() - plain.readable_chunks(), pop.summary.real_readable_chunks as u32);
+        for (f, g) in plain.functions.iter().zip(&pop.functions) {
+            assert_eq!(plain.working_set(f.first_version), pop.working_set(g.first_version));
+        }
+        let ws = |k: usize| pop.working_set(pop.functions[synthetic + k].first_version).to_vec();
+        let (a, b) = (ws(0), ws(2));
+        assert_eq!(ws(1), a, "functions of one image share its working set");
+        assert!(a.iter().all(|&id| id >= plain.readable_chunks()), "no real chunk takes a synthetic id");
+        // a reads chunks [1, 3, 2]; b reads [2, 4]: chunk 2 has one id in both.
+        assert_eq!(b[0], a[2]);
+        assert!(!a.contains(&b[1]));
+        let s = &pop.summary;
+        assert_eq!(
+            (s.real_images, s.real_functions, s.real_image_chunks, s.real_distinct_chunks),
+            (3, 6, 14, 12)
+        );
+        assert_eq!(pop.functions[synthetic + 3].real, Some(2));
+        let c = ws(3);
+        assert!(c.len() < 8 && c == ws(5), "a read_fraction draw, one per image: {c:?}");
     }
 }

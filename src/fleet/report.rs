@@ -372,6 +372,16 @@ impl fmt::Display for FleetReport {
             "mean image / working set, chunks".to_string(),
             format!("{:.0} / {:.0}", p.mean_image_chunks, p.mean_working_set_chunks),
         ]);
+        if p.real_images > 0 {
+            t.row([
+                "real images / their functions / cold starts".to_string(),
+                format!("{} / {} / {}", p.real_images, p.real_functions, w.real_cold_starts),
+            ]);
+            t.row([
+                "real chunks: stored / distinct / read".to_string(),
+                format!("{} / {} / {}", p.real_image_chunks, p.real_distinct_chunks, p.real_readable_chunks),
+            ]);
+        }
         t.row(["re-uploads (no unique chunk)".to_string(), pct(p.reupload_share)]);
         t.row([
             "unique share, others: mean / median".to_string(),

@@ -74,6 +74,33 @@ pub struct PopulationConfig {
     pub runtime: LayerLevel,
     pub deps: LayerLevel,
     pub app: AppLayer,
+    /// Real converted images mixed in (`[[population.real]]`; none in `paper-region`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub real: Vec<RealImageConfig>,
+}
+
+/// A real converted image and the functions that run it (`fleet::real` loads it). Paths are as
+/// given (relative ones from the working directory). Its functions are extra to
+/// `population.functions`, each with a popularity rank drawn like a new function's; they are not
+/// updated during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealImageConfig {
+    /// A sealed manifest file, or the name of a manifest in `store`.
+    pub manifest: String,
+    /// The chunk store the image was converted into.
+    pub store: std::path::PathBuf,
+    /// The customer key: needed only to map `trace` (the block metadata is encrypted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<std::path::PathBuf>,
+    /// A start's file-access trace (docs/trace-format.md) mapped onto the image: the working set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<std::path::PathBuf>,
+    /// Without a trace: the share of the image's stored chunks a start reads (a seeded draw).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_fraction: Option<f64>,
+    /// How many functions run this image.
+    pub functions: usize,
 }
 
 /// One level of the layer chain shared between images.
@@ -270,6 +297,23 @@ impl FleetScenario {
             positive(&format!("population.{name}.zipf"), l.zipf)?;
             positive(&format!("population.{name}.size_sigma"), l.size_sigma)?;
             share(&format!("population.{name}.read_fraction"), l.read_fraction)?;
+        }
+        for (i, r) in p.real.iter().enumerate() {
+            let at = format!("population.real[{i}] ({})", r.manifest);
+            if r.functions == 0 {
+                return bad(format!("{at}: functions must be at least 1"));
+            }
+            match (&r.trace, r.read_fraction) {
+                (None, None) => return bad(format!("{at}: needs a trace or a read_fraction")),
+                (Some(_), Some(_)) => {
+                    return bad(format!("{at}: give a trace or a read_fraction, not both"));
+                }
+                (Some(_), None) if r.key.is_none() => {
+                    return bad(format!("{at}: mapping the trace onto the image needs its key"));
+                }
+                (None, Some(f)) => share(&format!("{at}.read_fraction"), f)?,
+                _ => {}
+            }
         }
         positive("population.app.size_sigma", p.app.size_sigma)?;
         share("population.app.read_fraction", p.app.read_fraction)?;

@@ -56,6 +56,8 @@ pub struct WorkloadSummary {
     /// Sandbox-ticks busy (warm or cold): the invocation volume in sandbox units.
     pub busy_sandbox_ticks: u64,
     pub cold_starts: u64,
+    /// Cold starts of functions running a real image (`[[population.real]]`).
+    pub real_cold_starts: u64,
     pub rejected: u64,
     pub cron_runs: u64,
     pub peak_live_sandboxes: u64,
@@ -204,9 +206,10 @@ impl<'a> Workload<'a> {
             .enumerate()
             .map(|(i, f)| FnState {
                 // A function created during the run draws its rank among the steady ones.
+                // So does a real image's function; it runs from the start.
                 mean: if i < n { mean_of_rank(f.rank) } else { mean_of_rank(f.rank % steady.max(1)) },
                 schedule: Schedule::None,
-                active: i < n,
+                active: i < n || f.real.is_some(),
                 version: f.first_version,
                 pool: Pool::default(),
                 burst_from: 0,
@@ -400,6 +403,11 @@ impl<'a> Workload<'a> {
             let s = &mut self.summary;
             s.busy_sandbox_ticks += batch.busy;
             s.cold_starts += batch.starts.len() as u64;
+            s.real_cold_starts += batch
+                .starts
+                .iter()
+                .filter(|c| self.pop.functions[c.function as usize].real.is_some())
+                .count() as u64;
             s.rejected += batch.rejected;
             s.cron_runs += batch.cron_runs;
             s.peak_live_sandboxes = s.peak_live_sandboxes.max(self.live);
@@ -503,7 +511,7 @@ mod tests {
     #[test]
     fn busy_sandboxes_follow_the_configured_concurrency_and_zipf() {
         let sc = small(&["workload.diurnal_amplitude=0.0", "workload.popularity_zipf=1.0"]);
-        let pop = Population::generate(&sc, 1);
+        let pop = Population::generate(&sc, 1, &[]);
         let mut w = Workload::new(&sc, &pop, 1);
         let mut per_fn = vec![0u64; pop.functions.len()];
         let ticks = 600;
@@ -526,7 +534,7 @@ mod tests {
     fn cron_fires_on_the_hour_and_keep_alive_avoids_cold_starts() {
         // 23:59:00 Sunday: the hour, the day and the week turn one minute in.
         let sc = small(&["start_hour_of_week=167.98333333333333", "workload.total_concurrency=0.0"]);
-        let pop = Population::generate(&sc, 2);
+        let pop = Population::generate(&sc, 2, &[]);
         let mut w = Workload::new(&sc, &pop, 2);
         let mut runs = vec![0u64; 180];
         let mut cold = vec![0u64; 180];
@@ -552,7 +560,7 @@ mod tests {
             "cron.daily_functions=0",
             "cron.weekly_functions=0",
         ]);
-        let pop = Population::generate(&sc, 3);
+        let pop = Population::generate(&sc, 3, &[]);
         let mut w = Workload::new(&sc, &pop, 3);
         let first: u64 = (0..60).map(|t| w.tick(t, false).starts.len() as u64).sum();
         let later: u64 = (60..600).map(|t| w.tick(t, false).starts.len() as u64).sum();

@@ -3,11 +3,12 @@
 //!
 //! `grid` parses `key=v1,v2;...` into indexed points, `overrides` applies a point to any serde
 //! scenario, `shard` slices a grid, `run` runs points on every core, `results` is the file
-//! format (JSON, CSV, merge), `charts` draws results, and `replay` is the experiment behind
-//! `chunkload sweep` today: one start replayed per point. An experiment is anything that turns a
+//! format (JSON, CSV, merge), `charts` draws results. Two experiments: `replay` (one start
+//! replayed per point) and `fleet` (one fleet simulation per point). An experiment is anything that turns a
 //! scenario and a seed into named numbers ([`Experiment`]).
 
 pub mod charts;
+pub mod fleet;
 pub mod grid;
 pub mod overrides;
 pub mod replay;

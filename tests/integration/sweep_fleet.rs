@@ -1,0 +1,147 @@
+//! `chunkload sweep --experiment fleet`: a small fleet swept over a 2x2 grid, whole and in two
+//! shards merged, with byte-identical outputs; the knobs act through the model; bad input refused.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::support::{chunkload, scratch};
+
+/// paper-region-small, smaller still (as simulate_cli's): about a second per point in a debug
+/// build. The Belady bound is on, so the miss-ratio chart has its bound line.
+const TINY: &str = r#"
+name = "tiny-sweep"
+duration = "2min"
+warmup = "1min"
+l2_belady = true
+[population]
+functions = 200
+[workload]
+total_concurrency = 150.0
+[cron]
+hourly_functions = 20
+daily_functions = 5
+weekly_functions = 5
+[placement]
+workers = 10
+[l2]
+nodes = 10
+node_capacity = "300MiB"
+"#;
+
+const GRID: &str = "l2.node_capacity=100MiB,300MiB;chunk_size=256KiB,1MiB";
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
+    let t = scratch();
+    let scenario = t.path().join("tiny.toml");
+    fs::write(&scenario, TINY).unwrap();
+    let sweep = |out: &PathBuf, grid: &str, extra: &[&str]| {
+        let mut c = chunkload();
+        c.args(["sweep", "--experiment", "fleet", "--scenario"])
+            .arg(&scenario)
+            .args(["--grid", grid, "--quiet", "--out"])
+            .arg(out)
+            .args(extra);
+        c.output().unwrap()
+    };
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+
+    let whole = t.path().join("whole");
+    let table = ok(sweep(&whole, GRID, &[]));
+    assert!(table.contains("experiment fleet") && table.contains("cold_start_p99_ms"), "{table}");
+    let got = files(&whole);
+    let names: Vec<&str> = got.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "cdf_agent_read_ms.svg",
+            "cdf_cold_start_ms.svg",
+            "cdf_stripe_fetch_ec_ms.svg",
+            "cdf_stripe_fetch_no_parity_ms.svg",
+            "miss_ratio_l2.node_capacity.svg",
+            "results.csv",
+            "results.json",
+            "tier_mix.svg"
+        ]
+    );
+    let v: serde_json::Value = serde_json::from_slice(&got["results.json"]).unwrap();
+    assert_eq!(v["experiment"], "fleet");
+    assert!(v["scenario"].as_str().unwrap().contains("name = \"tiny-sweep\""), "base scenario recorded");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let m = |i: usize, k: &str| rows[i]["metrics"][k].as_f64().unwrap_or_else(|| panic!("{k} in row {i}"));
+    assert_eq!(rows[3]["label"], "l2.node_capacity=300MiB;chunk_size=1MiB");
+    // The knobs act through the model: a bigger AZ cache hits more; bigger chunks mean fewer
+    // chunks per layer and so fewer S3 GETs for the same images.
+    assert!(m(2, "hit_ratio.l2") > m(0, "hit_ratio.l2"), "{} {}", m(2, "hit_ratio.l2"), m(0, "hit_ratio.l2"));
+    assert!(
+        m(0, "s3_requests") > 2.0 * m(1, "s3_requests"),
+        "{} {}",
+        m(0, "s3_requests"),
+        m(1, "s3_requests")
+    );
+    for (i, row) in rows.iter().enumerate() {
+        assert!(m(i, "belady.hit_ratio.l2") >= m(i, "hit_ratio.l2"), "the bound bounds, row {i}");
+        assert!(m(i, "tier_chunks.l1") > 0.0 && m(i, "tier_chunks.s3") > 0.0);
+        assert_eq!(row["distributions"]["cold_start_ms"].as_array().unwrap().len(), 102);
+    }
+    let svg = String::from_utf8(got["miss_ratio_l2.node_capacity.svg"].clone()).unwrap();
+    assert!(svg.contains("seed 12648430") && svg.to_lowercase().contains("belady"), "bound drawn");
+
+    // Same seed, same bytes; two shards merged are the whole run, byte for byte.
+    let again = t.path().join("again");
+    ok(sweep(&again, GRID, &[]));
+    assert_eq!(files(&again), got);
+    let shards = t.path().join("shards");
+    for s in ["1/2", "2/2"] {
+        ok(sweep(&shards, GRID, &["--shard", s]));
+    }
+    let merged = t.path().join("merged");
+    let o = chunkload()
+        .arg("merge")
+        .arg(shards.join("results-shard-2-of-2.json"))
+        .arg(shards.join("results-shard-1-of-2.json"))
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    let merged_table = ok(o);
+    assert!(merged_table.contains("cold_start_p99_ms"), "merge shows the fleet headline: {merged_table}");
+    assert_eq!(files(&merged), got, "merged shards = one run, byte for byte");
+
+    // Bad input: refused with the reason, nothing written.
+    let bad = t.path().join("bad");
+    let fails = |o: std::process::Output, want: &[&str]| {
+        assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+        let e = String::from_utf8_lossy(&o.stderr);
+        for w in want {
+            assert!(e.contains(w), "{w:?} not in {e}");
+        }
+    };
+    fails(sweep(&bad, "l1.capacity=1GiB,4GiB", &[]), &["l1.capacity", "unknown key", "memory_capacity"]);
+    fails(sweep(&bad, "chunk_size=0B", &[]), &["chunk_size"]);
+    fails(sweep(&bad, "l2.policy=lru;placement.workers=0,10", &[]), &["workers"]);
+    fails(sweep(&bad, GRID, &["--trace", "t.jsonl"]), &["--trace", "replay experiment"]);
+    assert!(!bad.exists(), "nothing written for a refused sweep");
+    let o = chunkload()
+        .args(["sweep", "--experiment", "fleet", "--scenario", "/nonexistent/fleet.toml", "--grid", GRID])
+        .arg("--out")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    fails(o, &["/nonexistent/fleet.toml"]);
+}
