@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
-use chunkload::cache::{AzCache, WorkerCache};
 use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::report::Table;
@@ -75,24 +74,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
     let map = map_trace(&meta, records, args.mmap);
 
-    let mut l1 = WorkerCache::new(
-        sc.l1.policy,
-        sc.l1.memory_capacity,
-        sc.l1.disk_capacity,
-        ByteSize(table.chunk_size()),
-        sc.seed,
-    );
-    let mut l2 = AzCache::new(sc.l2.az_config(sc.seed));
-    for (id, size) in table.stored() {
-        if args.l1 == CacheState::Warm {
-            l1.insert(id, size);
-        }
-        if args.l2 == CacheState::Warm {
-            l2.put(id, size);
-        }
-    }
-    let lazy =
-        replay::replay(&map.accesses, &table, &sc, Source::Lazy { l1: Box::new(l1), l2: Box::new(l2) });
+    let (l1_warm, l2_warm) = (args.l1 == CacheState::Warm, args.l2 == CacheState::Warm);
+    let source = Source::lazy_prefilled(&sc, &table, |_| l1_warm, |_| l2_warm);
+    let lazy = replay::replay(&map.accesses, &table, &sc, source);
     let baselines = match &args.image {
         Some(reference) => Some(baselines(reference, &args, &sc, &map.accesses, &table)?),
         None => None,

@@ -111,6 +111,35 @@ pub enum Source {
     LocalDisk,
 }
 
+impl Source {
+    /// Lazy loading through `sc`'s worker cache and AZ cache, holding before the start the stored
+    /// chunks `in_l1` and `in_l2` pick (nothing: a cold start; everything: a warm one).
+    pub fn lazy_prefilled(
+        sc: &Scenario,
+        table: &ChunkTable,
+        in_l1: impl Fn(ChunkId) -> bool,
+        in_l2: impl Fn(ChunkId) -> bool,
+    ) -> Source {
+        let mut l1 = WorkerCache::new(
+            sc.l1.policy,
+            sc.l1.memory_capacity,
+            sc.l1.disk_capacity,
+            ByteSize(table.chunk_size()),
+            sc.seed,
+        );
+        let mut l2 = AzCache::new(sc.l2.az_config(sc.seed));
+        for (id, size) in table.stored() {
+            if in_l1(id) {
+                l1.insert(id, size);
+            }
+            if in_l2(id) {
+                l2.put(id, size);
+            }
+        }
+        Source::Lazy { l1: Box::new(l1), l2: Box::new(l2) }
+    }
+}
+
 /// One chunk request to the worker cache (L1) and where it was served: the stream the worker
 /// cache saw (hits included), for the timeline and for running other cache simulators on it.
 #[derive(Debug, Clone, Serialize)]

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::cache::{AzCache, ChunkId, WorkerCache};
+use crate::cache::ChunkId;
 use crate::crypto::{ChunkName, ManifestPublic, PlainDigest};
 use crate::flatten::Flattened;
 use crate::layout::{BLOCK_SIZE, BlockMeta};
@@ -255,24 +255,9 @@ pub fn explain(subject: &Subject<'_>, records: Vec<Record>, opts: &ExplainOption
             .collect()
     };
     let (l1_set, l2_set) = (warm(opts.l1), warm(opts.l2));
-    let mut l1 = WorkerCache::new(
-        sc.l1.policy,
-        sc.l1.memory_capacity,
-        sc.l1.disk_capacity,
-        ByteSize(table.chunk_size()),
-        sc.seed,
-    );
-    let mut l2 = AzCache::new(sc.l2.az_config(sc.seed));
-    for (id, size) in table.stored() {
-        if l1_set.contains(&id) {
-            l1.insert(id, size);
-        }
-        if l2_set.contains(&id) {
-            l2.put(id, size);
-        }
-    }
     let map = map_trace(subject.meta, records.iter().cloned(), opts.mmap);
-    let lazy = replay::replay(&map.accesses, &table, sc, Source::Lazy { l1: Box::new(l1), l2: Box::new(l2) });
+    let source = Source::lazy_prefilled(sc, &table, |id| l1_set.contains(&id), |id| l2_set.contains(&id));
+    let lazy = replay::replay(&map.accesses, &table, sc, source);
     let baselines = subject.flat.and_then(|f| baseline::baselines(&f.layers, &map.accesses, &table, sc));
 
     let plain_of: BTreeMap<u32, PlainDigest> = m.chunks.iter().map(|c| (c.index, c.plain)).collect();

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::support::{chunkload, scratch};
+use crate::support::{TINY_REGION, chunkload, scratch};
 
 fn images() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("images")
@@ -30,27 +30,8 @@ fn convert_two(dir: &Path) {
 /// A tiny fleet (as simulate_cli's) with `real` (`[[population.real]]` entries), in a file of
 /// its own.
 fn scenario(dir: &Path, real: &str) -> PathBuf {
-    let text = format!(
-        r#"
-name = "tiny-real"
-duration = "2min"
-warmup = "1min"
-[population]
-functions = 200
-{real}
-[workload]
-total_concurrency = 150.0
-[cron]
-hourly_functions = 20
-daily_functions = 5
-weekly_functions = 5
-[placement]
-workers = 10
-[l2]
-nodes = 10
-node_capacity = "300MiB"
-"#
-    );
+    // `[[population.real]]` tables may follow the others.
+    let text = format!("{TINY_REGION}\n{real}");
     let p = dir.join(format!("real-{:016x}.toml", {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -3,27 +3,7 @@
 
 use std::fs;
 
-use crate::support::{chunkload, scratch};
-
-/// paper-region-small, smaller still: a few seconds in a debug build.
-const TINY: &str = r#"
-name = "tiny"
-duration = "2min"
-warmup = "1min"
-[population]
-functions = 200
-[workload]
-total_concurrency = 150.0
-[cron]
-hourly_functions = 20
-daily_functions = 5
-weekly_functions = 5
-[placement]
-workers = 10
-[l2]
-nodes = 10
-node_capacity = "300MiB"
-"#;
+use crate::support::{TINY_REGION as TINY, chunkload, scratch};
 
 fn tiny_file(dir: &std::path::Path) -> std::path::PathBuf {
     let p = dir.join("tiny.toml");

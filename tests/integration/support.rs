@@ -11,6 +11,9 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+/// A fleet scenario small enough for a debug build (tests/fixtures/tiny-region.toml).
+pub const TINY_REGION: &str = include_str!("../fixtures/tiny-region.toml");
+
 /// The chunkload binary under test.
 pub fn chunkload() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("chunkload").expect("binary built")

@@ -5,29 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::support::{chunkload, scratch};
-
-/// paper-region-small, smaller still (as simulate_cli's): about a second per point in a debug
-/// build. The Belady bound is on, so the miss-ratio chart has its bound line.
-const TINY: &str = r#"
-name = "tiny-sweep"
-duration = "2min"
-warmup = "1min"
-l2_belady = true
-[population]
-functions = 200
-[workload]
-total_concurrency = 150.0
-[cron]
-hourly_functions = 20
-daily_functions = 5
-weekly_functions = 5
-[placement]
-workers = 10
-[l2]
-nodes = 10
-node_capacity = "300MiB"
-"#;
+use crate::support::{TINY_REGION, chunkload, scratch};
 
 const GRID: &str = "l2.node_capacity=100MiB,300MiB;chunk_size=256KiB,1MiB";
 
@@ -45,7 +23,8 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     let t = scratch();
     let scenario = t.path().join("tiny.toml");
-    fs::write(&scenario, TINY).unwrap();
+    // The Belady bound on, so the miss-ratio chart has its bound line (top-level keys come first).
+    fs::write(&scenario, format!("l2_belady = true\n{TINY_REGION}")).unwrap();
     let sweep = |out: &PathBuf, grid: &str, extra: &[&str]| {
         let mut c = chunkload();
         c.args(["sweep", "--experiment", "fleet", "--scenario"])
@@ -80,7 +59,7 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     );
     let v: serde_json::Value = serde_json::from_slice(&got["results.json"]).unwrap();
     assert_eq!(v["experiment"], "fleet");
-    assert!(v["scenario"].as_str().unwrap().contains("name = \"tiny-sweep\""), "base scenario recorded");
+    assert!(v["scenario"].as_str().unwrap().contains("name = \"tiny\""), "base scenario recorded");
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     let m = |i: usize, k: &str| rows[i]["metrics"][k].as_f64().unwrap_or_else(|| panic!("{k} in row {i}"));
