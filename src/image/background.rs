@@ -85,6 +85,18 @@ impl<C: Consumer> Drop for Background<C> {
     }
 }
 
+/// Two consumers fed from one batch: the bytes are copied once and handled on one thread.
+impl<A: Consumer, B: Consumer> Consumer for (A, B) {
+    type Output = (A::Output, B::Output);
+    fn consume(&mut self, bytes: &[u8]) {
+        self.0.consume(bytes);
+        self.1.consume(bytes);
+    }
+    fn finish(self) -> Self::Output {
+        (self.0.finish(), self.1.finish())
+    }
+}
+
 /// SHA-256 of everything consumed.
 pub(crate) struct Hash(Sha256);
 
@@ -148,6 +160,22 @@ mod tests {
         }
         assert_eq!(h.finalize(), Digest::of(&data));
         assert_eq!(Background::new(Hash::new()).finalize(), Digest::of(b""));
+    }
+
+    #[test]
+    fn a_pair_hashes_and_appends_the_same_bytes() {
+        let data: Vec<u8> = (0..600_007u32).map(|i| (i * 11 % 241) as u8).collect();
+        let mut both = Background::new((Hash::new(), Append::new(tempfile::tempfile().unwrap())));
+        for part in data.chunks(4099) {
+            both.update(part);
+        }
+        let (digest, file) = both.finalize();
+        assert_eq!(digest, Digest::of(&data));
+        let mut f = file.unwrap();
+        let mut back = Vec::new();
+        f.rewind().unwrap();
+        f.read_to_end(&mut back).unwrap();
+        assert!(back == data);
     }
 
     #[test]

@@ -38,21 +38,26 @@ impl SizeBudget {
 /// A reader that hashes and counts what passes through, optionally charging a budget.
 struct Meter<R> {
     inner: R,
-    hasher: Option<Background<Hash>>,
-    /// A copy of what passes through, written to a file off this thread.
-    spool: Option<Background<Append>>,
+    /// Where a copy of what passes through goes, off this thread: a hash, a spool file, or both
+    /// from one batch (the bytes are copied once).
+    sink: Option<Sink>,
     count: u64,
     budget: Option<SizeBudget>,
     upstream_failed: bool,
     over_budget: bool,
 }
 
+enum Sink {
+    Hash(Background<Hash>),
+    Spool(Background<Append>),
+    Both(Background<(Hash, Append)>),
+}
+
 impl<R: Read> Meter<R> {
     fn new(inner: R, hash: bool, budget: Option<SizeBudget>) -> Self {
         Meter {
             inner,
-            hasher: hash.then(|| Background::new(Hash::new())),
-            spool: None,
+            sink: hash.then(|| Sink::Hash(Background::new(Hash::new()))),
             count: 0,
             budget,
             upstream_failed: false,
@@ -61,7 +66,28 @@ impl<R: Read> Meter<R> {
     }
 
     fn digest(&mut self) -> Option<Digest> {
-        self.hasher.take().map(Background::finalize)
+        self.finalize().0
+    }
+
+    /// Waits for the background work and returns the digest and the spool file, as configured.
+    fn finalize(&mut self) -> (Option<Digest>, Option<io::Result<File>>) {
+        match self.sink.take() {
+            None => (None, None),
+            Some(Sink::Hash(h)) => (Some(h.finalize()), None),
+            Some(Sink::Spool(a)) => (None, Some(a.finalize())),
+            Some(Sink::Both(b)) => {
+                let (d, f) = b.finalize();
+                (Some(d), Some(f))
+            }
+        }
+    }
+
+    fn add_spool(&mut self, file: File) {
+        self.sink = Some(match self.sink.take() {
+            // Nothing has been read yet, so the hasher being replaced has seen nothing.
+            Some(Sink::Hash(_)) => Sink::Both(Background::new((Hash::new(), Append::new(file)))),
+            _ => Sink::Spool(Background::new(Append::new(file))),
+        });
     }
 }
 
@@ -80,11 +106,11 @@ impl<R: Read> Read for Meter<R> {
             self.over_budget = true;
             return Err(io::Error::other("uncompressed size limit exceeded"));
         }
-        if let Some(h) = &mut self.hasher {
-            h.update(&buf[..n]);
-        }
-        if let Some(s) = &mut self.spool {
-            s.update(&buf[..n]);
+        match &mut self.sink {
+            Some(Sink::Hash(h)) => h.update(&buf[..n]),
+            Some(Sink::Spool(a)) => a.update(&buf[..n]),
+            Some(Sink::Both(b)) => b.update(&buf[..n]),
+            None => {}
         }
         self.count += n as u64;
         Ok(n)
@@ -222,7 +248,7 @@ impl LayerStream {
     /// second pass can read it back with [`SpooledLayer::reader`] instead of decoding again.
     pub fn spool_into(&mut self, file: File) {
         debug_assert_eq!(self.decoded.count, 0, "spooling starts with the stream");
-        self.decoded.spool = Some(Background::new(Append::new(file)));
+        self.decoded.add_spool(file);
     }
 
     /// Drains what is left (tar padding, trailing blocks), then checks sizes and digests.
@@ -236,8 +262,7 @@ impl LayerStream {
         if let Err(e) = io::copy(&mut self.decoded, &mut io::sink()) {
             return Err(self.fail(e));
         }
-        let spool = self.decoded.spool.take().map(Background::finalize);
-        let diff = self.decoded.digest();
+        let (diff, spool) = self.decoded.finalize();
         let uncompressed = self.decoded.count;
         let mut blob = self.decoded.inner.into_blob();
         // Bytes after the end of the compressed stream still belong to the blob and its digest.
