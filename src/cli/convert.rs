@@ -60,8 +60,7 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     let options = ConvertOptions { chunk_size: args.chunk_size, salt: args.salt.clone() };
     let converted = chunk::convert(&image, &flat, &options, &store)?;
     drop(flat);
-    let sealed = converted.manifest.seal(&key);
-    converted.manifest.seal_to_file(&key, &args.output)?;
+    let sealed = converted.manifest.seal_to_file(&key, &args.output)?;
     store.put_manifest(&name, &sealed)?;
     let total = started.elapsed().as_secs_f64();
     let s = &converted.stats;

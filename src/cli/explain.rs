@@ -9,9 +9,10 @@ use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::store::{ChunkStore, ManifestName, MemStore};
 use chunkload::teach::explain::{self, CacheFill, ExplainOptions, StoredImage, Subject};
-use chunkload::trace::{MmapRule, Reader};
+use chunkload::trace::Reader;
 
 use super::ImageFlags;
+use super::replay::StartFlags;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -47,18 +48,8 @@ pub struct ExplainArgs {
     /// AZ cache before the start: cold, warm or store.
     #[arg(long, default_value = "warm")]
     l2: CacheFill,
-    /// Scenario file (TOML, as `replay` prints it). Default: built-in.
-    #[arg(long)]
-    scenario: Option<PathBuf>,
-    /// Seed (overrides the scenario's).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Multiplier on the trace's CPU gaps (overrides the scenario's).
-    #[arg(long)]
-    cpu_scale: Option<f64>,
-    /// What an mmap in the trace reads: whole, ignore or fraction:F.
-    #[arg(long, default_value = "whole")]
-    mmap: MmapRule,
+    #[command(flatten)]
+    start: StartFlags,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -67,7 +58,7 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
-    let scenario = super::replay::load_scenario(args.scenario.as_deref(), args.seed, args.cpu_scale)?;
+    let scenario = args.start.scenario()?;
     let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
     let store = match &args.store {
         Some(dir) => Some(super::dedup::open_existing_store(dir)?),
@@ -146,7 +137,8 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         meta: &meta,
         store: &others,
     };
-    let opts = ExplainOptions { scenario, l1: args.l1, l2: args.l2, mmap: args.mmap, reads: args.reads };
+    let opts =
+        ExplainOptions { scenario, l1: args.l1, l2: args.l2, mmap: args.start.mmap, reads: args.reads };
     let story = explain::explain(&subject, records, &opts);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&story)?);

@@ -30,24 +30,14 @@ pub struct ReplayArgs {
     /// The start's file-access trace (docs/trace-format.md).
     #[arg(long)]
     trace: PathBuf,
-    /// Scenario file (TOML; see docs/latency-model.md and `--print-scenario`). Default: built-in.
-    #[arg(long)]
-    scenario: Option<PathBuf>,
     /// Worker cache before the start: empty, or holding the whole image.
     #[arg(long, value_enum, default_value = "cold")]
     l1: CacheState,
     /// AZ cache before the start: empty, or holding the whole image.
     #[arg(long, value_enum, default_value = "warm")]
     l2: CacheState,
-    /// Seed (overrides the scenario's).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Multiplier on the trace's CPU gaps (overrides the scenario's; tracing inflates them).
-    #[arg(long)]
-    cpu_scale: Option<f64>,
-    /// What an mmap in the trace reads: whole, ignore or fraction:F.
-    #[arg(long, default_value = "whole")]
-    mmap: MmapRule,
+    #[command(flatten)]
+    start: StartFlags,
     /// The OCI image the manifest came from: enables the full-pull and zip baselines.
     #[arg(long)]
     image: Option<String>,
@@ -65,14 +55,14 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> Result<()> {
-    let sc = load_scenario(args.scenario.as_deref(), args.seed, args.cpu_scale)?;
+    let sc = args.start.scenario()?;
     let store = args.manifest.open_store()?;
     let image = args.manifest.open(&store)?;
     let (meta, _) = image.tree()?;
     let public = image.manifest.public();
     let table = ChunkTable::from_manifest(&public);
     let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
-    let map = map_trace(&meta, records, args.mmap);
+    let map = map_trace(&meta, records, args.start.mmap);
 
     let (l1_warm, l2_warm) = (args.l1 == CacheState::Warm, args.l2 == CacheState::Warm);
     let source = Source::lazy_prefilled(&sc, &table, |_| l1_warm, |_| l2_warm);
@@ -108,7 +98,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         let out = serde_json::json!({
             "chunkload_version": env!("CARGO_PKG_VERSION"), "seed": sc.seed, "scenario": sc,
             "manifest": args.manifest.manifest, "trace": args.trace, "l1": format!("{:?}", args.l1).to_lowercase(),
-            "l2": format!("{:?}", args.l2).to_lowercase(), "mmap_rule": args.mmap.to_string(),
+            "l2": format!("{:?}", args.l2).to_lowercase(), "mmap_rule": args.start.mmap.to_string(),
             "mapping": { "missing_paths": map.missing, "not_files": map.not_files, "clipped_bytes": map.clipped_bytes },
             "lazy": lazy, "baselines": baselines,
         });
@@ -123,7 +113,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         sc.seed,
         args.l1,
         args.l2,
-        args.mmap
+        args.start.mmap
     );
     print_result("lazy loading", &lazy);
     if let Some(b) = &baselines {
@@ -146,6 +136,31 @@ pub fn run(args: ReplayArgs) -> Result<()> {
 }
 
 /// The scenario file (or the built-in default) with the command line's overrides.
+/// What one simulated start of a trace is run with (`replay`, `explain`).
+#[derive(Debug, Args)]
+pub(super) struct StartFlags {
+    /// Scenario file (TOML, in the form every replay report prints; see docs/latency-model.md).
+    /// Default: built-in.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Seed (overrides the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Multiplier on the trace's CPU gaps (overrides the scenario's; tracing inflates them).
+    #[arg(long)]
+    pub cpu_scale: Option<f64>,
+    /// What an mmap in the trace reads: whole, ignore or fraction:F.
+    #[arg(long, default_value = "whole")]
+    pub mmap: MmapRule,
+}
+
+impl StartFlags {
+    /// The scenario file (or the built-in one) with the seed and CPU-scale overrides applied.
+    pub fn scenario(&self) -> Result<Scenario> {
+        load_scenario(self.scenario.as_deref(), self.seed, self.cpu_scale)
+    }
+}
+
 pub(super) fn load_scenario(
     path: Option<&std::path::Path>,
     seed: Option<u64>,

@@ -434,3 +434,14 @@ pub fn replay_inputs(dir: &Path) -> ReplayInputs {
     w.finish().unwrap();
     ReplayInputs { key, store, manifest, trace }
 }
+
+/// Every file directly in `dir`, by name, with its bytes: for byte-for-byte output comparisons.
+pub fn dir_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap())
+        })
+        .collect()
+}

@@ -1,12 +1,10 @@
 //! `chunkload sweep` and `chunkload merge` on a real converted image: a replay swept over an
 //! AZ-cache grid, whole and in shards, with byte-identical merged outputs.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::support::{ReplayInputs, chunkload, replay_inputs, scratch};
+use crate::support::{ReplayInputs, chunkload, dir_files, replay_inputs, scratch};
 
 const GRID: &str = "l2.node_capacity=128KiB,64GiB;l2.policy=lru,s3-fifo;fetch.concurrency=1,16";
 
@@ -23,16 +21,6 @@ fn replay_flags(dir: &Path) -> Vec<OsString> {
         "--trace".into(),
         trace.into(),
     ]
-}
-
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap())
-        })
-        .collect()
 }
 
 #[test]
@@ -55,7 +43,7 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
         table.contains("seed 12648430") && table.contains("l2.node_capacity=64GiB;l2.policy=s3-fifo"),
         "{table}"
     );
-    let got = files(&whole);
+    let got = dir_files(&whole);
     let names: Vec<&str> = got.keys().map(String::as_str).collect();
     assert_eq!(
         names,
@@ -92,15 +80,15 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     // Same seed: the same bytes, every file.
     let again = t.path().join("again");
     ok(sweep(&again, &[]));
-    assert_eq!(files(&again), got);
+    assert_eq!(dir_files(&again), got);
     // Another seed draws other latencies.
     let other = t.path().join("other");
     ok(sweep(&other, &["--seed", "5"]));
-    assert_ne!(files(&other)["results.json"], got["results.json"]);
+    assert_ne!(dir_files(&other)["results.json"], got["results.json"]);
     // A new set in the same directory replaces the old one: no stale chart stays behind.
     ok(sweep_grid(&inputs, &other, "l2.policy=lru,fifo"));
     assert_eq!(
-        files(&other).keys().collect::<Vec<_>>(),
+        dir_files(&other).keys().collect::<Vec<_>>(),
         ["cdf_fetch_ms.svg", "results.csv", "results.json", "tier_mix.svg"]
     );
 
@@ -110,13 +98,13 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
         ok(sweep(&shards, &["--shard", s]));
     }
     let shard = |i: usize| shards.join(format!("results-shard-{i}-of-3.json"));
-    assert_eq!(files(&shards).len(), 3, "a shard writes its shard file only");
+    assert_eq!(dir_files(&shards).len(), 3, "a shard writes its shard file only");
     let merged = t.path().join("merged");
     let merge = |out: &Path, parts: &[PathBuf]| {
         chunkload().arg("merge").args(parts).arg("--out").arg(out).output().unwrap()
     };
     ok(merge(&merged, &[shard(3), shard(1), shard(2)]));
-    assert_eq!(files(&merged), got, "merged shards = one run, byte for byte");
+    assert_eq!(dir_files(&merged), got, "merged shards = one run, byte for byte");
 
     // A missing shard, a shard of another grid, a duplicate: refused, nothing written.
     let bad = t.path().join("bad");

@@ -1,23 +1,12 @@
 //! `chunkload sweep --experiment fleet`: a small fleet swept over a 2x2 grid, whole and in two
 //! shards merged, with byte-identical outputs; the knobs act through the model; bad input refused.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::support::{TINY_REGION, chunkload, scratch};
+use crate::support::{TINY_REGION, chunkload, dir_files, scratch};
 
 const GRID: &str = "l2.node_capacity=100MiB,300MiB;chunk_size=256KiB,1MiB";
-
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap())
-        })
-        .collect()
-}
 
 #[test]
 fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
@@ -42,7 +31,7 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     let whole = t.path().join("whole");
     let table = ok(sweep(&whole, GRID, &[]));
     assert!(table.contains("experiment fleet") && table.contains("cold_start_p99_ms"), "{table}");
-    let got = files(&whole);
+    let got = dir_files(&whole);
     let names: Vec<&str> = got.keys().map(String::as_str).collect();
     assert_eq!(
         names,
@@ -84,7 +73,7 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     // Same seed, same bytes; two shards merged are the whole run, byte for byte.
     let again = t.path().join("again");
     ok(sweep(&again, GRID, &[]));
-    assert_eq!(files(&again), got);
+    assert_eq!(dir_files(&again), got);
     let shards = t.path().join("shards");
     for s in ["1/2", "2/2"] {
         ok(sweep(&shards, GRID, &["--shard", s]));
@@ -100,7 +89,7 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
         .unwrap();
     let merged_table = ok(o);
     assert!(merged_table.contains("cold_start_p99_ms"), "merge shows the fleet headline: {merged_table}");
-    assert_eq!(files(&merged), got, "merged shards = one run, byte for byte");
+    assert_eq!(dir_files(&merged), got, "merged shards = one run, byte for byte");
 
     // Bad input: refused with the reason, nothing written.
     let bad = t.path().join("bad");

@@ -91,9 +91,11 @@ impl Manifest {
 
     /// Seals and writes to `path` atomically: a temporary file in the same directory, synced,
     /// then renamed over `path`, so readers see the old manifest or the new one, never a part.
-    pub fn seal_to_file(&self, customer: &CustomerKey, path: &Path) -> Result<(), Error> {
-        write_atomic(path, &self.seal(customer))
-            .map_err(|source| Error::ManifestIo { path: path.into(), source })
+    /// Returns the sealed bytes written, for a caller that also stores them elsewhere.
+    pub fn seal_to_file(&self, customer: &CustomerKey, path: &Path) -> Result<Vec<u8>, Error> {
+        let sealed = self.seal(customer);
+        write_atomic(path, &sealed).map_err(|source| Error::ManifestIo { path: path.into(), source })?;
+        Ok(sealed)
     }
 }
 
