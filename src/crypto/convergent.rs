@@ -9,23 +9,20 @@
 //! it). Chunks are not AEAD-sealed: integrity comes from the name, which anyone can check without
 //! the key, and AEAD tags are not collision resistant against someone who knows the key.
 //!
-//! Speed: the stage is bound by SHA-256 (three hashes per chunk against one AES pass). The two
-//! plaintext hashes are run block by block in lock step, so the CPU overlaps their independent
-//! SHA-NI dependency chains; the ciphertext is hashed tile by tile right after encryption while the
-//! tile is still in L1.
+//! Speed: the stage is bound by SHA-256 (three hashes per chunk against one AES pass). For one
+//! chunk alone the two plaintext hashes are run block by block in lock step, so the CPU overlaps
+//! their independent SHA-NI dependency chains, and the ciphertext is hashed tile by tile right
+//! after encryption while the tile is still in L1. A stream of chunks goes through the
+//! [`Sealer`](super::Sealer), which runs all three hashes at once.
 
-use aes::Aes256;
-use ctr::Ctr128BE;
-use ctr::cipher::{KeyIvInit, StreamCipher};
 use sha2::block_api::compress256;
 
 use super::error::Error;
 use super::ids::{ChunkName, PlainDigest};
 use super::keys::ChunkKey;
+use super::keystream::Keystream;
+use super::lanes;
 use super::salt::Salt;
-
-/// AES-256 in CTR mode with a 128-bit big-endian counter (NIST SP 800-38A).
-type Aes256Ctr = Ctr128BE<Aes256>;
 
 /// Bytes encrypted before hashing them: small enough to stay in L1, large enough to amortize calls.
 const CTR_TILE: usize = 16384;
@@ -75,8 +72,8 @@ pub fn open_chunk(
     Ok(())
 }
 
-pub(super) fn chunk_cipher(key: &ChunkKey, iv: &[u8; 16]) -> Aes256Ctr {
-    Aes256Ctr::new(key.as_bytes().into(), iv.into())
+pub(super) fn chunk_cipher(key: &ChunkKey, iv: &[u8; 16]) -> Keystream {
+    Keystream::new(key, iv)
 }
 
 /// Computes SHA-256(salt || plaintext) and SHA-256(plaintext) in one pass over the plaintext.
@@ -123,15 +120,15 @@ pub(super) fn key_and_digest(salt: &[u8; 32], plain: &[u8]) -> (ChunkKey, PlainD
 
 /// Applies the keystream to `buf` in place and hashes the result, each tile while it is in L1:
 /// encryption hashes the ciphertext (the chunk's name), decryption the plaintext (its check).
-pub(super) fn keystream_and_hash(cipher: &mut Aes256Ctr, buf: &mut [u8]) -> [u8; 32] {
+pub(super) fn keystream_and_hash(cipher: &mut Keystream, buf: &mut [u8]) -> [u8; 32] {
     let mut h = Sha256Stream::new();
     let mut tiles = buf.chunks_exact_mut(CTR_TILE);
     for tile in &mut tiles {
-        cipher.apply_keystream(tile);
+        cipher.apply(tile);
         h.update_blocks(tile);
     }
     let rest = tiles.into_remainder();
-    cipher.apply_keystream(rest);
+    cipher.apply(rest);
     h.finish(rest)
 }
 
@@ -155,6 +152,18 @@ impl Sha256Stream {
         debug_assert_eq!(data.len() % 64, 0);
         compress256(&mut self.state, as_blocks(data));
         self.len += data.len() as u64;
+    }
+
+    /// Feeds `data[i]` (whole blocks) to `streams[i]`, running the three in lock step for as long
+    /// as all have blocks, and the rest of each on its own.
+    pub(super) fn update3(streams: [&mut Sha256Stream; 3], data: [&[u8]; 3]) {
+        let common = data.iter().map(|d| d.len()).min().unwrap_or(0);
+        let [a, b, c] = streams;
+        lanes::compress3([&mut a.state, &mut b.state, &mut c.state], data.map(|d| as_blocks(&d[..common])));
+        for (s, d) in [a, b, c].into_iter().zip(data) {
+            s.len += common as u64;
+            s.update_blocks(&d[common..]);
+        }
     }
 
     /// Hashes `tail` (any length) and pads (FIPS 180-4 section 5.1.1).
@@ -248,6 +257,7 @@ mod tests {
     #[test]
     fn zero_iv_counter_is_big_endian_from_zero() {
         // Block i of the keystream must be AES(key, i as u128 big-endian).
+        use aes::Aes256;
         use aes::cipher::{BlockCipherEncrypt, KeyInit};
         let key = ChunkKey::from_bytes([9; 32]);
         let mut buf = vec![0u8; 16 * 300];

@@ -9,6 +9,8 @@ mod convergent;
 mod error;
 mod ids;
 mod keys;
+mod keystream;
+mod lanes;
 mod manifest;
 mod salt;
 mod sealer;

@@ -5,13 +5,10 @@
 //! plaintext. One chunk alone therefore runs two hash streams, then AES, then one stream. On a
 //! stream of chunks the [`Sealer`] instead hashes chunk n's plaintext (two streams) in lock step
 //! with chunk n-1's ciphertext (a third stream), encrypting n-1 a tile ahead of its hash: the
-//! three SHA-NI dependency chains overlap, and each tile is still in L1 when it is hashed.
+//! three hashes run as the three lanes of [`compress3`](super::lanes::compress3), and each tile
+//! is still in L1 when it is hashed.
 //!
 //! Results are exactly those of [`encrypt_chunk`](super::encrypt_chunk), one chunk later.
-
-use aes::Aes256;
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
-use zeroize::Zeroize;
 
 use super::SealedChunk;
 use super::convergent::{Sha256Stream, chunk_cipher, key_and_digest, keystream_and_hash};
@@ -21,8 +18,6 @@ use super::salt::Salt;
 
 /// Bytes encrypted ahead of the ciphertext hash: a multiple of 64, small enough to stay in L1.
 const TILE: usize = 4096;
-/// Bytes each stream hashes before the next stream's turn.
-const STEP: usize = 64;
 
 /// One chunk's encryption: its index, what the manifest records, and its ciphertext.
 pub struct Sealed {
@@ -105,7 +100,7 @@ fn overlapped(
     let p_whole = whole(next.len());
     let n_whole = whole(prev.len());
     let (mut p, mut n) = (Sha256Stream::new(), Sha256Stream::new());
-    let mut keystream = Keystream::new(prev_key);
+    let mut keystream = chunk_cipher(prev_key, &[0; 16]);
     let end = k_whole.max(p_whole).max(prev.len());
     let mut at = 0;
     while at < end {
@@ -114,15 +109,11 @@ fn overlapped(
         if at < prev_len {
             keystream.apply(&mut prev[at..stop.min(prev_len)]);
         }
-        let mut b = at;
-        while b < stop {
-            let step = (stop - b).min(STEP);
-            let e = b + step;
-            p.update_blocks(&next[b.min(p_whole)..e.min(p_whole)]);
-            k.update_blocks(&body[b.min(k_whole)..e.min(k_whole)]);
-            n.update_blocks(&prev[b.min(n_whole)..e.min(n_whole)]);
-            b = e;
-        }
+        let span = |whole: usize| at.min(whole)..stop.min(whole);
+        Sha256Stream::update3(
+            [&mut p, &mut k, &mut n],
+            [&next[span(p_whole)], &body[span(k_whole)], &prev[span(n_whole)]],
+        );
         at = stop;
     }
     (
@@ -134,42 +125,6 @@ fn overlapped(
 
 fn whole(len: usize) -> usize {
     len - len % 64
-}
-
-/// AES-256-CTR (IV 0, 128-bit big-endian counter, as `encrypt_chunk`) one tile at a time: the
-/// counter blocks of a tile are encrypted in one call so the cipher's wide (VAES) path runs.
-struct Keystream {
-    aes: Aes256,
-    counter: u128,
-    block: Vec<u8>,
-}
-
-impl Keystream {
-    fn new(key: &ChunkKey) -> Self {
-        Keystream { aes: Aes256::new(key.as_bytes().into()), counter: 0, block: vec![0; TILE] }
-    }
-
-    /// XORs the next `data.len()` keystream bytes into `data`; every call but the last must cover
-    /// whole 16-byte blocks.
-    fn apply(&mut self, data: &mut [u8]) {
-        debug_assert!(data.len() <= TILE);
-        let n = data.len().div_ceil(16);
-        for b in self.block[..n * 16].chunks_exact_mut(16) {
-            b.copy_from_slice(&self.counter.to_be_bytes());
-            self.counter += 1;
-        }
-        let (blocks, _) = aes::Block::slice_as_chunks_mut(&mut self.block[..n * 16]);
-        self.aes.encrypt_blocks(blocks);
-        for (d, k) in data.iter_mut().zip(&self.block) {
-            *d ^= *k;
-        }
-    }
-}
-
-impl Drop for Keystream {
-    fn drop(&mut self) {
-        self.block.zeroize();
-    }
 }
 
 #[cfg(test)]
