@@ -1,8 +1,9 @@
 //! `convert`: image -> block image stream -> fixed-size chunks -> convergent encryption -> store.
 //!
-//! The block image's segments (one per layer) are read in parallel and cut into chunk buffers;
-//! worker threads (one per core) check for zero chunks, encrypt and name them, and publisher
-//! threads upload them, in any order.
+//! Worker threads (one per core) take chunks in turn, check for zero chunks, encrypt and name
+//! them, and publisher threads upload them, in any order. When flattening spooled the layers, each
+//! worker reads its chunk straight from the spool ([`BlockReader`]); otherwise the block image's
+//! segments (one per layer) are streamed in parallel and cut into chunk buffers for the workers.
 //! Buffers circulate through a bounded pool, so memory is a few chunks per worker however large
 //! the image.
 
@@ -20,7 +21,7 @@ use super::{ChunkSize, is_zero};
 use crate::crypto::{self, Manifest, ManifestHeader, Salt, Sealed, Sealer};
 use crate::flatten::Flattened;
 use crate::image::Image;
-use crate::layout::{self, BlockLayout};
+use crate::layout::{self, BlockLayout, BlockReader};
 use crate::store::{self, ChunkStore};
 
 #[derive(Debug, Clone)]
@@ -102,7 +103,11 @@ pub fn convert(
         source: image.digest().to_string(),
     };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let segments = layout::segments(image, flat, &layout);
+    let reader = BlockReader::new(image, flat, &layout);
+    let segments = match reader {
+        Some(_) => Vec::new(),
+        None => layout::segments(image, flat, &layout),
+    };
     let (full_tx, full_rx) = sync_channel::<Job>(workers * 2);
     let (sealed_tx, sealed_rx) = sync_channel::<Sealed>(PUBLISHERS);
     // Each worker's sealer holds one chunk back.
@@ -124,10 +129,15 @@ pub fn convert(
     };
     let full_rx = Mutex::new(full_rx);
     let sealed_rx = Mutex::new(sealed_rx);
+    // The next chunk a pulling worker takes.
+    let next = AtomicU64::new(0);
     let streamed = std::thread::scope(|s| {
         for _ in 0..workers {
             let sealed_tx = sealed_tx.clone();
-            s.spawn(|| pipe.work(&full_rx, &options.salt, sealed_tx));
+            match &reader {
+                Some(reader) => s.spawn(|| pipe.pull(reader, &next, &options.salt, sealed_tx)),
+                None => s.spawn(|| pipe.work(&full_rx, &options.salt, sealed_tx)),
+            };
         }
         // The publishers stop once every worker has dropped its sender.
         drop(sealed_tx);
@@ -136,6 +146,7 @@ pub fn convert(
         }
         let streamed = segments.par_iter().try_for_each(|seg| {
             let mut cut = SegmentCutter { pipe: &pipe, pos: seg.range.start, buf: Vec::new(), buf_start: 0 };
+            // (Empty when the workers pull their chunks from the reader themselves.)
             layout::stream_segment(image, flat, &layout, seg, &mut |bytes: &[u8]| cut.push(bytes))?;
             cut.flush().map_err(|e| layout::Error::Sink(Box::new(e)))
         });
@@ -227,14 +238,12 @@ impl Pipeline {
         }
     }
 
-    fn give_back(&self, mut buf: Vec<u8>) {
-        buf.clear();
+    fn give_back(&self, buf: Vec<u8>) {
         // The pool is full only if straddle assembly added buffers; drop the extra.
         let _ = self.recycle.try_send(buf);
     }
 
-    /// A crypto worker: zero check, then a [`Sealer`] (which hands back each chunk one push
-    /// later, encrypted and named), then over to the publishers.
+    /// A crypto worker fed by the segment cutters.
     fn work(&self, full: &Mutex<Receiver<Job>>, salt: &Salt, sealed: SyncSender<Sealed>) {
         let mut sealer = Sealer::new(salt.clone());
         loop {
@@ -244,17 +253,48 @@ impl Pipeline {
                 self.give_back(buf);
                 continue;
             }
-            if is_zero(&buf) {
-                self.zero_chunks.fetch_add(1, Ordering::Relaxed);
-                self.give_back(buf);
-                continue;
-            }
-            if let Some(done) = sealer.push(index, buf) {
-                // Publishers only stop after every worker has; this cannot fail.
-                let _ = sealed.send(done);
-            }
+            self.seal(&mut sealer, index, buf, &sealed);
         }
         if let Some(done) = sealer.finish() {
+            let _ = sealed.send(done);
+        }
+    }
+
+    /// A crypto worker that reads its own chunks: takes the next chunk index from `next` and
+    /// fills a buffer straight from the spooled layers.
+    fn pull(&self, reader: &BlockReader, next: &AtomicU64, salt: &Salt, sealed: SyncSender<Sealed>) {
+        let mut sealer = Sealer::new(salt.clone());
+        let chunks = self.size.div_ceil(self.chunk);
+        while !self.failed() {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= chunks {
+                break;
+            }
+            let Ok(mut buf) = self.buffer() else { break };
+            // Recycled buffers keep their length, so only the last (short) chunk re-zeroes.
+            buf.resize(self.chunk_len(index as u32) as usize, 0);
+            if let Err(e) = reader.read_exact_at(&mut buf, index * self.chunk) {
+                self.failure.lock().expect("lock").get_or_insert(e.into());
+                self.give_back(buf);
+                break;
+            }
+            self.seal(&mut sealer, index as u32, buf, &sealed);
+        }
+        if let Some(done) = sealer.finish() {
+            let _ = sealed.send(done);
+        }
+    }
+
+    /// Zero check, then the [`Sealer`] (which hands back each chunk one push later, encrypted
+    /// and named), then over to the publishers.
+    fn seal(&self, sealer: &mut Sealer, index: u32, buf: Vec<u8>, sealed: &SyncSender<Sealed>) {
+        if is_zero(&buf) {
+            self.zero_chunks.fetch_add(1, Ordering::Relaxed);
+            self.give_back(buf);
+            return;
+        }
+        if let Some(done) = sealer.push(index, buf) {
+            // Publishers only stop after every worker has; this cannot fail.
             let _ = sealed.send(done);
         }
     }
@@ -297,6 +337,7 @@ impl SegmentCutter<'_> {
         while !bytes.is_empty() {
             if self.buf.capacity() == 0 {
                 self.buf = self.pipe.buffer()?;
+                self.buf.clear();
                 self.buf_start = self.pos;
             }
             let chunk_end = ((self.pos / cs + 1) * cs).min(self.pipe.size);
@@ -327,6 +368,40 @@ impl SegmentCutter<'_> {
             self.pipe.send(index, buf)
         } else {
             self.pipe.deposit(index, at, buf)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flatten;
+    use crate::image::OpenOptions;
+    use crate::store::MemStore;
+
+    /// Workers pulling chunks from the spool and cutters streaming segments give the same
+    /// manifest and the same stored chunks, at the smallest, default and largest chunk sizes.
+    #[test]
+    fn pulling_from_the_spool_equals_streaming_segments() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("images/oci");
+        let spool = tempfile::tempdir().unwrap();
+        for tag in ["shell-tool", "sqlite-report"] {
+            let image = Image::open(&format!("{}:{tag}", root.display()), &OpenOptions::default()).unwrap();
+            let streamed = flatten::flatten(&image).unwrap();
+            let spooled = flatten::flatten_spooled(&image, spool.path()).unwrap();
+            assert!(BlockReader::new(&image, &streamed, &BlockLayout::new(&streamed)).is_none());
+            for size in ["4KiB", "512KiB", "16MiB"] {
+                let options =
+                    ConvertOptions { chunk_size: size.parse().unwrap(), salt: Salt::new("t").unwrap() };
+                let runs = [&streamed, &spooled].map(|flat| {
+                    let store = MemStore::new();
+                    let m = convert(&image, flat, &options, &store).unwrap().manifest;
+                    let chunks: Vec<_> = m.chunks().map(|(e, k)| (*e, k.as_bytes().to_vec())).collect();
+                    (chunks, store.chunk_count())
+                });
+                assert!(!runs[0].0.is_empty());
+                assert!(runs[0] == runs[1], "{tag} at {size}");
+            }
         }
     }
 }

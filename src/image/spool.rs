@@ -35,6 +35,14 @@ impl SpooledLayer {
     }
 
     /// Reads the stream from the start; any number of readers can be open at once.
+    /// Fills `buf` from `offset` of the decoded stream (which must hold that many bytes).
+    pub fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        match offset.checked_add(buf.len() as u64) {
+            Some(end) if end <= self.len => self.file.read_exact_at(buf, offset),
+            _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the spooled layer")),
+        }
+    }
+
     pub fn reader(&self) -> SpoolReader<'_> {
         SpoolReader { file: &self.file, pos: 0, end: self.len }
     }

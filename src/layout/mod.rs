@@ -16,11 +16,13 @@
 //! that it never shifts file data.
 
 pub mod meta;
+mod reader;
 mod stream;
 
 use serde::Serialize;
 
 pub use meta::{BlockMeta, Inode, Superblock};
+pub use reader::BlockReader;
 pub use stream::{Segment, segments, stream_image, stream_segment};
 
 use crate::flatten::{Flattened, NodeKind};
