@@ -33,11 +33,8 @@ impl Keystream {
     /// A keystream under `key` whose first counter block is `iv` (chunks use an all-zero IV).
     pub(super) fn new(key: &ChunkKey, iv: &[u8; 16]) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if vaes::available() {
-            return Keystream {
-                engine: Engine::Vaes(Box::new(vaes::RoundKeys::new(key.as_bytes()))),
-                counter: u128::from_be_bytes(*iv),
-            };
+        if let Some(keys) = vaes::RoundKeys::new(key.as_bytes()) {
+            return Keystream { engine: Engine::Vaes(Box::new(keys)), counter: u128::from_be_bytes(*iv) };
         }
         Self::portable(key, iv)
     }
@@ -103,11 +100,10 @@ mod vaes {
     pub(super) struct RoundKeys([__m512i; 15]);
 
     impl RoundKeys {
-        /// Only called once [`available`] said yes.
-        pub(super) fn new(key: &[u8; 32]) -> Self {
-            debug_assert!(available());
-            // SAFETY: `Keystream::new` builds this only after `available()` confirmed the features.
-            unsafe { expand(key) }
+        /// The expanded key, or `None` if this CPU cannot run the kernel.
+        pub(super) fn new(key: &[u8; 32]) -> Option<Self> {
+            // SAFETY: `available()` confirmed the features `expand` is compiled for.
+            available().then(|| unsafe { expand(key) })
         }
     }
 
@@ -161,7 +157,7 @@ mod vaes {
 
     /// XORs the keystream from counter block `counter` into `data`.
     pub(super) fn apply(keys: &RoundKeys, counter: u128, data: &mut [u8]) {
-        // SAFETY: `RoundKeys` exist only when `available()` said the features are there.
+        // SAFETY: `RoundKeys::new` builds keys only when `available()` said the features are there.
         unsafe { apply_inner(keys, counter, data) }
     }
 
