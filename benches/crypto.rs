@@ -1,5 +1,7 @@
 //! Single-thread throughput of the crypto stage on one 512 KiB chunk.
 //!
+//! `primitive/aes256_ctr` is the `ctr` crate, `primitive/keystream` chunkload's own AES-256-CTR
+//! (crypto/keystream.rs), which the chunk functions use.
 //! The crypto stage runs SHA-256 three times over each chunk (key, plaintext digest, name) and
 //! AES-256-CTR once. `convergent/encrypt_chunk` does one chunk alone; `convergent/sealer` is what
 //! a convert worker runs: a stream of chunks, each one's plaintext hashed together with the
@@ -9,7 +11,7 @@
 use std::hint::black_box;
 
 use aes::Aes256;
-use chunkload::crypto::{Salt, Sealer, encrypt_chunk, open_chunk};
+use chunkload::crypto::{ChunkKey, Keystream, Salt, Sealer, encrypt_chunk, open_chunk};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher};
@@ -32,6 +34,9 @@ fn primitives(c: &mut Criterion) {
             c.apply_keystream(black_box(&mut buf));
         })
     });
+    // The same cipher through chunkload's own keystream (fused VAES path where the CPU has it).
+    let key = ChunkKey::from_bytes([7; 32]);
+    g.bench_function("keystream", |b| b.iter(|| Keystream::new(&key, &[0; 16]).apply(black_box(&mut buf))));
     g.finish();
 }
 

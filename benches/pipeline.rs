@@ -161,9 +161,10 @@ fn bench(c: &mut Criterion) {
     // What `chunkload convert` does: the second pass reads the layers flattening spooled.
     let spool = tempfile::tempdir().unwrap();
     let spooled = flatten::flatten_spooled(&image, spool.path()).unwrap();
-    g.bench_function("convert to MemStore (spooled layers, cut, encrypt, store; all cores)", |b| {
-        b.iter(|| chunk::convert(&image, &spooled, &options, &MemStore::new()).unwrap().stats.chunks_new)
-    });
+    g.bench_function(
+        "convert to MemStore (spooled layers read by the workers, encrypt, store; all cores)",
+        |b| b.iter(|| chunk::convert(&image, &spooled, &options, &MemStore::new()).unwrap().stats.chunks_new),
+    );
     g.finish();
 }
 

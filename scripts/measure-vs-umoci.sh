@@ -5,32 +5,60 @@
 #   scripts/measure-vs-umoci.sh [IMAGE] [RUNS]      (default: images/realistic/oci:latest, 3 runs)
 #
 # Method: runs alternate (umoci, chunkload extract, chunkload convert) so drift in machine load
-# hits all three alike. Every run writes into a fresh directory and nothing is deleted until the
-# end: ext4 avoids reusing recently deleted inodes, so creating files right after an `rm -rf` of
-# thousands of others costs far more than on a settled filesystem and would skew whichever tool runs
-# next. Needs root (both tools then apply ownership) and umoci.
+# hits all three alike, each tool after a `sync` (below). Needs root (both tools then apply
+# ownership) and umoci.
 #
-# On a root filesystem mounted with `discard` (as on the reference VM), deleting earlier runs'
-# output sends a storm of discards to the disk that slows whichever tool runs next for minutes.
-# Measure instead on a fresh ext4 on a loop device in direct-I/O mode over a preallocated file,
-# and set CLEAN_EACH_RUN=1 to delete (and trim) each run's output before the next:
-#
-#   fallocate -l 12G /work/measure.img && mkfs.ext4 -q /work/measure.img
-#   mount "$(losetup --direct-io=on -f --show /work/measure.img)" /mnt/measure
-#   TMPDIR=/mnt/measure CLEAN_EACH_RUN=1 scripts/measure-vs-umoci.sh images/realistic/oci:latest 5
+# Where: on a fresh ext4 made for the measurement, on a loop device in direct-I/O mode over a
+# preallocated file (FRESH_FS=0 measures in $TMPDIR instead). The reference VM's root filesystem
+# is mounted with `discard`: after a large deletion it sends the disk a storm of discards that
+# slows file creation and syncs for minutes, and ext4 also avoids reusing recently deleted inodes.
+# On the fresh filesystem each run's output is deleted and trimmed before the next run (the trim
+# only punches holes in the image file), so every run starts from the same state.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 image=${1:-images/realistic/oci:latest}
 runs=${2:-3}
 cargo build --release --quiet
 bin=$PWD/target/release/chunkload
-work=$(mktemp -d "${TMPDIR:-/tmp}/measure.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+mnt=""
+loopdev=""
+fsimg=""
+cleanup() {
+  if [ -n "$mnt" ]; then
+    umount "$mnt" || true
+    [ -n "$loopdev" ] && losetup -d "$loopdev" || true
+    rm -f "$fsimg"
+    rmdir "$mnt" || true
+  else
+    rm -rf "$work"
+  fi
+}
+if [ "${FRESH_FS:-1}" != 0 ] && [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
+  fsimg=$(mktemp "${MEASURE_DIR:-/var/tmp}/chunkload-measure.XXXXXX.img")
+  mnt=$(mktemp -d /tmp/chunkload-measure.XXXXXX)
+  trap cleanup EXIT
+  fallocate -l 12G "$fsimg"
+  mkfs.ext4 -q -F "$fsimg"
+  loopdev=$(losetup --direct-io=on -f --show "$fsimg")
+  mount "$loopdev" "$mnt"
+  work=$mnt
+  clean_each_run=1
+  where="fresh ext4 on $loopdev (direct I/O over $fsimg)"
+else
+  work=$(mktemp -d "${TMPDIR:-/tmp}/measure.XXXXXX")
+  trap cleanup EXIT
+  clean_each_run=""
+  where="$work ($(df --output=fstype "$work" | tail -1))"
+fi
 "$bin" keygen "$work/key" >/dev/null
-t() { /usr/bin/time -f "%e %U %S" -o "$work/t" "$@" >/dev/null 2>&1; cat "$work/t"; }
+# Each tool starts with nothing of the others still in flight: a `sync` (not timed) first, else the
+# one that syncs its own output (convert makes every chunk durable) waits behind the writeback of
+# the previous tool's dirty data, which that tool's own wall time never paid for.
+t() { sync; /usr/bin/time -f "%e %U %S" -o "$work/t" "$@" >/dev/null 2>&1; cat "$work/t"; }
 echo "image: $image"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -r)"
 echo "umoci: $(umoci --version)"
+echo "output on: $where"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-4s %-22s %8s %8s %8s\n' run tool wall_s user_s sys_s
 for i in $(seq 1 "$runs"); do
@@ -40,7 +68,7 @@ for i in $(seq 1 "$runs"); do
   printf '%-4s %-22s %8s %8s %8s\n' "$i" "chunkload extract" "$w" "$u" "$s"
   read -r w u s < <(t "$bin" convert "$image" --store "$work/store-$i" --key "$work/key" -o "$work/m-$i")
   printf '%-4s %-22s %8s %8s %8s\n' "$i" "chunkload convert" "$w" "$u" "$s"
-  if [ -n "${CLEAN_EACH_RUN:-}" ]; then
+  if [ -n "$clean_each_run" ]; then
     rm -rf "$work/umoci-$i" "$work/extract-$i" "$work/store-$i" "$work/m-$i"
     sync; fstrim "$work" 2>/dev/null || true; sleep 2
   fi

@@ -17,8 +17,9 @@ use super::keys::ChunkKey;
 /// Counter blocks encrypted per batch on the portable path.
 const BATCH: usize = 64;
 
-/// AES-256-CTR keystream state: the expanded key and the next counter block.
-pub(super) struct Keystream {
+/// AES-256-CTR keystream state: the expanded key and the next counter block. Public for the
+/// benches; chunks get theirs through [`encrypt_chunk`](super::encrypt_chunk) and the sealer.
+pub struct Keystream {
     engine: Engine,
     counter: u128,
 }
@@ -31,7 +32,7 @@ enum Engine {
 
 impl Keystream {
     /// A keystream under `key` whose first counter block is `iv` (chunks use an all-zero IV).
-    pub(super) fn new(key: &ChunkKey, iv: &[u8; 16]) -> Self {
+    pub fn new(key: &ChunkKey, iv: &[u8; 16]) -> Self {
         #[cfg(target_arch = "x86_64")]
         if let Some(keys) = vaes::RoundKeys::new(key.as_bytes()) {
             return Keystream { engine: Engine::Vaes(Box::new(keys)), counter: u128::from_be_bytes(*iv) };
@@ -49,7 +50,7 @@ impl Keystream {
 
     /// XORs the next `data.len()` keystream bytes into `data`. Every call but the last must cover
     /// whole 16-byte blocks (the keystream of a partial block is not kept for the next call).
-    pub(super) fn apply(&mut self, data: &mut [u8]) {
+    pub fn apply(&mut self, data: &mut [u8]) {
         let blocks = data.len().div_ceil(16) as u128;
         match &self.engine {
             #[cfg(target_arch = "x86_64")]

@@ -19,6 +19,7 @@ pub use convergent::{SealedChunk, encrypt_chunk, open_chunk};
 pub use error::{Error, Result};
 pub use ids::{ChunkName, PlainDigest};
 pub use keys::{ChunkKey, CustomerKey};
+pub use keystream::Keystream;
 pub use manifest::{ChunkEntry, FORMAT_VERSION, Manifest, ManifestBuilder, ManifestHeader, ManifestPublic};
 pub use salt::Salt;
 pub use sealer::{Sealed, Sealer};
