@@ -82,3 +82,25 @@ impl Read for SpoolReader<'_> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn reads_at_offsets_and_refuses_past_the_end_or_a_shrunk_file() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        let spool = SpooledLayer { file, len: 10 };
+        let mut buf = [0u8; 4];
+        spool.read_exact_at(&mut buf, 6).unwrap();
+        assert_eq!(&buf, b"6789");
+        assert_eq!(spool.read_exact_at(&mut buf, 7).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert!(spool.read_exact_at(&mut buf, u64::MAX - 1).is_err());
+        // Someone truncated the file behind our back: an error, never short or stale bytes.
+        spool.file.set_len(8).unwrap();
+        assert_eq!(spool.read_exact_at(&mut buf, 6).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+}
