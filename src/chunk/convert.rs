@@ -376,17 +376,15 @@ impl SegmentCutter<'_> {
 mod tests {
     use super::*;
     use crate::flatten;
-    use crate::image::OpenOptions;
     use crate::store::MemStore;
 
     /// Workers pulling chunks from the spool and cutters streaming segments give the same
     /// manifest and the same stored chunks, at the smallest, default and largest chunk sizes.
     #[test]
     fn pulling_from_the_spool_equals_streaming_segments() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("images/oci");
         let spool = tempfile::tempdir().unwrap();
         for tag in ["shell-tool", "sqlite-report"] {
-            let image = Image::open(&format!("{}:{tag}", root.display()), &OpenOptions::default()).unwrap();
+            let image = Image::committed(tag);
             let streamed = flatten::flatten(&image).unwrap();
             let spooled = flatten::flatten_spooled(&image, spool.path()).unwrap();
             assert!(BlockReader::new(&image, &streamed, &BlockLayout::new(&streamed)).is_none());

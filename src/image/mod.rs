@@ -107,6 +107,13 @@ pub struct Image {
 
 impl Image {
     /// Opens and resolves an image reference, verifying every document it reads.
+    /// One of the small images committed in `images/oci`, by tag (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn committed(tag: &str) -> Image {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("images/oci");
+        Image::open(&format!("{}:{tag}", root.display()), &OpenOptions::default()).expect("committed image")
+    }
+
     pub fn open(reference: &str, options: &OpenOptions) -> Result<Image> {
         let (path, selector) = split_reference(reference);
         let ctx = Ctx { image: reference.to_string() };
