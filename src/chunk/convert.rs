@@ -144,9 +144,9 @@ pub fn convert(
         for _ in 0..PUBLISHERS {
             s.spawn(|| pipe.publish(&sealed_rx, store));
         }
+        // No segments when the workers pull their chunks from the reader themselves.
         let streamed = segments.par_iter().try_for_each(|seg| {
             let mut cut = SegmentCutter { pipe: &pipe, pos: seg.range.start, buf: Vec::new(), buf_start: 0 };
-            // (Empty when the workers pull their chunks from the reader themselves.)
             layout::stream_segment(image, flat, &layout, seg, &mut |bytes: &[u8]| cut.push(bytes))?;
             cut.flush().map_err(|e| layout::Error::Sink(Box::new(e)))
         });
@@ -271,7 +271,8 @@ impl Pipeline {
                 break;
             }
             let Ok(mut buf) = self.buffer() else { break };
-            // Recycled buffers keep their length, so only the last (short) chunk re-zeroes.
+            // Recycled buffers keep their length: only a fresh or shorter buffer is zero-filled
+            // here before the read overwrites it.
             buf.resize(self.chunk_len(index as u32) as usize, 0);
             if let Err(e) = reader.read_exact_at(&mut buf, index * self.chunk) {
                 self.failure.lock().expect("lock").get_or_insert(e.into());
