@@ -10,10 +10,10 @@
 //! the key, and AEAD tags are not collision resistant against someone who knows the key.
 //!
 //! Speed: the stage is bound by SHA-256 (three hashes per chunk against one AES pass). For one
-//! chunk alone the two plaintext hashes are run block by block in lock step, so the CPU overlaps
-//! their independent SHA-NI dependency chains, and the ciphertext is hashed tile by tile right
-//! after encryption while the tile is still in L1. A stream of chunks goes through the
-//! [`Sealer`](super::Sealer), which runs all three hashes at once.
+//! chunk alone the two plaintext hashes run as two lanes of one SHA-NI kernel (crypto/lanes.rs),
+//! and the ciphertext is hashed tile by tile right after encryption while the tile is still in L1.
+//! A stream of chunks goes through the [`Sealer`](super::Sealer), which runs all three hashes at
+//! once. Opening runs its two hashes (name, plaintext digest) as two lanes, one tile apart.
 
 use sha2::block_api::compress256;
 
@@ -26,8 +26,9 @@ use super::salt::Salt;
 
 /// Bytes encrypted before hashing them: small enough to stay in L1, large enough to amortize calls.
 const CTR_TILE: usize = 16384;
-/// Bytes of each plaintext stream hashed before switching to the other stream.
-const LOCKSTEP: usize = 64;
+/// Bytes decrypted per step when opening a chunk: the tile being decrypted and the one before it
+/// stay in L1 while both are hashed.
+const OPEN_TILE: usize = 4096;
 
 /// What encrypting a chunk yields: everything the manifest records about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,26 +51,50 @@ pub fn encrypt_chunk(salt: &Salt, buf: &mut [u8]) -> SealedChunk {
     SealedChunk { name, key, plain }
 }
 
-/// Decrypts chunk `name` in place, after checking that `buf` hashes to `name` (so tampered bytes
-/// are never decrypted) and then that the result hashes to `plain`.
+/// Decrypts chunk `name` in place, checking that `buf` hashes to `name` and that the result
+/// hashes to `plain`.
 ///
-/// On `ChunkNameMismatch` the buffer is untouched; on `PlaintextMismatch` it holds the bad
-/// decryption and must be discarded.
+/// On `ChunkNameMismatch` the buffer is left as it came (the ciphertext); on `PlaintextMismatch`
+/// it holds the bad decryption and must be discarded. Either way nothing decrypted from bytes
+/// that fail a check is ever returned as a chunk.
 pub fn open_chunk(
     name: &ChunkName,
     key: &ChunkKey,
     plain: &PlainDigest,
     buf: &mut [u8],
 ) -> Result<(), Error> {
-    let actual = ChunkName::of_ciphertext(buf);
+    let (actual, decrypted) = name_decrypt_digest(&mut chunk_cipher(key, &[0; 16]), buf);
+    let actual = ChunkName::from_bytes(actual);
     if actual != *name {
+        // CTR is its own inverse: applying the keystream again puts the ciphertext back.
+        chunk_cipher(key, &[0; 16]).apply(buf);
         return Err(Error::ChunkNameMismatch { expected: *name, actual });
     }
-    let mut cipher = chunk_cipher(key, &[0; 16]);
-    if PlainDigest::from_bytes(keystream_and_hash(&mut cipher, buf)) != *plain {
+    if PlainDigest::from_bytes(decrypted) != *plain {
         return Err(Error::PlaintextMismatch { name: *name });
     }
     Ok(())
+}
+
+/// Hashes the ciphertext in `buf` (its name), decrypts it in place and hashes the plaintext (its
+/// digest), a tile at a time: tile i's ciphertext and tile i-1's plaintext are hashed as two lanes,
+/// then tile i is decrypted, so every tile is hashed as ciphertext before it is touched.
+fn name_decrypt_digest(keystream: &mut Keystream, buf: &mut [u8]) -> ([u8; 32], [u8; 32]) {
+    let whole = buf.len() - buf.len() % 64;
+    let (mut name, mut plain) = (Sha256Stream::new(), Sha256Stream::new());
+    let mut decrypted = 0..0;
+    loop {
+        let next = decrypted.end..(decrypted.end + OPEN_TILE).min(whole);
+        Sha256Stream::update_lanes([&mut name, &mut plain], [&buf[next.clone()], &buf[decrypted]]);
+        if next.is_empty() {
+            break;
+        }
+        keystream.apply(&mut buf[next.clone()]);
+        decrypted = next;
+    }
+    let name = name.finish(&buf[whole..]);
+    keystream.apply(&mut buf[whole..]);
+    (name, plain.finish(&buf[whole..]))
 }
 
 pub(super) fn chunk_cipher(key: &ChunkKey, iv: &[u8; 16]) -> Keystream {
@@ -99,22 +124,8 @@ pub(super) fn key_and_digest(salt: &[u8; 32], plain: &[u8]) -> (ChunkKey, PlainD
     let mut p = Sha256Stream::new();
     let p_whole = plain.len() - plain.len() % 64;
     let (p_rest, p_tail) = plain.split_at(p_whole);
-    // Lock step over the common length; the plain stream has at most one block more.
-    let mut pi = p_rest.chunks_exact(LOCKSTEP);
-    let mut ki = k_rest.chunks_exact(LOCKSTEP);
-    loop {
-        match (pi.next(), ki.next()) {
-            (Some(a), Some(b)) => {
-                p.update_blocks(a);
-                k.update_blocks(b);
-            }
-            (Some(a), None) => p.update_blocks(a),
-            (None, Some(b)) => k.update_blocks(b),
-            (None, None) => break,
-        }
-    }
-    p.update_blocks(pi.remainder());
-    k.update_blocks(ki.remainder());
+    // Two lanes over the common length; the plain stream has at most one block more.
+    Sha256Stream::update_lanes([&mut p, &mut k], [p_rest, k_rest]);
     (ChunkKey::from_bytes(k.finish(k_tail)), PlainDigest::from_bytes(p.finish(p_tail)))
 }
 
@@ -154,13 +165,12 @@ impl Sha256Stream {
         self.len += data.len() as u64;
     }
 
-    /// Feeds `data[i]` (whole blocks) to `streams[i]`, running the three in lock step for as long
-    /// as all have blocks, and the rest of each on its own.
-    pub(super) fn update3(streams: [&mut Sha256Stream; 3], data: [&[u8]; 3]) {
+    /// Feeds `data[i]` (whole blocks) to `streams[i]`, running them as lanes of one kernel for as
+    /// long as all have blocks, and the rest of each on its own.
+    pub(super) fn update_lanes<const N: usize>(mut streams: [&mut Sha256Stream; N], data: [&[u8]; N]) {
         let common = data.iter().map(|d| d.len()).min().unwrap_or(0);
-        let [a, b, c] = streams;
-        lanes::compress3([&mut a.state, &mut b.state, &mut c.state], data.map(|d| as_blocks(&d[..common])));
-        for (s, d) in [a, b, c].into_iter().zip(data) {
+        lanes::compress(streams.each_mut().map(|s| &mut s.state), data.map(|d| as_blocks(&d[..common])));
+        for (s, d) in streams.into_iter().zip(data) {
             s.len += common as u64;
             s.update_blocks(&d[common..]);
         }

@@ -1,39 +1,39 @@
-//! Three SHA-256 compressions run side by side: the crypto stage's hot loop.
+//! SHA-256 compressions of several streams run side by side: the crypto stage's hot loop.
 //!
-//! A chunk costs three SHA-256 passes (key, plaintext digest, name). One SHA-NI stream is bound by
-//! the latency of its round instructions, so a single stream leaves the SHA unit idle most of the
-//! time. [`compress3`] keeps three independent states in registers and issues their rounds
-//! interleaved, which on this project's reference CPU (AMD EPYC, SHA-NI) costs about 1.8 single-
-//! stream passes for the three, against about 2.2 when three `sha2::compress256` calls alternate
-//! block by block (each call reloads and reshuffles its state). Without SHA-NI it falls back to
-//! `compress256` (sha2's own choice of backend), one block of each stream at a time. The tests
-//! check both paths against `compress256`.
+//! A chunk costs three SHA-256 passes when it is sealed (key, plaintext digest, name) and two when
+//! it is opened (name, plaintext digest). One SHA-NI stream is bound by the latency of its round
+//! instructions, so a single stream leaves the SHA unit idle most of the time. [`compress`] keeps
+//! N independent states in registers and issues their rounds interleaved: on this project's
+//! reference CPU (AMD EPYC, SHA-NI) three lanes cost about 1.8 single-stream passes, against about
+//! 2.2 when three `sha2::compress256` calls alternate block by block (each call reloads and
+//! reshuffles its state). Without SHA-NI it falls back to `compress256` (sha2's own choice of
+//! backend), one block of each stream at a time. The tests check both paths against
+//! `compress256`.
 
 use sha2::block_api::compress256;
 
 /// One 64-byte SHA-256 message block.
 pub(super) type Block = [u8; 64];
 
-/// Runs SHA-256's compression function over `blocks[i]` into `states[i]`, for three streams of
-/// the same number of blocks, as `compress256` on each would.
-pub(super) fn compress3(states: [&mut [u32; 8]; 3], blocks: [&[Block]; 3]) {
-    let n = blocks[0].len();
-    assert!(blocks[1].len() == n && blocks[2].len() == n, "lanes must be equally long");
+/// Runs SHA-256's compression function over `blocks[i]` into `states[i]`, for N streams of the
+/// same number of blocks, as `compress256` on each would.
+pub(super) fn compress<const N: usize>(states: [&mut [u32; 8]; N], blocks: [&[Block]; N]) {
+    let n = blocks.first().map_or(0, |b| b.len());
+    assert!(blocks.iter().all(|b| b.len() == n), "lanes must be equally long");
     #[cfg(target_arch = "x86_64")]
     if shani::available() {
         // SAFETY: the CPU has the features the kernel is compiled for (checked just above).
-        unsafe { shani::compress3(states, blocks) };
+        unsafe { shani::compress(states, blocks) };
         return;
     }
     portable(states, blocks);
 }
 
-fn portable(states: [&mut [u32; 8]; 3], blocks: [&[Block]; 3]) {
-    let [a, b, c] = states;
-    for i in 0..blocks[0].len() {
-        compress256(a, &blocks[0][i..i + 1]);
-        compress256(b, &blocks[1][i..i + 1]);
-        compress256(c, &blocks[2][i..i + 1]);
+fn portable<const N: usize>(mut states: [&mut [u32; 8]; N], blocks: [&[Block]; N]) {
+    for i in 0..blocks.first().map_or(0, |b| b.len()) {
+        for (s, b) in states.iter_mut().zip(&blocks) {
+            compress256(s, &b[i..i + 1]);
+        }
     }
 }
 
@@ -126,21 +126,20 @@ mod shani {
     }
 
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-    pub(super) fn compress3(states: [&mut [u32; 8]; 3], blocks: [&[Block]; 3]) {
-        let mut lanes = [load_state(states[0]), load_state(states[1]), load_state(states[2])];
-        let [x, y, z] = blocks;
-        for ((bx, by), bz) in x.iter().zip(y).zip(z) {
+    pub(super) fn compress<const N: usize>(states: [&mut [u32; 8]; N], blocks: [&[Block]; N]) {
+        let mut lanes: [Lane; N] = std::array::from_fn(|l| load_state(states[l]));
+        #[expect(clippy::needless_range_loop, reason = "block i of every lane, not of one slice")]
+        for i in 0..blocks.first().map_or(0, |b| b.len()) {
             let saved = lanes;
-            let mut w = [load_message(bx), load_message(by), load_message(bz)];
+            let mut w: [[__m128i; 4]; N] = std::array::from_fn(|l| load_message(&blocks[l][i]));
             for g in 0..16 {
                 // SAFETY: K has 64 words; g < 16.
                 let k = unsafe { _mm_loadu_si128(K.as_ptr().add(4 * g).cast()) };
-                let mut wk = [_mm_setzero_si128(); 3];
-                for (l, x) in wk.iter_mut().enumerate() {
+                let wk: [__m128i; N] = std::array::from_fn(|l| {
                     let words = if g < 4 { w[l][g] } else { schedule(&mut w[l], g) };
-                    *x = _mm_add_epi32(words, k);
-                }
-                // Two rounds per instruction; the three lanes' chains are independent.
+                    _mm_add_epi32(words, k)
+                });
+                // Two rounds per instruction; the lanes' chains are independent.
                 for (lane, x) in lanes.iter_mut().zip(&wk) {
                     lane.cdgh = _mm_sha256rnds2_epu32(lane.cdgh, lane.abef, *x);
                 }
@@ -153,10 +152,9 @@ mod shani {
                 lane.cdgh = _mm_add_epi32(lane.cdgh, s.cdgh);
             }
         }
-        let [a, b, c] = states;
-        store_state(lanes[0], a);
-        store_state(lanes[1], b);
-        store_state(lanes[2], c);
+        for (lane, s) in lanes.into_iter().zip(states) {
+            store_state(lane, s);
+        }
     }
 }
 
@@ -173,19 +171,17 @@ mod tests {
         data.as_chunks::<64>().0
     }
 
-    fn check(data: [&[u8]; 3], start: [[u32; 8]; 3]) {
+    fn check<const N: usize>(data: [&[u8]; N], start: [[u32; 8]; N]) {
         let mut want = start;
         for (s, d) in want.iter_mut().zip(data) {
             compress256(s, blocks(d));
         }
         let mut fast = start;
-        let [a, b, c] = &mut fast;
-        compress3([a, b, c], data.map(blocks));
-        assert_eq!(fast, want, "compress3");
+        compress(fast.each_mut(), data.map(blocks));
+        assert_eq!(fast, want, "compress, {N} lanes");
         let mut slow = start;
-        let [a, b, c] = &mut slow;
-        portable([a, b, c], data.map(blocks));
-        assert_eq!(slow, want, "portable");
+        portable(slow.each_mut(), data.map(blocks));
+        assert_eq!(slow, want, "portable, {N} lanes");
     }
 
     #[test]
@@ -195,6 +191,8 @@ mod tests {
         let mut other = IV;
         other[3] ^= 0xdead_beef;
         check([&a, &b, &a], [IV, IV, other]);
+        check([&b, &a], [other, IV]);
+        check([&a], [IV]);
         check([&[], &[], &[]], [IV, other, IV]);
     }
 
@@ -211,6 +209,7 @@ mod tests {
                 .map(|&s| (0..n * 64).map(|i| (i as u8).wrapping_mul(s | 1).wrapping_add(s)).collect())
                 .collect();
             check([&data[0], &data[1], &data[2]], start);
+            check([&data[2], &data[0]], [start[1], start[2]]);
         }
     }
 }

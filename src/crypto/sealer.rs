@@ -5,7 +5,7 @@
 //! plaintext. One chunk alone therefore runs two hash streams, then AES, then one stream. On a
 //! stream of chunks the [`Sealer`] instead hashes chunk n's plaintext (two streams) in lock step
 //! with chunk n-1's ciphertext (a third stream), encrypting n-1 a tile ahead of its hash: the
-//! three hashes run as the three lanes of [`compress3`](super::lanes::compress3), and each tile
+//! three hashes run as the three lanes of [`compress`](super::lanes::compress), and each tile
 //! is still in L1 when it is hashed.
 //!
 //! Results are exactly those of [`encrypt_chunk`](super::encrypt_chunk), one chunk later.
@@ -110,7 +110,7 @@ fn overlapped(
             keystream.apply(&mut prev[at..stop.min(prev_len)]);
         }
         let span = |whole: usize| at.min(whole)..stop.min(whole);
-        Sha256Stream::update3(
+        Sha256Stream::update_lanes(
             [&mut p, &mut k, &mut n],
             [&next[span(p_whole)], &body[span(k_whole)], &prev[span(n_whole)]],
         );
