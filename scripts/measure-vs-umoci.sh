@@ -54,7 +54,15 @@ fi
 # Each tool starts with nothing of the others still in flight: a `sync` (not timed) first, else the
 # one that syncs its own output (convert makes every chunk durable) waits behind the writeback of
 # the previous tool's dirty data, which that tool's own wall time never paid for.
-t() { sync; /usr/bin/time -f "%e %U %S" -o "$work/t" "$@" >/dev/null 2>&1; cat "$work/t"; }
+#
+# Then 2 GiB of memory is touched and freed (not timed). The reference VM reports free memory to
+# its host (virtio-balloon free page reporting), which may take it back; the first write to such
+# a page then costs a fault in the host, and a tool that happens to get those pages for its page
+# cache pays several times the normal kernel time for its writes (seen: convert's system time
+# 0.5 s -> 2 s, depending on what ran before it). Freshly freed pages are reused first, so every
+# tool starts with the same warm memory.
+warm() { head -c 2G /dev/zero > /dev/shm/chunkload-measure-warm; rm -f /dev/shm/chunkload-measure-warm; }
+t() { sync; warm; /usr/bin/time -f "%e %U %S" -o "$work/t" "$@" >/dev/null 2>&1; cat "$work/t"; }
 echo "image: $image"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -r)"
 echo "umoci: $(umoci --version)"
