@@ -12,7 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-cargo bench --bench crypto --no-run --quiet 2>/dev/null
 bench=$(cargo bench --bench crypto --no-run --message-format=json 2>/dev/null |
   sed -n 's/.*"executable":"\([^"]*crypto-[^"]*\)".*/\1/p' | tail -1)
 pin=()

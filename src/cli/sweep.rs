@@ -132,17 +132,24 @@ pub fn run(args: SweepArgs) -> Result<()> {
     }
 }
 
+impl ReplayInputs {
+    /// The replay's input flags that were given (`true`) or left out (`false`).
+    fn flags(&self, given: bool) -> Vec<&'static str> {
+        [
+            ("--manifest", self.manifest.is_some()),
+            ("--store", self.store.is_some()),
+            ("--key", self.key.is_some()),
+            ("--trace", self.trace.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, present)| (present == given).then_some(flag))
+        .collect()
+    }
+}
+
 /// The replay's inputs mean nothing to the fleet: refused rather than silently ignored.
 fn refuse_replay_inputs(a: &ReplayInputs) -> Result<()> {
-    let given: Vec<&str> = [
-        ("--manifest", a.manifest.is_some()),
-        ("--store", a.store.is_some()),
-        ("--key", a.key.is_some()),
-        ("--trace", a.trace.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(flag, present)| present.then_some(flag))
-    .collect();
+    let given = a.flags(true);
     if !given.is_empty() {
         bail!(
             "{} belong to the replay experiment; the fleet experiment reads only --scenario",
@@ -153,15 +160,7 @@ fn refuse_replay_inputs(a: &ReplayInputs) -> Result<()> {
 }
 
 fn replay_experiment(a: &ReplayInputs) -> Result<ReplayExperiment> {
-    let missing: Vec<&str> = [
-        ("--manifest", a.manifest.is_none()),
-        ("--store", a.store.is_none()),
-        ("--key", a.key.is_none()),
-        ("--trace", a.trace.is_none()),
-    ]
-    .into_iter()
-    .filter_map(|(flag, absent)| absent.then_some(flag))
-    .collect();
+    let missing = a.flags(false);
     if !missing.is_empty() {
         bail!("the replay experiment needs {}", missing.join(", "));
     }

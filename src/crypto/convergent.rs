@@ -46,7 +46,7 @@ pub struct SealedChunk {
 /// Deterministic: the same salt and plaintext always give the same ciphertext, name and key.
 pub fn encrypt_chunk(salt: &Salt, buf: &mut [u8]) -> SealedChunk {
     let (key, plain) = key_and_digest(salt.as_bytes(), buf);
-    let mut cipher = chunk_cipher(&key, &[0; 16]);
+    let mut cipher = Keystream::for_chunk(&key);
     let name = ChunkName::from_bytes(keystream_and_hash(&mut cipher, buf));
     SealedChunk { name, key, plain }
 }
@@ -63,11 +63,11 @@ pub fn open_chunk(
     plain: &PlainDigest,
     buf: &mut [u8],
 ) -> Result<(), Error> {
-    let (actual, decrypted) = name_decrypt_digest(&mut chunk_cipher(key, &[0; 16]), buf);
+    let (actual, decrypted) = name_decrypt_digest(&mut Keystream::for_chunk(key), buf);
     let actual = ChunkName::from_bytes(actual);
     if actual != *name {
         // CTR is its own inverse: applying the keystream again puts the ciphertext back.
-        chunk_cipher(key, &[0; 16]).apply(buf);
+        Keystream::for_chunk(key).apply(buf);
         return Err(Error::ChunkNameMismatch { expected: *name, actual });
     }
     if PlainDigest::from_bytes(decrypted) != *plain {
@@ -80,7 +80,7 @@ pub fn open_chunk(
 /// digest), a tile at a time: tile i's ciphertext and tile i-1's plaintext are hashed as two lanes,
 /// then tile i is decrypted, so every tile is hashed as ciphertext before it is touched.
 fn name_decrypt_digest(keystream: &mut Keystream, buf: &mut [u8]) -> ([u8; 32], [u8; 32]) {
-    let whole = buf.len() - buf.len() % 64;
+    let whole = whole_blocks(buf.len());
     let (mut name, mut plain) = (Sha256Stream::new(), Sha256Stream::new());
     let mut decrypted = 0..0;
     loop {
@@ -97,32 +97,20 @@ fn name_decrypt_digest(keystream: &mut Keystream, buf: &mut [u8]) -> ([u8; 32], 
     (name, plain.finish(&buf[whole..]))
 }
 
-pub(super) fn chunk_cipher(key: &ChunkKey, iv: &[u8; 16]) -> Keystream {
-    Keystream::new(key, iv)
-}
-
 /// Computes SHA-256(salt || plaintext) and SHA-256(plaintext) in one pass over the plaintext.
 /// (A stream of chunks does better with [`Sealer`](super::Sealer), which hashes this chunk's
 /// plaintext together with the previous chunk's ciphertext.)
 pub(super) fn key_and_digest(salt: &[u8; 32], plain: &[u8]) -> (ChunkKey, PlainDigest) {
-    if plain.len() < 32 {
+    let Some((mut k, body)) = Sha256Stream::keyed(salt, plain) else {
         let mut all = [0u8; 64];
         all[..32].copy_from_slice(salt);
         all[32..32 + plain.len()].copy_from_slice(plain);
         let key = Sha256Stream::new().finish(&all[..32 + plain.len()]);
         return (ChunkKey::from_bytes(key), PlainDigest::from_bytes(Sha256Stream::new().finish(plain)));
-    }
-    // The keyed stream is offset by the 32-byte salt: its first block is salt || plain[..32], and
-    // after that it reads the plaintext from offset 32 in whole blocks.
-    let mut k = Sha256Stream::new();
-    let mut first = [0u8; 64];
-    first[..32].copy_from_slice(salt);
-    first[32..].copy_from_slice(&plain[..32]);
-    k.update_blocks(&first);
-    let body = &plain[32..];
-    let (k_rest, k_tail) = body.split_at(body.len() - body.len() % 64);
+    };
+    let (k_rest, k_tail) = body.split_at(whole_blocks(body.len()));
     let mut p = Sha256Stream::new();
-    let p_whole = plain.len() - plain.len() % 64;
+    let p_whole = whole_blocks(plain.len());
     let (p_rest, p_tail) = plain.split_at(p_whole);
     // Two lanes over the common length; the plain stream has at most one block more.
     Sha256Stream::update_lanes([&mut p, &mut k], [p_rest, k_rest]);
@@ -165,6 +153,20 @@ impl Sha256Stream {
         self.len += data.len() as u64;
     }
 
+    /// The key's stream, SHA-256(salt || plaintext), with its first block (the salt and the
+    /// plaintext's first 32 bytes) absorbed, and the rest of the plaintext it reads next: from
+    /// there on it consumes whole blocks at offset 32. `None` for a plaintext under 32 bytes,
+    /// whose key fits one final block.
+    pub(super) fn keyed<'p>(salt: &[u8; 32], plain: &'p [u8]) -> Option<(Sha256Stream, &'p [u8])> {
+        let (head, body) = plain.split_first_chunk::<32>()?;
+        let mut first = [0u8; 64];
+        first[..32].copy_from_slice(salt);
+        first[32..].copy_from_slice(head);
+        let mut k = Sha256Stream::new();
+        k.update_blocks(&first);
+        Some((k, body))
+    }
+
     /// Feeds `data[i]` (whole blocks) to `streams[i]`, running them as lanes of one kernel for as
     /// long as all have blocks, and the rest of each on its own.
     pub(super) fn update_lanes<const N: usize>(mut streams: [&mut Sha256Stream; N], data: [&[u8]; N]) {
@@ -178,7 +180,7 @@ impl Sha256Stream {
 
     /// Hashes `tail` (any length) and pads (FIPS 180-4 section 5.1.1).
     pub(super) fn finish(mut self, tail: &[u8]) -> [u8; 32] {
-        let whole = tail.len() - tail.len() % 64;
+        let whole = whole_blocks(tail.len());
         self.update_blocks(&tail[..whole]);
         let tail = &tail[whole..];
         let bits = (self.len + tail.len() as u64) * 8;
@@ -194,6 +196,11 @@ impl Sha256Stream {
         }
         out
     }
+}
+
+/// The length of the whole 64-byte blocks in `len` bytes.
+pub(super) fn whole_blocks(len: usize) -> usize {
+    len - len % 64
 }
 
 /// The whole 64-byte blocks of `data`, as arrays.
@@ -259,7 +266,7 @@ mod tests {
             "dfc9c58db67aada613c2dd08457941a6"
         ))
         .unwrap();
-        let name = ChunkName::from_bytes(keystream_and_hash(&mut chunk_cipher(&key, &iv), &mut buf));
+        let name = ChunkName::from_bytes(keystream_and_hash(&mut Keystream::new(&key, &iv), &mut buf));
         assert_eq!(hex::encode(&buf), hex::encode(&want));
         assert_eq!(name, ChunkName::of_ciphertext(&want));
     }
@@ -271,7 +278,7 @@ mod tests {
         use aes::cipher::{BlockCipherEncrypt, KeyInit};
         let key = ChunkKey::from_bytes([9; 32]);
         let mut buf = vec![0u8; 16 * 300];
-        keystream_and_hash(&mut chunk_cipher(&key, &[0; 16]), &mut buf);
+        keystream_and_hash(&mut Keystream::for_chunk(&key), &mut buf);
         let aes = Aes256::new(key.as_bytes().into());
         for i in [0u128, 1, 255, 256, 299] {
             let mut block = i.to_be_bytes().into();

@@ -11,9 +11,10 @@
 //! Results are exactly those of [`encrypt_chunk`](super::encrypt_chunk), one chunk later.
 
 use super::SealedChunk;
-use super::convergent::{Sha256Stream, chunk_cipher, key_and_digest, keystream_and_hash};
+use super::convergent::{Sha256Stream, key_and_digest, keystream_and_hash, whole_blocks};
 use super::ids::{ChunkName, PlainDigest};
 use super::keys::ChunkKey;
+use super::keystream::Keystream;
 use super::salt::Salt;
 
 /// Bytes encrypted ahead of the ciphertext hash: a multiple of 64, small enough to stay in L1.
@@ -60,7 +61,7 @@ impl Sealer {
     /// Encrypts the chunk still held, if any.
     pub fn finish(&mut self) -> Option<Sealed> {
         let mut p = self.pending.take()?;
-        let mut cipher = chunk_cipher(&p.key, &[0; 16]);
+        let mut cipher = Keystream::for_chunk(&p.key);
         let name = ChunkName::from_bytes(keystream_and_hash(&mut cipher, &mut p.buf));
         Some(p.sealed(name))
     }
@@ -84,23 +85,16 @@ fn overlapped(
     prev_key: &ChunkKey,
     prev: &mut [u8],
 ) -> (ChunkKey, PlainDigest, ChunkName) {
-    if next.len() < 32 {
+    let Some((mut k, body)) = Sha256Stream::keyed(salt, next) else {
         let (key, plain) = key_and_digest(salt, next);
-        let mut cipher = chunk_cipher(prev_key, &[0; 16]);
+        let mut cipher = Keystream::for_chunk(prev_key);
         return (key, plain, ChunkName::from_bytes(keystream_and_hash(&mut cipher, prev)));
-    }
-    // The keyed stream starts with salt || next[..32] and then reads whole blocks from offset 32.
-    let mut k = Sha256Stream::new();
-    let mut first = [0u8; 64];
-    first[..32].copy_from_slice(salt);
-    first[32..].copy_from_slice(&next[..32]);
-    k.update_blocks(&first);
-    let body = &next[32..];
-    let k_whole = whole(body.len());
-    let p_whole = whole(next.len());
-    let n_whole = whole(prev.len());
+    };
+    let k_whole = whole_blocks(body.len());
+    let p_whole = whole_blocks(next.len());
+    let n_whole = whole_blocks(prev.len());
     let (mut p, mut n) = (Sha256Stream::new(), Sha256Stream::new());
-    let mut keystream = chunk_cipher(prev_key, &[0; 16]);
+    let mut keystream = Keystream::for_chunk(prev_key);
     let end = k_whole.max(p_whole).max(prev.len());
     let mut at = 0;
     while at < end {
@@ -121,10 +115,6 @@ fn overlapped(
         PlainDigest::from_bytes(p.finish(&next[p_whole..])),
         ChunkName::from_bytes(n.finish(&prev[n_whole..])),
     )
-}
-
-fn whole(len: usize) -> usize {
-    len - len % 64
 }
 
 #[cfg(test)]

@@ -43,6 +43,12 @@ impl SpooledLayer {
         }
     }
 
+    /// Cuts the file short, as a full disk or someone else's hand might (tests of the read paths).
+    #[cfg(test)]
+    pub(crate) fn truncate_file(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
     pub fn reader(&self) -> SpoolReader<'_> {
         SpoolReader { file: &self.file, pos: 0, end: self.len }
     }
@@ -100,7 +106,7 @@ mod tests {
         assert_eq!(spool.read_exact_at(&mut buf, 7).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
         assert!(spool.read_exact_at(&mut buf, u64::MAX - 1).is_err());
         // Someone truncated the file behind our back: an error, never short or stale bytes.
-        spool.file.set_len(8).unwrap();
+        spool.truncate_file(8).unwrap();
         assert_eq!(spool.read_exact_at(&mut buf, 6).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     }
 }

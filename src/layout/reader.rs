@@ -165,4 +165,21 @@ mod tests {
             assert!(reader.read_exact_at(&mut past, size as u64 - 1).is_err());
         }
     }
+
+    /// A spooled layer that lost its bytes is an error naming the image and the layer, never
+    /// zeros or stale bytes in the chunk.
+    #[test]
+    fn a_shrunk_spool_is_an_error_naming_the_layer() {
+        let spool = tempfile::tempdir().unwrap();
+        let image = Image::committed("shell-tool");
+        let flat = flatten::flatten_spooled(&image, spool.path()).unwrap();
+        let layout = BlockLayout::new(&flat);
+        let reader = BlockReader::new(&image, &flat, &layout).unwrap();
+        let first = &reader.files[0];
+        flat.spooled.as_ref().unwrap()[first.layer].truncate_file(first.from).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let err = reader.read_exact_at(&mut buf, first.at).unwrap_err().to_string();
+        assert!(err.contains(&format!("layer {}", first.layer)), "{err}");
+        assert!(err.contains("temporary file"), "{err}");
+    }
 }
