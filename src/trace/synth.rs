@@ -27,7 +27,7 @@ pub struct SynthOptions {
 impl Default for SynthOptions {
     fn default() -> Self {
         SynthOptions {
-            seed: crate::sim::scenario::DEFAULT_SEED,
+            seed: crate::sim::rng::DEFAULT_SEED,
             read_share: 0.064,
             threads: 1,
             mean_gap_us: 150.0,
