@@ -10,13 +10,13 @@ use chunkload::crypto::Salt;
 use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::ingest::map_trace;
+use chunkload::ingest::synth::{SynthOptions, synthesize};
 use chunkload::layout::{BlockLayout, BlockMeta};
 use chunkload::mount::Recorder;
 use chunkload::mount::sandbox::Sandbox;
 use chunkload::store::MemStore;
 use chunkload::trace::Region;
 use chunkload::trace::strace::{self, ImportOptions};
-use chunkload::trace::synth::{SynthOptions, synthesize};
 use chunkload::trace::{MmapRule, Reader, TraceStats, Writer};
 use chunkload::units::ByteSize;
 

@@ -9,6 +9,7 @@
 pub mod mapping;
 mod opened;
 pub mod real;
+pub mod synth;
 
 pub use mapping::{TraceMap, map_trace};
 pub use opened::{IngestError, Opened, StoreImage, open_store, read_sealed};

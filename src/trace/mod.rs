@@ -13,7 +13,6 @@ mod mapped;
 mod mmap;
 pub mod stats;
 pub mod strace;
-pub mod synth;
 
 pub use error::{Error, Result};
 pub use format::{Access, Header, Op, Reader, Record, TracePath, Writer};

@@ -4,8 +4,8 @@
 
 use chunkload::flatten;
 use chunkload::image::{Image, OpenOptions};
-use chunkload::layout::{BLOCK_SIZE, BlockLayout, BlockMeta};
 use chunkload::ingest::map_trace;
+use chunkload::layout::{BLOCK_SIZE, BlockLayout, BlockMeta};
 use chunkload::trace::Region;
 use chunkload::trace::{Access, MmapRule, Record, TracePath};
 

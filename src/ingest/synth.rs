@@ -8,8 +8,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
-use super::format::{Access, Header, Record, TracePath};
 use crate::flatten::{Flattened, NodeKind};
+use crate::trace::{Access, Header, Record, TracePath};
 
 #[derive(Debug, Clone)]
 pub struct SynthOptions {
