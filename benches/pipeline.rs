@@ -15,10 +15,11 @@ use sha2::{Digest, Sha256};
 
 use chunkload::chunk::{self, ConvertOptions};
 use chunkload::crypto::Salt;
-use chunkload::flatten::{self, LayerContent};
+use chunkload::flatten;
 use chunkload::image::{Image, OpenOptions};
 use chunkload::layout::{self, BlockLayout};
 use chunkload::rootfs;
+use chunkload::rootfs::LayerContent;
 use chunkload::store::MemStore;
 
 /// Half-random, half-repetitive content: compresses roughly like real binaries and text do.

@@ -5,6 +5,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// The block size of the block image: file extents start on these boundaries (the allocator in
+/// `flatten`, the layout in `layout`), and it is the guest's page size in a replay. Here, below
+/// every stage that counts blocks, so none of them imports another for it.
+pub const BLOCK_SIZE: u64 = 4096;
+
 /// A size in bytes. Parses and prints with binary suffixes (`512KiB`, `10GiB`); plain numbers are bytes.
 ///
 /// ```

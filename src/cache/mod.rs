@@ -8,11 +8,11 @@
 //! [`belady()`] computes the offline optimum for a recorded request stream, the bound every policy is
 //! measured against.
 //!
-//! [`AzCache`] is the AZ-wide tier (L2): nodes placed by a bounded-load hash [`Ring`], each a memory
-//! tier over a flash tier running any policy, chunks stored erasure coded or as single copies.
+//! [`Ring`] is the bounded-load consistent hashing the AZ cache (`sim::az`) places chunks with.
+//! This module knows nothing of tiers or time: the simulated tiers built from these caches (the
+//! worker cache, the AZ cache) live in the simulation kernel, `crate::sim`.
 
 mod arc;
-pub mod az;
 pub mod belady;
 mod bounded;
 mod fifo;
@@ -24,7 +24,6 @@ mod policy;
 mod random;
 pub mod ring;
 mod s3_fifo;
-mod worker;
 
 use std::fmt;
 use std::str::FromStr;
@@ -32,7 +31,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use arc::Arc;
-pub use az::{AzCache, AzConfig, AzLookup, AzStats, NodeStats, Redundancy};
 pub use belady::{Belady, belady};
 pub use bounded::{BoundedCache, CacheStats};
 pub use fifo::Fifo;
@@ -43,7 +41,6 @@ pub use policy::EvictionPolicy;
 pub use random::Random;
 pub use ring::{NodeId, Ring, RingConfig};
 pub use s3_fifo::S3Fifo;
-pub use worker::{WorkerCache, WorkerStats, WorkerTier};
 
 /// A chunk, interned to a dense integer before simulation (0, 1, 2, ... in order of first sight).
 ///

@@ -30,7 +30,7 @@ impl fmt::Display for NodeId {
 /// The SplitMix64 finaliser (Steele, Lea, Flood 2014). Fixed here rather than std's `DefaultHasher`,
 /// whose output may change between Rust releases: placements must be the same on every build.
 #[inline]
-pub(crate) const fn mix64(mut z: u64) -> u64 {
+pub const fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

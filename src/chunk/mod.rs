@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use content::ChunkContent;
-pub use convert::{ConvertOptions, ConvertStats, Converted, convert};
+pub use convert::{ConvertOptions, ConvertStats, Converted, Error as ConvertError, convert};
 pub use reader::{ChunkedImage, ReadError, open_stored, read_chunk};
 
 use crate::units::ByteSize;

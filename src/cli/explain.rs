@@ -1,18 +1,16 @@
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 
-use chunkload::chunk::{self, ChunkSize, ChunkedImage, ConvertOptions};
-use chunkload::crypto::{CustomerKey, Manifest, ManifestPublic, Salt};
-use chunkload::flatten;
-use chunkload::image::Image;
-use chunkload::store::{ChunkStore, ManifestName, MemStore};
-use chunkload::teach::explain::{self, CacheFill, ExplainOptions, StoredImage, Subject};
+use chunkload::chunk::{ChunkSize, ConvertOptions};
+use chunkload::crypto::{CustomerKey, Salt};
+use chunkload::ingest::Opened;
+use chunkload::replay::CacheState;
+use chunkload::teach::explain::{self, ExplainOptions, StoredImage, Subject};
 use chunkload::trace::Reader;
 
-use super::ImageFlags;
-use super::replay::StartFlags;
+use super::common::{self, ImageFlags, StartFlags};
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -44,10 +42,10 @@ pub struct ExplainArgs {
     /// Worker cache before the start: cold (empty), warm (this image) or store (the store's other
     /// images, as their starts would have left it).
     #[arg(long, default_value = "cold")]
-    l1: CacheFill,
+    l1: CacheState,
     /// AZ cache before the start: cold, warm or store.
     #[arg(long, default_value = "warm")]
-    l2: CacheFill,
+    l2: CacheState,
     #[command(flatten)]
     start: StartFlags,
     /// Print JSON instead of text.
@@ -61,80 +59,39 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     let scenario = args.start.scenario()?;
     let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
     let store = match &args.store {
-        Some(dir) => Some(super::dedup::open_existing_store(dir)?),
+        Some(dir) => Some(common::open_store(dir)?),
         None if args.key.is_some() => bail!("--key names a manifest, which needs --store to read its chunks"),
         None => None,
     };
-    let mem = MemStore::new();
-    // The subject: an image converted in memory, or a sealed manifest and its store.
-    type Opened<'s> = (Option<Image>, Option<flatten::Flattened>, Manifest, &'s dyn ChunkStore, Skip);
-    let (image, flat, manifest, chunks, skip): Opened<'_> = match &args.key {
-        Some(key) => {
-            let store = store.as_ref().expect("checked above");
+    // The subject: a sealed manifest and its store, or an image converted in memory.
+    let opened = match (&args.key, &store) {
+        (Some(key), Some(store)) => {
             let key = CustomerKey::load(key)?;
-            let (bytes, name) = if std::path::Path::new(&args.subject).is_file() {
-                (std::fs::read(&args.subject).with_context(|| format!("cannot read {}", args.subject))?, None)
-            } else {
-                let name: ManifestName = args.subject.parse()?;
-                (store.get_manifest(&name)?, Some(name))
-            };
-            let manifest =
-                Manifest::open(&bytes, &key).with_context(|| format!("manifest {}", args.subject))?;
-            let image = match &args.image {
-                Some(r) => Some(Image::open(r, &args.flags.options())?),
-                None => None,
-            };
-            let flat = match &image {
-                Some(i) => Some(flatten::flatten(i)?),
-                None => None,
-            };
-            (image, flat, manifest, store as &dyn ChunkStore, Skip { name, bytes: Some(bytes) })
+            let options = args.flags.options();
+            Opened::sealed(&args.subject, store, &key, args.image.as_deref().map(|r| (r, &options)))?
         }
-        None => {
+        _ => {
             if args.image.is_some() {
                 bail!("--image goes with a manifest SUBJECT (and --key); here SUBJECT is the image itself");
             }
-            let image = Image::open(&args.subject, &args.flags.options())?;
-            let flat = flatten::flatten(&image)?;
             let options = ConvertOptions { chunk_size: args.chunk_size, salt: args.salt.clone() };
-            let manifest = chunk::convert(&image, &flat, &options, &mem)?.manifest;
-            (Some(image), Some(flat), manifest, &mem, Skip::default())
+            Opened::convert(&args.subject, &args.flags.options(), &options)?
         }
     };
-    let public = manifest.public();
-    if let (Some(image), Some(_)) = (&image, &args.key)
-        && public.header.source != image.digest().to_string()
-    {
-        bail!(
-            "manifest {} was converted from {}, not from --image {} ({})",
-            args.subject,
-            public.header.source,
-            image.reference,
-            image.digest()
-        );
-    }
-    let (meta, _) = ChunkedImage { manifest, store: chunks }.tree()?;
-    let mut others = Vec::new();
-    if let Some(store) = &store {
-        for name in store.list_manifests()? {
-            if skip.name.as_ref() == Some(&name) {
-                continue;
-            }
-            let bytes = store.get_manifest(&name)?;
-            if skip.bytes.as_deref() == Some(&bytes[..]) {
-                continue;
-            }
-            let manifest =
-                ManifestPublic::parse(&bytes).with_context(|| format!("manifest {name} in the store"))?;
-            others.push(StoredImage { name: name.to_string(), manifest });
-        }
-    }
+    let others = match &store {
+        Some(store) => opened
+            .store_images(store)?
+            .into_iter()
+            .map(|s| StoredImage { name: s.name.to_string(), manifest: s.manifest })
+            .collect(),
+        None => Vec::new(),
+    };
     let subject = Subject {
         name: args.subject.clone(),
-        flat: flat.as_ref(),
-        layer_history: image.as_ref().map(explain::layer_history).unwrap_or_default(),
-        manifest: &public,
-        meta: &meta,
+        flat: opened.flat.as_ref(),
+        layer_history: opened.image.as_ref().map(explain::layer_history).unwrap_or_default(),
+        manifest: &opened.public,
+        meta: &opened.meta,
         store: &others,
     };
     let opts =
@@ -146,11 +103,4 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         print!("{story}");
     }
     Ok(())
-}
-
-/// The store's copy of the subject, left out of the comparison.
-#[derive(Default)]
-struct Skip {
-    name: Option<ManifestName>,
-    bytes: Option<Vec<u8>>,
 }

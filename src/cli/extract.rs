@@ -5,8 +5,9 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use chunkload::chunk::ChunkContent;
-use chunkload::flatten::{self, LayerContent};
+use chunkload::flatten;
 use chunkload::image::Image;
+use chunkload::rootfs::LayerContent;
 use chunkload::rootfs::{self, ExtractReport};
 use chunkload::units::ByteSize;
 

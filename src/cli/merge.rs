@@ -24,11 +24,11 @@ pub fn run(args: MergeArgs) -> Result<()> {
         files.push((p.display().to_string(), SweepResults::read(p)?));
     }
     let merged = results::merge(&files)?;
-    let written = super::sweep::write_outputs(&merged, &args.out)?;
+    let written = super::common::write_sweep_outputs(&merged, &args.out)?;
     let headline: &[&str] = match merged.experiment.as_str() {
         "replay" => replay::HEADLINE,
         "fleet" => fleet::HEADLINE,
         _ => &[],
     };
-    super::sweep::report(&merged, headline, &written, args.json)
+    super::common::print_sweep(&merged, headline, &written, args.json)
 }

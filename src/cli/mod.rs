@@ -1,6 +1,7 @@
 //! The command line: parses flags into the library's options, runs one command, prints its report.
 //! `anyhow` lives here only; the library's errors carry the detail.
 
+mod common;
 mod convert;
 mod dedup;
 mod demo;
@@ -19,15 +20,7 @@ mod trace;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-
-use std::path::PathBuf;
-
-use chunkload::chunk::ChunkedImage;
-use chunkload::crypto::{CustomerKey, Manifest};
-use chunkload::image::{OpenOptions, spec::Platform};
-use chunkload::store::{ChunkStore, DirStore, ManifestName};
-use chunkload::units::ByteSize;
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,61 +68,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
 }
 
-/// Flags every command that opens an image shares.
-#[derive(Debug, Clone, Args)]
-pub struct ImageFlags {
-    /// Platform to pick from a multi-platform index (os/arch[/variant]).
-    #[arg(long, default_value = "linux/amd64", value_parser = parse_platform)]
-    pub platform: Platform,
-    /// Refuse images whose layers decompress to more than this in total (decompression-bomb guard;
-    /// Lambda's image limit is 10 GiB).
-    #[arg(long, default_value = "10GiB")]
-    pub max_uncompressed: ByteSize,
-}
-
-impl ImageFlags {
-    pub fn options(&self) -> OpenOptions {
-        OpenOptions { platform: self.platform.clone(), max_uncompressed: self.max_uncompressed }
-    }
-}
-
-/// Flags that name a converted image: its sealed manifest, the store and the customer key.
-#[derive(Debug, Clone, Args)]
-pub struct ManifestFlags {
-    /// A sealed manifest file, or the name of a manifest in the store.
-    pub manifest: String,
-    /// Chunk store directory.
-    #[arg(long, value_name = "DIR")]
-    pub store: PathBuf,
-    /// Customer key file that sealed the manifest.
-    #[arg(long, value_name = "KEYFILE")]
-    pub key: PathBuf,
-}
-
-impl ManifestFlags {
-    pub fn open_store(&self) -> anyhow::Result<DirStore> {
-        dedup::open_existing_store(&self.store)
-    }
-
-    /// Opens (authenticates and decrypts) the manifest and pairs it with the store.
-    pub fn open<'s>(&self, store: &'s DirStore) -> anyhow::Result<ChunkedImage<'s>> {
-        use anyhow::Context;
-        let key = CustomerKey::load(&self.key)?;
-        let bytes = if std::path::Path::new(&self.manifest).is_file() {
-            std::fs::read(&self.manifest).with_context(|| format!("cannot read {}", self.manifest))?
-        } else {
-            let name: ManifestName = self.manifest.parse()?;
-            store.get_manifest(&name)?
-        };
-        let manifest = Manifest::open(&bytes, &key).with_context(|| format!("manifest {}", self.manifest))?;
-        Ok(ChunkedImage { manifest, store })
-    }
-}
-
-fn parse_platform(s: &str) -> Result<Platform, String> {
-    Platform::parse(s)
-        .ok_or_else(|| format!("invalid platform {s:?}: expected os/arch[/variant], e.g. linux/amd64"))
-}
+// The shared flags live in `common`; re-exported for the commands that name them here.
+pub use common::{ImageFlags, ManifestFlags};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -11,7 +11,7 @@ use chunkload::chunk::ChunkedImage;
 use chunkload::crypto::Manifest;
 use chunkload::layout::BlockMeta;
 use chunkload::mount::{self, CacheConfig, InjectedLatency, MountOptions, Mounted, Recorder, RemoteTier};
-use chunkload::sim::Scenario;
+use chunkload::replay::Scenario;
 use chunkload::store::ChunkStore;
 use chunkload::trace::Header;
 use chunkload::units::ByteSize;

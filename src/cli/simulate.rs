@@ -4,8 +4,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use chunkload::fleet::{self, FleetScenario, plots};
-use chunkload::sim::scenario::DEFAULT_SEED;
+use chunkload::fleet::{self, plots};
+use chunkload::ingest;
+use chunkload::sim::rng::DEFAULT_SEED;
+
+use super::common;
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -40,22 +43,8 @@ fn parse_seed(s: &str) -> Result<u64, String> {
     r.map_err(|_| format!("invalid seed {s:?}: expected a decimal or 0x-hex 64-bit number"))
 }
 
-/// A fleet scenario argument (`paper-region`, or a file laid over it) with `--set` overrides on
-/// top: what `simulate` and `sweep --experiment fleet` read.
-pub(super) fn load_scenario(scenario: &str, set: &[String]) -> Result<FleetScenario> {
-    let text;
-    let file = if scenario == "paper-region" {
-        None
-    } else {
-        text =
-            fs::read_to_string(scenario).with_context(|| format!("cannot read scenario file {scenario}"))?;
-        Some((scenario, text.as_str()))
-    };
-    Ok(FleetScenario::load(file, set)?)
-}
-
 pub fn run(args: SimulateArgs) -> Result<()> {
-    let sc = load_scenario(&args.scenario, &args.set)?;
+    let sc = common::load_fleet_scenario(&args.scenario, &args.set)?;
     if args.print_scenario {
         print!("{}", sc.to_toml());
         return Ok(());
@@ -63,7 +52,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     if let Some(dir) = &args.out {
         check_out_dir(dir)?;
     }
-    let real = fleet::real::load(&sc)?;
+    let real = ingest::real::load(&sc)?;
     let report = fleet::run_with(&sc, args.seed, &real);
     let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
     if let Some(dir) = &args.out {

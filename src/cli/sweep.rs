@@ -1,25 +1,21 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use chunkload::report::Table;
-use chunkload::report::plot::write_svg;
-use chunkload::sim::Scenario;
-use chunkload::sim::replay::ChunkTable;
-use chunkload::sim::scenario::DEFAULT_SEED;
+use chunkload::ingest;
+use chunkload::replay::{CacheState, Scenario};
+use chunkload::sim::rng::DEFAULT_SEED;
 use chunkload::sweep::fleet::FleetExperiment;
-use chunkload::sweep::replay::{ReplayExperiment, StartState};
-use chunkload::sweep::results::write_atomic;
-use chunkload::sweep::{self, Experiment, Grid, Shard, SweepResults, charts};
-use chunkload::trace::mapping::map_trace;
+use chunkload::sweep::replay::ReplayExperiment;
+use chunkload::sweep::{self, Experiment, Grid, Shard};
 use chunkload::trace::{MmapRule, Reader};
 
-use super::ManifestFlags;
+use super::common::{self, ManifestFlags};
 
 /// What each point of a sweep runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -27,21 +23,6 @@ enum ExperimentKind {
     // (No doc comments here: clap would switch the whole help to its long layout.)
     Replay,
     Fleet,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum CacheState {
-    Cold,
-    Warm,
-}
-
-impl From<CacheState> for StartState {
-    fn from(s: CacheState) -> Self {
-        match s {
-            CacheState::Cold => StartState::Cold,
-            CacheState::Warm => StartState::Warm,
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -96,10 +77,10 @@ struct ReplayInputs {
     #[arg(long)]
     trace: Option<PathBuf>,
     /// Worker cache before the start: empty, or holding the whole image.
-    #[arg(long, value_enum, default_value = "cold")]
+    #[arg(long, value_parser = common::cold_or_warm(), default_value = "cold")]
     l1: CacheState,
     /// AZ cache before the start: empty, or holding the whole image.
-    #[arg(long, value_enum, default_value = "warm")]
+    #[arg(long, value_parser = common::cold_or_warm(), default_value = "warm")]
     l2: CacheState,
     /// What an mmap in the trace reads: whole, ignore or fraction:F.
     #[arg(long, default_value = "whole")]
@@ -124,9 +105,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
         }
         ExperimentKind::Fleet => {
             refuse_replay_inputs(&args.replay)?;
-            let base =
-                super::simulate::load_scenario(args.scenario.as_deref().unwrap_or("paper-region"), &[])?;
-            let exp = FleetExperiment::new(&base, chunkload::fleet::real::load(&base)?);
+            let base = common::load_fleet_scenario(args.scenario.as_deref().unwrap_or("paper-region"), &[])?;
+            let exp = FleetExperiment::new(&base, ingest::real::load(&base)?);
             sweep_with(&exp, &base, &grid, args.seed.unwrap_or(DEFAULT_SEED), &args)
         }
     }
@@ -172,28 +152,21 @@ fn replay_experiment(a: &ReplayInputs) -> Result<ReplayExperiment> {
     );
     let flags = ManifestFlags { manifest, store, key };
     let store = flags.open_store()?;
-    let image = flags.open(&store)?;
-    let (meta, _) = image.tree()?;
-    let public = image.manifest.public();
-    let table = ChunkTable::from_manifest(&public);
+    let opened = flags.opened(&store, None)?;
+    let public = &opened.public;
     let trace_bytes = std::fs::read(&trace).with_context(|| format!("cannot read {}", trace.display()))?;
     let records = Reader::open(&trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
-    let map = map_trace(&meta, records, a.mmap);
+    let map = opened.map(records, a.mmap);
 
     // Inputs by content, not by path: shards run on other machines merge when the files match.
-    let mut image_id = Sha256::new();
-    image_id.update(format!("{} {}\n", public.header.chunk_size, public.header.image_size));
-    for c in &public.chunks {
-        image_id.update(format!("{} {}\n", c.index, c.name));
-    }
     let inputs = BTreeMap::from([
-        ("image_sha256".to_string(), hex::encode(image_id.finalize())),
+        ("image_sha256".to_string(), opened.content_id()),
         ("chunk_size".to_string(), public.header.chunk_size.to_string()),
         ("trace_sha256".to_string(), hex::encode(Sha256::digest(&trace_bytes))),
         ("mmap_rule".to_string(), a.mmap.to_string()),
         ("trace_missing_paths".to_string(), map.missing.to_string()),
     ]);
-    Ok(ReplayExperiment::new(map.accesses, table, a.l1.into(), a.l2.into(), inputs))
+    Ok(ReplayExperiment::new(map.accesses, opened.table, a.l1, a.l2, inputs))
 }
 
 fn sweep_with<E: Experiment>(
@@ -218,92 +191,6 @@ fn sweep_with<E: Experiment>(
     bar.set_prefix(args.shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into()));
     let results = sweep::run(exp, base, grid, seed, args.shard, &|| bar.inc(1))?;
     bar.finish_and_clear();
-    let written = write_outputs(&results, &args.out)?;
-    report(&results, exp.headline(), &written, args.json)
-}
-
-/// Writes a results set into `out`: a shard file alone for a shard; for a whole run or a merge,
-/// CSV and charts first and results.json last (its presence means the set is complete).
-pub(super) fn write_outputs(r: &SweepResults, out: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    if let Some(s) = r.shard {
-        let path = out.join(format!("results-shard-{}-of-{}.json", s.index, s.count));
-        write_atomic(&path, r.to_json().as_bytes())?;
-        return Ok(vec![path]);
-    }
-    // A previous set in the same directory goes first, results.json leading: no stale chart or
-    // CSV can sit next to the new results, and no old results.json can look like the new set.
-    let json = out.join("results.json");
-    let stale = std::fs::read_dir(out)
-        .with_context(|| format!("cannot read {}", out.display()))?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| {
-            n == "results.csv"
-                || (n.ends_with(".svg")
-                    && (n.starts_with("miss_ratio_") || n.starts_with("cdf_") || n == "tier_mix.svg"))
-        });
-    for name in std::iter::once("results.json".to_string()).chain(stale) {
-        let p = out.join(&name);
-        if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("cannot replace {}", p.display()))?;
-        }
-    }
-    let mut written = Vec::new();
-    let csv = out.join("results.csv");
-    write_atomic(&csv, r.to_csv().as_bytes())?;
-    written.push(csv);
-    for c in charts::charts(r)? {
-        let path = out.join(&c.file);
-        let tmp = out.join(format!(".{}.partial", c.file));
-        write_svg(&tmp, &c.svg)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(path);
-    }
-    write_atomic(&json, r.to_json().as_bytes())?;
-    written.push(json);
-    Ok(written)
-}
-
-/// The terminal view: provenance, one row per point with the headline metrics, the files.
-pub(super) fn report(r: &SweepResults, headline: &[&str], written: &[PathBuf], json: bool) -> Result<()> {
-    if json {
-        print!("{}", r.to_json());
-        return Ok(());
-    }
-    println!("{}", r.provenance());
-    println!("{} of {} points; seeding: {}", r.rows.len(), r.points, r.seeding);
-    for (k, v) in &r.inputs {
-        println!("  input {k} = {v}");
-    }
-    let metrics: Vec<String> = if headline.is_empty() {
-        r.metric_names().into_iter().take(6).collect()
-    } else {
-        headline.iter().map(|s| s.to_string()).collect()
-    };
-    let mut t = Table::new(["#".to_string(), "point".to_string()].into_iter().chain(metrics.iter().cloned()));
-    for row in &r.rows {
-        let cells =
-            metrics.iter().map(|m| row.metrics.get(m).map(|v| fmt_metric(*v)).unwrap_or_else(|| "-".into()));
-        t.row([row.index.to_string(), row.label.clone()].into_iter().chain(cells));
-    }
-    print!("{t}");
-    println!("wrote:");
-    for p in written {
-        println!("  {}", p.display());
-    }
-    println!("effective base scenario (pass it back with --scenario):");
-    for line in r.scenario.lines() {
-        println!("  {line}");
-    }
-    Ok(())
-}
-
-fn fmt_metric(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.4}")
-    }
+    let written = common::write_sweep_outputs(&results, &args.out)?;
+    common::print_sweep(&results, exp.headline(), &written, args.json)
 }

@@ -9,13 +9,14 @@ use chunkload::chunk::{self, ChunkSize, ConvertOptions};
 use chunkload::crypto::Salt;
 use chunkload::flatten;
 use chunkload::image::Image;
+use chunkload::ingest::map_trace;
+use chunkload::ingest::synth::{SynthOptions, synthesize};
 use chunkload::layout::{BlockLayout, BlockMeta};
 use chunkload::mount::Recorder;
 use chunkload::mount::sandbox::Sandbox;
 use chunkload::store::MemStore;
-use chunkload::trace::mapping::{Region, map_trace};
+use chunkload::trace::Region;
 use chunkload::trace::strace::{self, ImportOptions};
-use chunkload::trace::synth::{SynthOptions, synthesize};
 use chunkload::trace::{MmapRule, Reader, TraceStats, Writer};
 use chunkload::units::ByteSize;
 
@@ -78,7 +79,7 @@ struct SynthArgs {
     /// Where to write the trace (`.zst` compresses).
     #[arg(short, long, value_name = "TRACE")]
     output: PathBuf,
-    #[arg(long, default_value_t = chunkload::sim::scenario::DEFAULT_SEED)]
+    #[arg(long, default_value_t = chunkload::sim::rng::DEFAULT_SEED)]
     seed: u64,
     /// Share of the image's live file bytes the start reads (the paper cites 6.4% from Slacker).
     #[arg(long, default_value_t = 0.064)]

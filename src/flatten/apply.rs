@@ -100,7 +100,7 @@ impl Applier<'_> {
                 st.files += 1;
                 st.bytes_added += size;
                 let block = *self.next_block;
-                *self.next_block += size.div_ceil(crate::layout::BLOCK_SIZE);
+                *self.next_block += size.div_ceil(crate::units::BLOCK_SIZE);
                 NodeKind::File(ContentRef { layer: ctx.layer, offset: *offset, size: *size, block })
             }
             EntryKind::Symlink(target) => {

@@ -3,7 +3,6 @@
 //! bytes live instead of copying them; later stages stream those bytes back layer by layer.
 
 mod apply;
-mod content;
 mod error;
 pub mod path;
 pub mod scan;
@@ -12,7 +11,6 @@ mod tree;
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use content::LayerContent;
 pub use error::{EntryProblem, Error, Result};
 pub use tree::{ContentRef, Meta, Mtime, Name, Node, NodeId, NodeKind, Tree};
 

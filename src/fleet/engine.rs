@@ -4,7 +4,7 @@
 //! A start reads its working set at chunk granularity over `read_parallelism` outstanding reads
 //! (each read goes to the lane that frees first). A read is, in order: a worker-cache hit (memory
 //! or disk), an AZ-cache hit (an erasure-coded read: the k-th fastest of the stripes present), or
-//! an S3 GET, after which the worker writes the chunk into the AZ cache itself: that write lands
+//! an S3 GET (all priced by the kernel's one read path, `sim::tier` and `sim::S3`), after which the worker writes the chunk into the AZ cache itself: that write lands
 //! when the S3 response does, so starts that miss the same chunk meanwhile (a burst to a new
 //! function) go to S3 too. S3 GETs beyond `s3.max_requests_per_second` queue (throttling).
 
@@ -17,13 +17,11 @@ use super::failure::{self, FailureRecord, TimedAction};
 use super::histogram::LogHistogram;
 use super::population::Population;
 use super::scenario::FleetScenario;
-use super::stream;
-use super::throttle::Throttle;
-use super::worker::{L1_DISK, L1_MEMORY};
 use super::workload::{ColdStart, TickBatch};
-use crate::cache::{AzCache, ChunkId, Redundancy, belady};
-use crate::sim::latency::{MAX_STRIPES, kth_fastest};
+use crate::cache::{ChunkId, belady};
+use crate::sim::rng::{mix64, stream};
 use crate::sim::time::{SimDuration, SimTime};
+use crate::sim::{AzCache, S3, Tier, az_read, worker_hit};
 use crate::units::ByteSize;
 
 /// Per-minute counters of the measured window.
@@ -72,7 +70,7 @@ pub struct Engine<'a> {
     l2: AzCache,
     /// `(time ns, chunk)` of AZ-cache writes not landed yet.
     pending: BinaryHeap<Reverse<(u64, u32)>>,
-    throttle: Throttle,
+    s3: S3,
     rng: ChaCha8Rng,
     actions: Vec<TimedAction>,
     next_action: usize,
@@ -89,7 +87,7 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
         let chunk = sc.chunk_size;
-        let mut az = sc.l2.az_config(crate::cache::ring::mix64(seed ^ 0x6c32));
+        let mut az = sc.l2.az_config(mix64(seed ^ 0x6c32));
         az.typical_chunk = chunk;
         // The node memory tier is inclusive (flash holds every piece), so it changes no hit or
         // miss, and the tier latency model prices an AZ hit the same from memory or flash (the
@@ -101,7 +99,7 @@ impl<'a> Engine<'a> {
             pop,
             l2: AzCache::new(az),
             pending: BinaryHeap::new(),
-            throttle: Throttle::new(sc.s3.max_requests_per_second),
+            s3: S3::limited(sc.latency.s3_get, sc.s3.max_requests_per_second),
             rng: stream(seed, "latency"),
             actions: failure::schedule(sc),
             next_action: 0,
@@ -174,7 +172,7 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn start(&mut self, s: &ColdStart, l1: &[u8]) {
+    fn start(&mut self, s: &ColdStart, l1: &[Option<Tier>]) {
         self.catch_up(s.time);
         let minute = self.minute(s.time.as_nanos());
         let lat = &self.sc.latency;
@@ -187,79 +185,52 @@ impl<'a> Engine<'a> {
         for (&c, &tier) in self.pop.working_set(s.version).iter().zip(l1) {
             let (li, &now) = lanes.iter().enumerate().min_by_key(|&(_, t)| *t).expect("at least one lane");
             let mut d = lat.agent_overhead.sample(&mut self.rng);
-            match tier {
-                L1_MEMORY => {
-                    d += lat.l1_hit.sample(&mut self.rng);
-                    l1m += 1;
+            if let Some(tier) = tier {
+                d += worker_hit(tier, &lat.l1_hit, &self.sc.l1.disk_hit, &mut self.rng);
+                match tier {
+                    Tier::WorkerDisk => l1d += 1,
+                    _ => l1m += 1,
                 }
-                L1_DISK => {
-                    d += self.sc.l1.disk_hit.sample(&mut self.rng);
-                    l1d += 1;
-                }
-                _ => {
-                    if self.sc.l2_belady {
-                        if minute.is_none() {
-                            self.l2_warmup_requests += 1;
-                        }
-                        self.l2_requests.push(ChunkId(c));
+            } else {
+                if self.sc.l2_belady {
+                    if minute.is_none() {
+                        self.l2_warmup_requests += 1;
                     }
-                    let look = self.l2.get(ChunkId(c), self.chunk);
-                    if look.hit {
-                        let fetch = match redundancy {
-                            Redundancy::ErasureCoded { k, n } => {
-                                let n = usize::from(n).min(MAX_STRIPES);
-                                let mut draws = [SimDuration::ZERO; MAX_STRIPES];
-                                for x in &mut draws[..n] {
-                                    *x = lat.az_stripe.sample(&mut self.rng);
-                                }
-                                let k = usize::from(k);
-                                if minute.is_some() && look.stripes_present == n {
-                                    // Figure 9: the same draws read without parity (all k data stripes).
-                                    let no_parity = draws[..k].iter().copied().max().unwrap_or_default();
-                                    self.measured.stripe_no_parity.record(no_parity);
-                                }
-                                // Only stripes that are present answer; the read needs k of them.
-                                let present = look.stripes_present.clamp(k, n);
-                                let f = kth_fastest(&mut draws[..present], k);
-                                if minute.is_some() {
-                                    self.measured.stripe_ec.record(f);
-                                }
-                                f
-                            }
-                            Redundancy::SingleCopy => {
-                                let f = lat.az_stripe.sample(&mut self.rng);
-                                if minute.is_some() {
-                                    self.measured.stripe_ec.record(f);
-                                }
-                                f
-                            }
-                        };
-                        if look.stripes_present < redundancy.stripes() {
-                            if minute.is_some() {
-                                self.measured.degraded_hits += 1;
-                            }
-                            if self.sc.l2_read_repair {
-                                // The reader decoded the chunk: it writes the missing stripes back.
-                                self.l2.put(ChunkId(c), self.chunk);
-                                self.measured.repairs += 1;
-                            }
+                    self.l2_requests.push(ChunkId(c));
+                }
+                let look = self.l2.get(ChunkId(c), self.chunk);
+                if look.hit {
+                    let read = az_read(&lat.az_stripe, redundancy, look.stripes_present, &mut self.rng);
+                    if minute.is_some() {
+                        if let Some(no_parity) = read.no_parity {
+                            // Figure 9: the same draws read without parity (all k data stripes).
+                            self.measured.stripe_no_parity.record(no_parity);
                         }
-                        d += fetch + self.decrypt;
-                        l2h += 1;
-                    } else {
-                        // The warm-up fills empty caches (an empty-cache restart by construction):
-                        // it is not throttled, or it would start the run in overload.
-                        let begin = if minute.is_some() { self.throttle.admit(now) } else { now };
-                        let wait = SimDuration::from_nanos(begin - now);
-                        let get = lat.s3_get.sample(&mut self.rng);
+                        self.measured.stripe_ec.record(read.latency);
+                    }
+                    if look.stripes_present < redundancy.stripes() {
                         if minute.is_some() {
-                            self.measured.throttle_wait.record(wait);
+                            self.measured.degraded_hits += 1;
                         }
-                        let landed = now + (wait + get).as_nanos();
-                        self.pending.push(Reverse((landed, c)));
-                        d += wait + get + self.decrypt;
-                        s3r += 1;
+                        if self.sc.l2_read_repair {
+                            // The reader decoded the chunk: it writes the missing stripes back.
+                            self.l2.put(ChunkId(c), self.chunk);
+                            self.measured.repairs += 1;
+                        }
                     }
+                    d += read.latency + self.decrypt;
+                    l2h += 1;
+                } else {
+                    // The warm-up fills empty caches (an empty-cache restart by construction):
+                    // it is not throttled, or it would start the run in overload.
+                    let get = self.s3.get(SimTime::from_nanos(now), minute.is_some(), &mut self.rng);
+                    if minute.is_some() {
+                        self.measured.throttle_wait.record(get.throttled);
+                    }
+                    let landed = now + get.total().as_nanos();
+                    self.pending.push(Reverse((landed, c)));
+                    d += get.total() + self.decrypt;
+                    s3r += 1;
                 }
             }
             lanes[li] = now + d.as_nanos();

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::scenario::{Failure, FleetScenario};
-use crate::cache::{AzCache, ChunkId, NodeId};
+use crate::cache::{ChunkId, NodeId};
+use crate::sim::AzCache;
 use crate::sim::time::SimTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +103,7 @@ pub fn apply(l2: &mut AzCache, action: Action, readable: u32, at_s: f64) -> Fail
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{AzConfig, Redundancy};
+    use crate::sim::{AzConfig, Redundancy};
     use crate::units::ByteSize;
 
     fn filled(redundancy: Redundancy) -> AzCache {

@@ -17,27 +17,13 @@ pub mod population;
 pub mod real;
 pub mod report;
 pub mod scenario;
-pub mod throttle;
 pub mod worker;
 pub mod workload;
 
 use std::sync::mpsc;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
 pub use report::FleetReport;
 pub use scenario::{FleetScenario, FleetScenarioError, PAPER_REGION_TOML};
-
-use crate::cache::ring::mix64;
-
-/// The random stream of one component: ChaCha8 seeded from the run's seed and the component's name.
-pub(crate) fn stream(seed: u64, component: &str) -> ChaCha8Rng {
-    let tag = component
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    ChaCha8Rng::seed_from_u64(mix64(seed ^ mix64(tag)))
-}
 
 /// Simulates `scenario` with `seed`. Pure: no I/O, same inputs, same report. A scenario with
 /// real images (`[[population.real]]`) goes through [`run_with`].
@@ -45,7 +31,7 @@ pub fn run(scenario: &FleetScenario, seed: u64) -> FleetReport {
     run_with(scenario, seed, &[])
 }
 
-/// [`run`] with `real`, the scenario's real images as `real::load` read them (one per entry).
+/// [`run`] with `real`, the scenario's real images as `ingest::real::load` read them (one per entry).
 pub fn run_with(scenario: &FleetScenario, seed: u64, real: &[real::RealImage]) -> FleetReport {
     let pop = population::Population::generate(scenario, seed, real);
     let (warm_ticks, total_ticks) = scenario.ticks();
@@ -146,7 +132,7 @@ mod tests {
     }
 
     fn scenario_seed() -> u64 {
-        crate::sim::scenario::DEFAULT_SEED
+        crate::sim::rng::DEFAULT_SEED
     }
 
     #[test]

@@ -16,7 +16,8 @@ use serde::Serialize;
 use super::popularity::Zipf;
 use super::real::RealImage;
 use super::scenario::{FleetScenario, LayerLevel};
-use super::stream;
+use crate::sim::chunks::{ContentKey, Interner};
+use crate::sim::rng::stream;
 use crate::sim::time::SimTime;
 
 /// A layer node of the prefix tree.
@@ -125,7 +126,7 @@ struct Levels<'a> {
 
 impl Population {
     /// The population of `sc`, with `real` the loaded images of its `[[population.real]]`
-    /// entries, in order (`fleet::real::load`).
+    /// entries, in order (`ingest::real::load`).
     ///
     /// # Panics
     /// If `real` does not hold one image per entry: a caller's bug, not an input error.
@@ -133,7 +134,7 @@ impl Population {
         assert_eq!(
             real.len(),
             sc.population.real.len(),
-            "load the scenario's [[population.real]] images with fleet::real::load"
+            "load the scenario's [[population.real]] images with ingest::real::load"
         );
         let p = &sc.population;
         let mut rng = stream(seed, "population");
@@ -223,8 +224,10 @@ impl Population {
     /// so mixing real images in leaves the synthetic population as it was.
     fn add_real(&mut self, sc: &FleetScenario, seed: u64, real: &[RealImage]) {
         let mut rng = stream(seed, "population.real");
-        let mut ids: std::collections::BTreeMap<crate::crypto::ChunkName, u32> = Default::default();
-        let mut seen: std::collections::BTreeSet<crate::crypto::ChunkName> = Default::default();
+        // Real chunks take the next ids, in first-read order: the base plus the interned id.
+        let base = self.next_chunk;
+        let mut ids: Interner<ContentKey> = Interner::default();
+        let mut seen: std::collections::BTreeSet<ContentKey> = Default::default();
         for (i, (img, cfg)) in real.iter().zip(&sc.population.real).enumerate() {
             let drawn: Vec<u32>;
             let positions: &[u32] = match &img.working_set {
@@ -237,15 +240,11 @@ impl Population {
             };
             let ws_start = self.ws.len() as u32;
             for &pos in positions {
-                let name = img.chunks[pos as usize];
-                let id = match ids.get(&name) {
-                    Some(&id) => id,
-                    None => {
-                        let id = self.fresh(1);
-                        ids.insert(name, id);
-                        id
-                    }
-                };
+                let before = ids.len();
+                let id = base + ids.intern(img.chunks[pos as usize]).0;
+                if ids.len() > before {
+                    self.fresh(1);
+                }
                 self.ws.push(id);
             }
             let ws_len = self.ws.len() as u32 - ws_start;
@@ -494,9 +493,8 @@ mod tests {
 
     #[test]
     fn real_images_share_chunks_by_name_and_leave_the_synthetic_population_alone() {
-        use crate::crypto::ChunkName;
         use crate::fleet::scenario::RealImageConfig;
-        let name = |i: u8| ChunkName::from_bytes([i; 32]);
+        let name = |i: u8| ContentKey([i; 32]);
         let cfg = |trace: bool, functions: usize| RealImageConfig {
             manifest: "m".into(),
             store: "s".into(),

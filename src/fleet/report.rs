@@ -348,8 +348,8 @@ impl fmt::Display for FleetReport {
             sc.placement.workers,
             sc.l2.nodes,
             match sc.l2.redundancy {
-                crate::sim::scenario::RedundancyName::ErasureCoded => "4-of-5 erasure coded",
-                crate::sim::scenario::RedundancyName::SingleCopy => "single copy",
+                crate::sim::RedundancyName::ErasureCoded => "4-of-5 erasure coded",
+                crate::sim::RedundancyName::SingleCopy => "single copy",
             },
             sc.population.functions,
             sc.duration,

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sim::config::{L1Config, L2Config};
 use crate::sim::latency::{LatencyDist, TierLatencies};
-use crate::sim::scenario::{L1Config, L2Config};
 use crate::sim::time::SimDuration;
 use crate::units::ByteSize;
 
@@ -361,7 +361,7 @@ impl FleetScenario {
         self.start.init.validate("start.init").map_err(|e| FleetScenarioError::Invalid(e.to_string()))?;
         self.latency.validate().map_err(|e| FleetScenarioError::Invalid(format!("latency: {e}")))?;
         self.l1.disk_hit.validate("l1.disk_hit").map_err(|e| FleetScenarioError::Invalid(e.to_string()))?;
-        if self.l2.nodes < 5 && self.l2.redundancy == crate::sim::scenario::RedundancyName::ErasureCoded {
+        if self.l2.nodes < 5 && self.l2.redundancy == crate::sim::RedundancyName::ErasureCoded {
             return bad("l2: 4-of-5 erasure coding needs at least 5 nodes".into());
         }
         if self.l2.nodes == 0 {

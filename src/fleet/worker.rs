@@ -12,14 +12,13 @@ use super::failure::{self, Action, TimedAction};
 use super::population::Population;
 use super::scenario::FleetScenario;
 use super::workload::TickBatch;
-use crate::cache::ring::mix64;
-use crate::cache::{ChunkId, PolicyKind, WorkerCache, WorkerTier};
+use crate::cache::{ChunkId, PolicyKind};
+use crate::sim::rng::derive;
+use crate::sim::{Tier, WorkerCache};
 use crate::units::ByteSize;
 
-/// Outcome codes of a worker-cache read, one byte per read in [`TickBatch::l1`].
-pub const L1_MEMORY: u8 = 0;
-pub const L1_DISK: u8 = 1;
-pub const L1_MISS: u8 = 2;
+/// The tag of the worker caches' seeds (`"l1"` in ASCII); worker `w`'s is this with `w << 16`.
+const WORKER_CACHE_TAG: u64 = 0x6c31;
 
 /// Every worker's cache. Whether a read hits a worker cache does not depend on the AZ cache or
 /// S3 (a miss is admitted either way), so this stage runs on the workload's thread, ahead of the
@@ -46,13 +45,14 @@ impl<'a> WorkerCaches<'a> {
     fn fresh(sc: &FleetScenario, seed: u64) -> Vec<WorkerL1> {
         (0..sc.placement.workers)
             .map(|w| {
-                let s = mix64(seed ^ mix64(0x6c31 ^ (w as u64) << 16));
+                let s = derive(seed, WORKER_CACHE_TAG ^ (w as u64) << 16);
                 WorkerL1::new(sc.l1.policy, sc.l1.memory_capacity, sc.l1.disk_capacity, sc.chunk_size, s)
             })
             .collect()
     }
 
-    /// Reads every start's working set through its worker's cache, filling `batch.l1`.
+    /// Reads every start's working set through its worker's cache, filling `batch.l1` with the tier
+    /// that served each read (`None`: a miss).
     pub fn fill(&mut self, batch: &mut TickBatch) {
         let mut out = std::mem::take(&mut batch.l1);
         out.clear();
@@ -65,13 +65,7 @@ impl<'a> WorkerCaches<'a> {
                 self.caches = Self::fresh(self.sc, self.seed ^ self.next_reset as u64);
             }
             let cache = &mut self.caches[s.worker as usize];
-            out.extend(self.pop.working_set(s.version).iter().map(
-                |&c| match cache.read(c, self.sc.chunk_size) {
-                    Some(WorkerTier::Memory) => L1_MEMORY,
-                    Some(WorkerTier::Disk) => L1_DISK,
-                    None => L1_MISS,
-                },
-            ));
+            out.extend(self.pop.working_set(s.version).iter().map(|&c| cache.read(c, self.sc.chunk_size)));
         }
         batch.l1 = out;
     }
@@ -98,7 +92,7 @@ impl WorkerL1 {
     }
 
     /// Looks `chunk` up; on a miss, admits it (the fetch that follows fills the worker cache).
-    pub fn read(&mut self, chunk: u32, size: ByteSize) -> Option<WorkerTier> {
+    pub fn read(&mut self, chunk: u32, size: ByteSize) -> Option<Tier> {
         let id = match self.local.get(&chunk) {
             Some(&l) => l,
             None => {
@@ -146,14 +140,14 @@ mod tests {
         let k = ByteSize::kib(512);
         let mut w = WorkerL1::new(PolicyKind::Lru, ByteSize::mib(1), ByteSize::mib(2), k, 1);
         assert_eq!(w.read(100, k), None);
-        assert_eq!(w.read(100, k), Some(WorkerTier::Memory));
+        assert_eq!(w.read(100, k), Some(Tier::WorkerMemory));
         for c in 0..1000 {
             w.read(1000 + c, k);
         }
         assert!(w.ids() <= 8, "ids are reused: {}", w.ids());
         assert_eq!(w.read(100, k), None, "evicted long ago");
-        assert_eq!(w.read(1999, k), Some(WorkerTier::Memory));
-        assert_eq!(w.read(1996, k), Some(WorkerTier::Disk));
+        assert_eq!(w.read(1999, k), Some(Tier::WorkerMemory));
+        assert_eq!(w.read(1996, k), Some(Tier::WorkerDisk));
     }
 
     #[test]

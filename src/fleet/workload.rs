@@ -19,8 +19,9 @@ use serde::Serialize;
 use super::popularity::Zipf;
 use super::population::{Population, UploadKind};
 use super::scenario::{FleetScenario, PlacementPolicy};
-use super::stream;
-use crate::cache::ring::mix64;
+use crate::sim::Tier;
+use crate::sim::rng::derive;
+use crate::sim::rng::stream;
 use crate::sim::time::SimTime;
 
 /// A sandbox that must load its image.
@@ -47,7 +48,7 @@ pub struct TickBatch {
     pub cron_runs: u64,
     /// The worker-cache outcome of every read of every start, in order (filled by
     /// [`WorkerCaches`](super::worker::WorkerCaches)).
-    pub l1: Vec<u8>,
+    pub l1: Vec<Option<Tier>>,
 }
 
 /// Counters over the measured window.
@@ -431,7 +432,7 @@ fn place(
         let first = rng.random_range(0..m);
         for j in 0..m {
             let k = (first + j) % m;
-            let w = (mix64(seed ^ mix64((u64::from(f) << 16) ^ k as u64)) % workers as u64) as u32;
+            let w = (derive(seed, (u64::from(f) << 16) ^ k as u64) % workers as u64) as u32;
             if slots[w as usize] < cap {
                 return Some(w);
             }

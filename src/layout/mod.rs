@@ -27,8 +27,8 @@ pub use stream::{Segment, segments, stream_image, stream_segment};
 
 use crate::flatten::{Flattened, NodeKind};
 
-/// The block size of the image: file extents start on these boundaries.
-pub const BLOCK_SIZE: u64 = 4096;
+/// The block size of the image (defined in `units`, below every stage that counts blocks).
+pub use crate::units::BLOCK_SIZE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::cache::{BoundedCache, CacheStats, ChunkId, PolicyKind};
 use crate::chunk::open_stored;
 use crate::crypto::{ChunkName, Manifest};
-use crate::sim::latency::{LatencyDist, stripe_read};
+use crate::sim::{LatencyDist, Redundancy, S3, SimDuration, SimTime, Tier, az_read, worker_hit};
 use crate::store::ChunkStore;
 use crate::units::ByteSize;
 
@@ -25,37 +25,43 @@ use super::disk_cache::DiskCache;
 /// Marks a hole (an all-zero chunk the manifest leaves out) in `Loader::ids`.
 const HOLE: u32 = u32::MAX;
 
-/// Where chunks that miss both local tiers come from, as far as injected latency goes.
+/// Where chunks that miss both local tiers come from, as far as injected latency goes: one of the
+/// kernel's remote tiers, [`Tier::AzCache`] or [`Tier::S3`], named as everywhere else (`az-cache`,
+/// `s3`; `az` is accepted for `az-cache`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RemoteTier {
-    /// The AZ cache: a k-of-n erasure-coded stripe read (4-of-5).
-    Az,
-    /// S3: one GET.
-    S3,
+#[serde(transparent)]
+pub struct RemoteTier(Tier);
+
+impl RemoteTier {
+    pub const AZ_CACHE: RemoteTier = RemoteTier(Tier::AzCache);
+    pub const S3: RemoteTier = RemoteTier(Tier::S3);
+
+    pub fn tier(self) -> Tier {
+        self.0
+    }
 }
 
 impl std::str::FromStr for RemoteTier {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "az" => Ok(RemoteTier::Az),
-            "s3" => Ok(RemoteTier::S3),
-            _ => Err(format!("unknown remote tier {s:?}: expected az or s3")),
+            "az" => Ok(RemoteTier::AZ_CACHE),
+            _ => match s.parse::<Tier>() {
+                Ok(t) if t.is_remote() => Ok(RemoteTier(t)),
+                _ => Err(format!("unknown remote tier {s:?}: expected az-cache (or az) or s3")),
+            },
         }
     }
 }
 
 impl std::fmt::Display for RemoteTier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            RemoteTier::Az => "az",
-            RemoteTier::S3 => "s3",
-        })
+        self.0.fmt(f)
     }
 }
 
-/// Sleeps drawn from the latency model, per tier: what a real mount on a worker would wait.
+/// Sleeps drawn from the latency model, per tier, priced by the kernel's read path
+/// (`sim::tier`, `sim::S3`): what a real mount on a worker would wait.
 pub struct InjectedLatency {
     pub disk_hit: LatencyDist,
     pub az_stripe: LatencyDist,
@@ -81,24 +87,25 @@ impl InjectedLatency {
         }
     }
 
+    /// Sleeps as long as a read from `tier` takes: [`Tier::WorkerDisk`] for the disk cache, the
+    /// remote tier for a store fetch (the AZ cache with every stripe of the paper's 4-of-5 present).
     fn wait(&self, tier: Tier) {
         let mut rng = self.rng.lock().expect("latency rng lock");
         let d = match tier {
-            Tier::Disk => self.disk_hit.sample(&mut rng),
-            Tier::Store => match self.remote {
-                RemoteTier::Az => stripe_read(&self.az_stripe, 5, 4, &mut rng),
-                RemoteTier::S3 => self.s3_get.sample(&mut rng),
-            },
+            // The memory tier is never injected: only the disk tier's latency is at hand.
+            Tier::WorkerDisk | Tier::WorkerMemory => {
+                worker_hit(tier, &self.disk_hit, &self.disk_hit, &mut rng)
+            }
+            Tier::AzCache => {
+                let ec = Redundancy::EC_4_OF_5;
+                az_read(&self.az_stripe, ec, ec.stripes(), &mut rng).latency
+            }
+            Tier::S3 => S3::unlimited(self.s3_get).get(SimTime::ZERO, false, &mut rng).latency,
+            Tier::Hole | Tier::LocalDisk => SimDuration::ZERO,
         };
         drop(rng);
         std::thread::sleep(Duration::from_nanos(d.as_nanos()));
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tier {
-    Disk,
-    Store,
 }
 
 /// Why a chunk could not be served (the message names the chunk). Cloneable: every reader
@@ -341,7 +348,7 @@ impl Loader {
         if let Some(ciphertext) = self.disk.get(id, size) {
             match open_stored(&self.manifest, index, ciphertext) {
                 Ok(plain) => {
-                    self.wait(Tier::Disk);
+                    self.wait(Tier::WorkerDisk);
                     self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
                     return Some(Arc::new(plain));
                 }
@@ -358,7 +365,7 @@ impl Loader {
         let fail = |reason: String| LoadError { index, reason };
         let entry = self.manifest.find(index).expect("not a hole").0;
         let ciphertext = self.store.get(&entry.name).map_err(|e| fail(format!("chunk {index}: {e}")))?;
-        self.wait(Tier::Store);
+        self.wait(self.latency.as_ref().map_or(Tier::S3, |l| l.remote.tier()));
         self.counters.store_fetches.fetch_add(1, Ordering::Relaxed);
         self.counters.store_bytes.fetch_add(ciphertext.len() as u64, Ordering::Relaxed);
         // Keep the ciphertext for the disk tier only once it has proved good.

@@ -7,6 +7,7 @@
 //! files are created with `O_EXCL | O_NOFOLLOW`.
 
 mod content;
+mod layers;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -16,6 +17,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use content::{ContentSource, FileRequest, FileSink, INLINE_LIMIT, NewFile};
+pub use layers::LayerContent;
 use serde::Serialize;
 
 use crate::flatten::{Meta, NodeKind, Tree};

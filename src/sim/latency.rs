@@ -14,7 +14,7 @@ use super::time::SimDuration;
 /// z of the 99.9th percentile of the standard normal: a log-normal's p99.9 is `median * e^(sigma * Z_999)`.
 pub const Z_999: f64 = 3.090_232_306_167_813;
 
-/// The most stripes [`stripe_read`] draws (a fixed buffer keeps the hot path allocation-free).
+/// The most stripes [`az_read`](super::tier::az_read) draws (a fixed buffer keeps the hot path allocation-free).
 pub const MAX_STRIPES: usize = 32;
 
 /// The latency of one operation.
@@ -120,7 +120,7 @@ pub struct TierLatencies {
     pub l1_hit: LatencyDist,
     /// One AZ-cache (L2) stripe GET as the worker sees it (network + server). Default median
     /// 500 us, p99.9 4 ms: the paper's "AZ-cache hit, seen by the worker" for the second
-    /// deployment it reports (the first: 550 us, 3.7 ms). A chunk read is [`stripe_read`] over it.
+    /// deployment it reports (the first: 550 us, 3.7 ms). A chunk read is [`az_read`](super::tier::az_read) over it.
     pub az_stripe: LatencyDist,
     /// One S3 GET of a whole chunk as the worker sees it. Default median 36 ms, p99.9 175 ms
     /// (the paper's "S3, seen by the worker").
@@ -210,20 +210,7 @@ pub fn kth_fastest(samples: &mut [SimDuration], k: usize) -> SimDuration {
     *samples.select_nth_unstable(k - 1).1
 }
 
-/// An erasure-coded read: `n` stripe fetches go out at once, and the read completes when the
-/// `k`-th fastest arrives (4-of-5 in the paper's AZ cache; 4-of-4 is the no-parity baseline).
-///
-/// Panics unless `1 <= k <= n <= MAX_STRIPES`.
-pub fn stripe_read(dist: &LatencyDist, n: usize, k: usize, rng: &mut ChaCha8Rng) -> SimDuration {
-    assert!(n <= MAX_STRIPES, "n = {n} stripes, at most {MAX_STRIPES}");
-    let mut buf = [SimDuration::ZERO; MAX_STRIPES];
-    for slot in &mut buf[..n] {
-        *slot = dist.sample(rng);
-    }
-    kth_fastest(&mut buf[..n], k)
-}
-
-/// The exact `q`-quantile of [`stripe_read`]'s distribution (the `k`-th order statistic of `n`
+/// The exact `q`-quantile of an erasure-coded read's latency ([`az_read`](super::tier::az_read) with every stripe present) (the `k`-th order statistic of `n`
 /// independent draws): the per-stripe quantile `p` at which `P(at least k of n <= x) = q`.
 pub fn stripe_read_quantile(dist: &LatencyDist, n: usize, k: usize, q: f64) -> SimDuration {
     assert!(k >= 1 && k <= n, "k = {k} out of 1..={n}");
@@ -302,6 +289,8 @@ pub fn probit(q: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::az::Redundancy;
+    use super::super::tier::az_read;
     use std::fmt::Write as _;
 
     use rand::SeedableRng;
@@ -387,7 +376,10 @@ mod tests {
         assert_ne!(seq(7), seq(8));
         let (mut a, mut b) = (rng(3), rng(3));
         for _ in 0..100 {
-            assert_eq!(stripe_read(&d, 5, 4, &mut a), stripe_read(&d, 5, 4, &mut b));
+            assert_eq!(
+                az_read(&d, Redundancy::ErasureCoded { k: 4, n: 5 }, 5, &mut a).latency,
+                az_read(&d, Redundancy::ErasureCoded { k: 4, n: 5 }, 5, &mut b).latency
+            );
         }
     }
 
@@ -398,7 +390,10 @@ mod tests {
         assert_eq!(kth_fastest(&mut v, 4), SimDuration::from_micros(4));
         assert_eq!(kth_fastest(&mut v, 5), SimDuration::from_micros(5));
         let fixed = LatencyDist::Fixed(SimDuration::from_micros(700));
-        assert_eq!(stripe_read(&fixed, 5, 4, &mut rng(0)), SimDuration::from_micros(700));
+        assert_eq!(
+            az_read(&fixed, Redundancy::ErasureCoded { k: 4, n: 5 }, 5, &mut rng(0)).latency,
+            SimDuration::from_micros(700)
+        );
     }
 
     #[test]
@@ -414,8 +409,8 @@ mod tests {
         const READS: usize = 200_000;
         let d = TierLatencies::default().az_stripe;
         let mut r = rng(42);
-        let ec = draws(READS, || stripe_read(&d, 5, 4, &mut r));
-        let all = draws(READS, || stripe_read(&d, 4, 4, &mut r));
+        let ec = draws(READS, || az_read(&d, Redundancy::ErasureCoded { k: 4, n: 5 }, 5, &mut r).latency);
+        let all = draws(READS, || az_read(&d, Redundancy::ErasureCoded { k: 4, n: 4 }, 4, &mut r).latency);
         for (name, s, n) in [("4-of-5", &ec, 5), ("4-of-4", &all, 4)] {
             for q in [0.5, 0.99, 0.999] {
                 let (got, want) = (at(s, q), stripe_read_quantile(&d, n, 4, q));
@@ -440,7 +435,9 @@ mod tests {
         let mut r = rng(11);
         let l1 = draws(DRAWS / 4, || t.agent_overhead.sample(&mut r) + t.l1_hit.sample(&mut r));
         let az = draws(DRAWS / 4, || {
-            t.agent_overhead.sample(&mut r) + stripe_read(&t.az_stripe, 5, 4, &mut r) + chunk
+            t.agent_overhead.sample(&mut r)
+                + az_read(&t.az_stripe, Redundancy::ErasureCoded { k: 4, n: 5 }, 5, &mut r).latency
+                + chunk
         });
         let under_100us = l1.partition_point(|d| *d < SimDuration::from_micros(100)) as f64 / l1.len() as f64;
         println!(

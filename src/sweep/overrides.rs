@@ -95,7 +95,7 @@ pub fn apply<T: Serialize + DeserializeOwned>(
 mod tests {
     use super::*;
     use crate::cache::PolicyKind;
-    use crate::sim::Scenario;
+    use crate::replay::Scenario;
     use crate::units::ByteSize;
 
     fn ov(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

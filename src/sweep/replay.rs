@@ -12,11 +12,10 @@
 use std::collections::BTreeMap;
 
 use super::{Experiment, Outcome, quantiles};
-use crate::cache::{AzCache, ChunkId, WorkerCache, belady};
-use crate::sim::Scenario;
-use crate::sim::replay::{self, ChunkTable, Source, Tier};
-use crate::trace::mapping::MappedAccess;
-use crate::units::ByteSize;
+use crate::cache::{ChunkId, belady};
+use crate::replay::{self, CacheState, Scenario, Source};
+use crate::sim::{ChunkTable, Tier};
+use crate::trace::MappedAccess;
 
 /// The metrics `chunkload sweep` and `merge` show in the terminal for this experiment.
 pub const HEADLINE: &[&str] = &[
@@ -28,47 +27,26 @@ pub const HEADLINE: &[&str] = &[
     "bytes_fetched",
 ];
 
-/// A cache's contents before the start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartState {
-    /// Empty.
-    Cold,
-    /// Holding the whole image.
-    Warm,
-}
-
-impl StartState {
-    fn name(self) -> &'static str {
-        match self {
-            StartState::Cold => "cold",
-            StartState::Warm => "warm",
-        }
-    }
-}
-
 /// The tiers a lazy start can be served from, in hierarchy order.
 const TIERS: [Tier; 5] = [Tier::Hole, Tier::WorkerMemory, Tier::WorkerDisk, Tier::AzCache, Tier::S3];
-
-fn tier_name(t: Tier) -> String {
-    serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
 
 pub struct ReplayExperiment {
     accesses: Vec<MappedAccess>,
     table: ChunkTable,
-    l1: StartState,
-    l2: StartState,
+    l1: CacheState,
+    l2: CacheState,
     inputs: BTreeMap<String, String>,
 }
 
 impl ReplayExperiment {
     /// `inputs` identifies the trace and image (e.g. their digests) for the results files; the
-    /// start states are added to it.
+    /// start states are added to it. A [`CacheState::Store`] start holds nothing here (a sweep
+    /// replays one image, without the store's others).
     pub fn new(
         accesses: Vec<MappedAccess>,
         table: ChunkTable,
-        l1: StartState,
-        l2: StartState,
+        l1: CacheState,
+        l2: CacheState,
         mut inputs: BTreeMap<String, String>,
     ) -> Self {
         inputs.insert("l1_start".into(), l1.name().into());
@@ -96,23 +74,9 @@ impl Experiment for ReplayExperiment {
     fn run(&self, sc: &Scenario, seed: u64) -> Result<Outcome, String> {
         let mut sc = sc.clone();
         sc.seed = seed;
-        let chunk = ByteSize(self.table.chunk_size());
-        let mut l1 = WorkerCache::new(sc.l1.policy, sc.l1.memory_capacity, sc.l1.disk_capacity, chunk, seed);
-        let mut l2 = AzCache::new(sc.l2.az_config(seed));
-        for (id, size) in self.table.stored() {
-            if self.l1 == StartState::Warm {
-                l1.insert(id, size);
-            }
-            if self.l2 == StartState::Warm {
-                l2.put(id, size);
-            }
-        }
-        let r = replay::replay(
-            &self.accesses,
-            &self.table,
-            &sc,
-            Source::Lazy { l1: Box::new(l1), l2: Box::new(l2) },
-        );
+        let chunk = self.table.chunk_size();
+        let source = Source::before_start(&sc, &self.table, self.l1, self.l2, |_| false);
+        let r = replay::replay(&self.accesses, &self.table, &sc, source);
 
         let mut m: BTreeMap<String, f64> = BTreeMap::new();
         let mut put = |k: &str, v: f64| {
@@ -129,7 +93,7 @@ impl Experiment for ReplayExperiment {
         put("bytes_fetched", r.bytes_fetched as f64);
         for t in TIERS {
             let c = r.by_tier.get(&t).cloned().unwrap_or_default();
-            let name = tier_name(t);
+            let name = t.name();
             put(&format!("tier_chunks.{name}"), c.chunks as f64);
             put(&format!("tier_bytes.{name}"), c.bytes as f64);
             put(&format!("tier_stall_ms.{name}"), c.stall.as_millis_f64());
@@ -155,9 +119,8 @@ impl Experiment for ReplayExperiment {
         }
         let stream: Vec<ChunkId> =
             r.fetches.iter().filter(|f| f.tier != Tier::Hole).map(|f| ChunkId(f.chunk)).collect();
-        if self.l1 == StartState::Cold && !stream.is_empty() {
-            let capacity =
-                (sc.l1.memory_capacity.bytes() + sc.l1.disk_capacity.bytes()) / chunk.bytes().max(1);
+        if self.l1 == CacheState::Cold && !stream.is_empty() {
+            let capacity = (sc.l1.memory_capacity.bytes() + sc.l1.disk_capacity.bytes()) / chunk.max(1);
             put("belady.hit_ratio.l1", belady(&stream, capacity as usize).hit_ratio());
         }
         let waits: Vec<f64> = r

@@ -19,12 +19,11 @@ use crate::crypto::{ManifestPublic, Salt};
 use crate::flatten::{self, Flattened};
 use crate::fleet::{self, FleetReport, FleetScenario, FleetScenarioError};
 use crate::image::{Image, OpenOptions, spec};
+use crate::replay::{Baselines, ReplayResult, Scenario};
 use crate::report::Table;
 use crate::report::dedup::DedupReport;
 use crate::report::plot::{self, AxisFormat, BarGroup, ChartOptions, Series};
-use crate::sim::baseline::Baselines;
-use crate::sim::replay::{ReplayResult, Tier};
-use crate::sim::{Scenario, SimDuration};
+use crate::sim::{SimDuration, Tier};
 use crate::store::MemStore;
 use crate::trace::{MmapRule, Reader};
 use crate::units::ByteSize;
@@ -423,7 +422,7 @@ impl fmt::Display for StartsSection {
                 .filter(|(_, n)| n.chunks > 0)
                 .map(|(tier, n)| format!("{} {}", n.chunks, tier_label(*tier)))
                 .collect();
-            let p = |get: fn(&crate::sim::replay::Percentiles) -> SimDuration| {
+            let p = |get: fn(&crate::replay::Percentiles) -> SimDuration| {
                 r.read_latency.as_ref().map(|p| get(p).to_string()).unwrap_or_default()
             };
             t.row([
@@ -493,7 +492,7 @@ pub struct FleetSection {
 /// starts and reads, so the two differ only in what the lost node takes with it.
 pub fn fleet_section(scenario: &FleetScenario, seed: u64) -> FleetSection {
     let mut single = scenario.clone();
-    single.l2.redundancy = crate::sim::scenario::RedundancyName::SingleCopy;
+    single.l2.redundancy = crate::sim::RedundancyName::SingleCopy;
     let (region, single_copy) = rayon::join(|| fleet::run(scenario, seed), || fleet::run(&single, seed));
     FleetSection { scenario_file: FLEET_SCENARIO_FILE, region, single_copy }
 }
@@ -501,8 +500,8 @@ pub fn fleet_section(scenario: &FleetScenario, seed: u64) -> FleetSection {
 /// How a run's AZ cache stores a chunk, for labels.
 fn redundancy_name(r: &FleetReport) -> &'static str {
     match r.scenario.l2.redundancy {
-        crate::sim::scenario::RedundancyName::ErasureCoded => "4-of-5 erasure coding",
-        crate::sim::scenario::RedundancyName::SingleCopy => "single copy",
+        crate::sim::RedundancyName::ErasureCoded => "4-of-5 erasure coding",
+        crate::sim::RedundancyName::SingleCopy => "single copy",
     }
 }
 
@@ -782,8 +781,8 @@ impl DemoReport {
                     starts,
                     "{:?},{},{},{},{},{},{},{}",
                     c.name,
-                    c.l1.as_str(),
-                    c.l2.as_str(),
+                    c.l1.name(),
+                    c.l2.name(),
                     r.start_time.as_nanos(),
                     tier_label(*tier),
                     n.chunks,
@@ -945,7 +944,7 @@ impl DemoReport {
 
 /// A case's label for charts: the cache fills, `worker/AZ`.
 fn short_case(c: &StartCase) -> String {
-    format!("{}/{}", c.l1.as_str(), c.l2.as_str())
+    format!("{}/{}", c.l1.name(), c.l2.name())
 }
 
 impl fmt::Display for DemoReport {

@@ -13,47 +13,18 @@ use serde::Serialize;
 use crate::cache::ChunkId;
 use crate::crypto::{ChunkName, ManifestPublic, PlainDigest};
 use crate::flatten::Flattened;
+use crate::ingest::map_trace;
 use crate::layout::{BLOCK_SIZE, BlockMeta};
-use crate::sim::baseline::{self, Baselines};
-use crate::sim::replay::{self, ChunkTable, ReadEvent, ReplayResult, Source, Tier, Via};
-use crate::sim::{Scenario, SimDuration};
-use crate::trace::mapping::{MappedAccess, Region, map_trace};
+use crate::replay::baseline::{self, Baselines};
+use crate::replay::{self, ReadEvent, ReplayResult, Scenario, Source, Via};
+use crate::sim::{SimDuration, Tier};
+use crate::trace::{MappedAccess, Region};
 use crate::trace::{MmapRule, Record};
 use crate::units::ByteSize;
 
 /// What a cache holds before the start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CacheFill {
-    /// Empty.
-    Cold,
-    /// Every chunk of this image.
-    Warm,
-    /// The chunks of the other images in the store (same salt): what their starts left behind.
-    Store,
-}
-
-impl CacheFill {
-    pub const ALL: [CacheFill; 3] = [CacheFill::Cold, CacheFill::Warm, CacheFill::Store];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheFill::Cold => "cold",
-            CacheFill::Warm => "warm",
-            CacheFill::Store => "store",
-        }
-    }
-}
-
-impl std::str::FromStr for CacheFill {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        CacheFill::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown cache fill {s:?}: expected cold, warm or store"))
-    }
-}
+/// The caches' state before a start: the library's one type (shim until teach/ uses it by name).
+pub use crate::replay::CacheState as CacheFill;
 
 /// One other image in the store, by its keyless manifest.
 pub struct StoredImage {
@@ -226,7 +197,7 @@ pub fn layer_history(image: &crate::image::Image) -> Vec<Option<String>> {
 pub fn explain(subject: &Subject<'_>, records: Vec<Record>, opts: &ExplainOptions) -> Explanation {
     let sc = &opts.scenario;
     let m = subject.manifest;
-    let table = ChunkTable::from_manifest(m);
+    let table = crate::ingest::chunk_table(m);
     let block = block_story(subject);
 
     // Which chunk ids each cache holds before the start.
@@ -454,8 +425,8 @@ impl fmt::Display for Explanation {
             f,
             "Before the start the worker cache is {} and the AZ cache is {} (cold: empty; warm: holds this image; \
              store: holds what the other images in the store brought).",
-            self.l1.as_str(),
-            self.l2.as_str()
+            self.l1.name(),
+            self.l2.name()
         )?;
         if let Some(l) = &self.layers {
             writeln!(f)?;
@@ -724,9 +695,9 @@ mod tests {
     #[test]
     fn cache_fill_round_trips() {
         for f in CacheFill::ALL {
-            assert_eq!(f.as_str().parse::<CacheFill>().unwrap(), f);
+            assert_eq!(f.name().parse::<CacheFill>().unwrap(), f);
         }
-        assert!("lukewarm".parse::<CacheFill>().unwrap_err().contains("cold, warm or store"));
+        assert!("lukewarm".parse::<CacheFill>().unwrap_err().to_string().contains("cold, warm or store"));
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn a_layer_that_changes_between_passes_is_an_error() {
     changed[at] ^= 0xff;
     fs::write(t.path().join("img/blobs/sha256").join(blob_name), changed).unwrap();
     let dest = t.path().join("rootfs");
-    let err = rootfs::extract(&flat.tree, &flatten::LayerContent { image: &image }, &dest).unwrap_err();
+    let err = rootfs::extract(&flat.tree, &rootfs::LayerContent { image: &image }, &dest).unwrap_err();
     assert!(err.to_string().contains("layer changed between reads"), "{err}");
     assert!(!dest.exists());
 }

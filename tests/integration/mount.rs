@@ -466,7 +466,7 @@ fn injected_latency_makes_a_store_fetch_wait_like_s3() {
     let t = scratch();
     let image = convert(t.path(), &format!("{}:base", family().join("oci").display()));
     let scenario = t.path().join("slow.toml");
-    let mut sc = chunkload::sim::Scenario { seed: 7, ..Default::default() };
+    let mut sc = chunkload::replay::Scenario { seed: 7, ..Default::default() };
     sc.latency.s3_get = chunkload::sim::LatencyDist::Fixed(chunkload::sim::SimDuration::from_millis(400));
     fs::write(&scenario, sc.to_toml()).unwrap();
     let args = ["--inject-latency", "s3", "--scenario", scenario.to_str().unwrap()];

@@ -4,8 +4,9 @@
 
 use chunkload::flatten;
 use chunkload::image::{Image, OpenOptions};
+use chunkload::ingest::map_trace;
 use chunkload::layout::{BLOCK_SIZE, BlockLayout, BlockMeta};
-use chunkload::trace::mapping::{Region, map_trace};
+use chunkload::trace::Region;
 use chunkload::trace::{Access, MmapRule, Record, TracePath};
 
 use crate::support::kitchen_sink;

@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ring::{Ring, RingConfig, mix64};
-use super::{BoundedCache, ChunkId, NodeId, PolicyKind};
+use crate::cache::ring::{Ring, RingConfig, mix64};
+use crate::cache::{BoundedCache, ChunkId, NodeId, PolicyKind};
 use crate::units::ByteSize;
 
 /// Marks an empty slot of the placement table.

@@ -3,40 +3,12 @@
 //! read (directory entries, inodes, symlink targets); reads and mmaps cost the pages of the file
 //! they touch, clipped to the file's size. Below this point only offsets, sizes and times remain.
 
-use std::ops::{Range, RangeInclusive};
+use std::ops::Range;
 
 use serde::Serialize;
 
-use super::format::{Access, Record};
-use super::mmap::MmapRule;
 use crate::layout::{BLOCK_SIZE, BlockMeta};
-
-/// What part of the block image an access reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Region {
-    Metadata,
-    Data,
-}
-
-/// One page-aligned byte range of the block image that one trace record reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MappedAccess {
-    pub t_us: u64,
-    pub thread: u32,
-    pub region: Region,
-    /// Page-aligned byte range in the block image.
-    pub bytes: Range<u64>,
-    /// Index of the record (in the trace) this access comes from.
-    pub record: usize,
-}
-
-impl MappedAccess {
-    /// The chunks this access needs, for a given chunk size.
-    pub fn chunks(&self, chunk_size: u64) -> RangeInclusive<u32> {
-        (self.bytes.start / chunk_size) as u32..=((self.bytes.end - 1) / chunk_size) as u32
-    }
-}
+use crate::trace::{Access, MappedAccess, MmapRule, Record, Region};
 
 /// A trace mapped onto one block image.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -1,10 +1,65 @@
-//! S3 request throttling: at most `rate` GETs per second, admitted in 10 ms slots. A request takes
-//! the first slot at or after its issue time with room, whatever order requests are simulated in,
-//! so a burst drains at the rate however the engine interleaves starts.
+//! The simulated S3: every GET of a chunk drawn from one latency distribution, behind an optional
+//! request-rate limit (throttling: at most `rate` GETs per second, admitted in 10 ms slots).
+//!
+//! A throttled request takes the first slot at or after its issue time with room, whatever order
+//! requests are simulated in, so a burst drains at the rate however the engine interleaves starts.
+
+use rand_chacha::ChaCha8Rng;
+
+use super::latency::LatencyDist;
+use super::time::{SimDuration, SimTime};
+
+/// S3 as a worker sees it: a GET's latency and, if set, the region's request-rate limit.
+pub struct S3 {
+    get: LatencyDist,
+    throttle: Option<Throttle>,
+}
+
+/// One GET, priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S3Get {
+    /// Time the request queued behind the rate limit before it went out.
+    pub throttled: SimDuration,
+    /// The GET itself, once sent.
+    pub latency: SimDuration,
+}
+
+impl S3Get {
+    /// From issuing the request to having the chunk.
+    pub fn total(&self) -> SimDuration {
+        self.throttled + self.latency
+    }
+}
+
+impl S3 {
+    /// S3 with no request-rate limit (one start's replay: a handful of GETs).
+    pub fn unlimited(get: LatencyDist) -> Self {
+        S3 { get, throttle: None }
+    }
+
+    /// S3 admitting at most `rate` GETs per second.
+    ///
+    /// # Panics
+    /// Unless `rate` is positive and finite (scenarios validate it).
+    pub fn limited(get: LatencyDist, rate: f64) -> Self {
+        S3 { get, throttle: Some(Throttle::new(rate)) }
+    }
+
+    /// A GET issued at `at`. `throttled: false` bypasses the rate limit (the fleet's warm-up fills
+    /// empty caches, which a limit would turn into a start in overload).
+    pub fn get(&mut self, at: SimTime, throttled: bool, rng: &mut ChaCha8Rng) -> S3Get {
+        let waited = match (&mut self.throttle, throttled) {
+            (Some(t), true) => SimDuration::from_nanos(t.admit(at.as_nanos()) - at.as_nanos()),
+            _ => SimDuration::ZERO,
+        };
+        S3Get { throttled: waited, latency: self.get.sample(rng) }
+    }
+}
 
 /// Width of a slot.
 const SLOT_NS: u64 = 10_000_000;
 
+/// The request-rate limit: slots of `slot_ns` holding `per_slot` requests each.
 pub struct Throttle {
     slot_ns: u64,
     per_slot: u32,

@@ -1,15 +1,13 @@
-//! Scenario files: every knob of a replay, in TOML with explicit units, unknown keys rejected.
+//! The replay's scenario file: every knob of one start, in TOML with explicit units, unknown keys rejected.
 //! Every default below says where it comes from; docs/latency-model.md covers the latencies.
 
 use serde::{Deserialize, Serialize};
 
-use super::latency::{LatencyDist, TierLatencies};
-use super::time::SimDuration;
-use crate::cache::{AzConfig, PolicyKind, Redundancy};
+pub use crate::sim::config::{FetchConfig, L1Config, L2Config, RedundancyName};
+use crate::sim::latency::{LatencyDist, TierLatencies};
+pub use crate::sim::rng::DEFAULT_SEED;
+use crate::sim::time::SimDuration;
 use crate::units::ByteSize;
-
-/// The default seed, printed in every report with the effective configuration.
-pub const DEFAULT_SEED: u64 = 0x00c0_ffee;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,105 +51,6 @@ pub struct GuestConfig {
 impl Default for GuestConfig {
     fn default() -> Self {
         GuestConfig { read_ahead_pages: 32 }
-    }
-}
-
-/// The worker cache: memory for very recent chunks, local disk for less recent ones (the paper).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct L1Config {
-    /// Memory tier. The paper gives no size; 1 GiB is a modest slice of a worker's memory.
-    pub memory_capacity: ByteSize,
-    /// Local-disk tier. 10 GiB holds the largest allowed image, so one start never evicts its
-    /// own chunks.
-    pub disk_capacity: ByteSize,
-    /// The paper does not state the worker cache's policy; LRU is the plain choice.
-    pub policy: PolicyKind,
-    /// A read served by the disk tier (local NVMe, a few pages of a chunk). Memory hits cost
-    /// `latency.l1_hit`. Median 60 us, p99.9 500 us: still mostly under figure 11's 0.1 ms.
-    pub disk_hit: LatencyDist,
-}
-
-impl Default for L1Config {
-    fn default() -> Self {
-        L1Config {
-            memory_capacity: ByteSize::gib(1),
-            disk_capacity: ByteSize::gib(10),
-            policy: PolicyKind::Lru,
-            disk_hit: LatencyDist::LogNormal {
-                median: SimDuration::from_micros(60),
-                p999: SimDuration::from_micros(500),
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct L2Config {
-    /// AZ cache nodes (the paper's single-copy example uses a 20-node ring).
-    pub nodes: usize,
-    /// Bytes per node (memory + flash). Not in the paper; 64 GiB is an ordinary flash node slice.
-    pub node_capacity: ByteSize,
-    /// The paper: LRU-k (K not given; 2).
-    pub policy: PolicyKind,
-    /// `erasure-coded` (4-of-5, the paper's) or `single-copy`.
-    pub redundancy: RedundancyName,
-}
-
-impl Default for L2Config {
-    fn default() -> Self {
-        L2Config {
-            nodes: 20,
-            node_capacity: ByteSize::gib(64),
-            policy: PolicyKind::LruK { k: PolicyKind::DEFAULT_K },
-            redundancy: RedundancyName::ErasureCoded,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RedundancyName {
-    ErasureCoded,
-    SingleCopy,
-}
-
-impl L2Config {
-    pub fn az_config(&self, seed: u64) -> AzConfig {
-        let mut c = AzConfig::new(self.node_capacity, seed);
-        c.nodes = self.nodes;
-        c.policy = self.policy;
-        c.redundancy = match self.redundancy {
-            RedundancyName::ErasureCoded => Redundancy::EC_4_OF_5,
-            RedundancyName::SingleCopy => Redundancy::SingleCopy,
-        };
-        c
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FetchConfig {
-    /// Chunk fetches one sandbox's agent keeps in flight (not in the paper; 16).
-    pub concurrency: usize,
-    /// Worker NIC bandwidth in bytes per second, shared by all fetches (25 Gbit/s).
-    pub nic_bandwidth: ByteSize,
-    /// After a miss, also fetch the next N chunks (what-if; 0 = off).
-    pub read_ahead_chunks: u32,
-    /// Fetch the trace's whole working set at start, as the SnapStart description says Lambda
-    /// does for recorded working sets (what-if; off).
-    pub prefetch_working_set: bool,
-}
-
-impl Default for FetchConfig {
-    fn default() -> Self {
-        FetchConfig {
-            concurrency: 16,
-            nic_bandwidth: ByteSize(25_000_000_000 / 8),
-            read_ahead_chunks: 0,
-            prefetch_working_set: false,
-        }
     }
 }
 
@@ -228,6 +127,7 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::PolicyKind;
 
     #[test]
     fn defaults_round_trip_and_unknown_keys_are_rejected() {

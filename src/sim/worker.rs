@@ -4,16 +4,9 @@
 
 use serde::Serialize;
 
-use super::{BoundedCache, CacheStats, ChunkId, PolicyKind};
+use super::tier::Tier;
+use crate::cache::{BoundedCache, CacheStats, ChunkId, PolicyKind};
 use crate::units::ByteSize;
-
-/// Which part of the worker cache served a read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WorkerTier {
-    Memory,
-    Disk,
-}
 
 /// Counters of both tiers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -47,26 +40,21 @@ impl WorkerCache {
         }
     }
 
-    /// Looks a chunk up; a disk hit is promoted to memory (demoting what memory evicts).
-    pub fn get(&mut self, id: ChunkId, size: ByteSize) -> Option<WorkerTier> {
+    /// Looks a chunk up: the tier that holds it ([`Tier::WorkerMemory`] or [`Tier::WorkerDisk`]); a disk hit is promoted to memory (demoting what memory evicts).
+    pub fn get(&mut self, id: ChunkId, size: ByteSize) -> Option<Tier> {
         self.get_with(id, size, |_| {})
     }
 
     /// [`get`](Self::get), calling `on_leave` for every chunk the promotion pushes out of the
     /// worker cache altogether (evicted from disk).
-    pub fn get_with(
-        &mut self,
-        id: ChunkId,
-        size: ByteSize,
-        on_leave: impl FnMut(ChunkId),
-    ) -> Option<WorkerTier> {
+    pub fn get_with(&mut self, id: ChunkId, size: ByteSize, on_leave: impl FnMut(ChunkId)) -> Option<Tier> {
         if self.memory.get(id, size) {
-            return Some(WorkerTier::Memory);
+            return Some(Tier::WorkerMemory);
         }
         if self.disk.get(id, size) {
             self.disk.remove(id);
             self.insert_with(id, size, on_leave);
-            return Some(WorkerTier::Disk);
+            return Some(Tier::WorkerDisk);
         }
         None
     }
@@ -114,10 +102,10 @@ mod tests {
             c.insert(ChunkId(i), k);
         }
         // Memory holds the two most recent, disk the two before.
-        assert_eq!(c.get(ChunkId(3), k), Some(WorkerTier::Memory));
-        assert_eq!(c.get(ChunkId(0), k), Some(WorkerTier::Disk));
+        assert_eq!(c.get(ChunkId(3), k), Some(Tier::WorkerMemory));
+        assert_eq!(c.get(ChunkId(0), k), Some(Tier::WorkerDisk));
         // Promoted: now a memory hit; its place on disk went to what memory demoted.
-        assert_eq!(c.get(ChunkId(0), k), Some(WorkerTier::Memory));
+        assert_eq!(c.get(ChunkId(0), k), Some(Tier::WorkerMemory));
         assert!((0..4).all(|i| c.contains(ChunkId(i))), "nothing lost: 4 chunks fit in 1 + 2 MiB");
         c.insert(ChunkId(4), k);
         c.insert(ChunkId(5), k);

@@ -4,12 +4,19 @@
 
 use serde::Serialize;
 
-use super::replay::{self, ChunkTable, ReplayResult, Source};
+use super::engine::{Source, replay};
+use super::result::ReplayResult;
 use super::scenario::Scenario;
-use super::time::SimDuration;
-use crate::flatten::LayerStats;
-use crate::trace::mapping::MappedAccess;
+use crate::sim::{ChunkTable, SimDuration};
+use crate::trace::MappedAccess;
 use crate::units::ByteSize;
+
+/// A layer as the baselines see it: what a pull downloads (compressed) and unpacks
+/// (uncompressed). The ingest step implements it for `flatten::LayerStats`.
+pub trait LayerSize {
+    fn compressed_bytes(&self) -> u64;
+    fn uncompressed_bytes(&self) -> u64;
+}
 
 /// One baseline's cost: the download and unpack before the start, then the start itself.
 #[derive(Debug, Clone, Serialize)]
@@ -42,7 +49,7 @@ impl Baselines {
 
 /// Prices both baselines; `None` when the image has no layers.
 pub fn baselines(
-    layers: &[LayerStats],
+    layers: &[impl LayerSize],
     accesses: &[MappedAccess],
     table: &ChunkTable,
     sc: &Scenario,
@@ -57,9 +64,12 @@ pub fn baselines(
                 + uncompressed as f64 / b.unpack_speed.bytes() as f64,
         )
     };
-    let local = replay::replay(accesses, table, sc, Source::LocalDisk);
+    let local = replay(accesses, table, sc, Source::LocalDisk);
     let sum = |from: usize| {
-        layers.iter().skip(from).fold((0, 0), |(c, u), l| (c + l.compressed_bytes, u + l.uncompressed_bytes))
+        layers
+            .iter()
+            .skip(from)
+            .fold((0, 0), |(c, u), l| (c + l.compressed_bytes(), u + l.uncompressed_bytes()))
     };
     let make = |name, (c, u): (u64, u64), run: ReplayResult| {
         let setup = cost(c, u);

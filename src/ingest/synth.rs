@@ -8,8 +8,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
-use super::format::{Access, Header, Record, TracePath};
 use crate::flatten::{Flattened, NodeKind};
+use crate::trace::{Access, Header, Record, TracePath};
 
 #[derive(Debug, Clone)]
 pub struct SynthOptions {
@@ -27,7 +27,7 @@ pub struct SynthOptions {
 impl Default for SynthOptions {
     fn default() -> Self {
         SynthOptions {
-            seed: crate::sim::scenario::DEFAULT_SEED,
+            seed: crate::sim::rng::DEFAULT_SEED,
             read_share: 0.064,
             threads: 1,
             mean_gap_us: 150.0,

@@ -7,8 +7,9 @@ use std::io::Read;
 
 use rayon::prelude::*;
 
+use super::{ContentSource, FileRequest, FileSink, INLINE_LIMIT};
 use crate::image::{Image, LayerError};
-use crate::rootfs::{self, ContentSource, FileRequest, FileSink, INLINE_LIMIT};
+use crate::rootfs;
 
 /// Reads file contents from an image's layer streams.
 pub struct LayerContent<'a> {

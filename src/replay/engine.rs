@@ -11,107 +11,36 @@ use std::ops::Range;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 
-use super::latency::stripe_read;
+use super::result::{ChunkRead, Fetch, Percentiles, ReadEvent, ReplayResult, Via};
 use super::scenario::Scenario;
-use super::time::{SimDuration, SimTime};
-use crate::cache::{AzCache, AzStats, ChunkId, WorkerCache, WorkerStats, WorkerTier};
-use crate::crypto::{ChunkName, ManifestPublic};
-use crate::layout::BLOCK_SIZE;
-use crate::trace::mapping::MappedAccess;
-use crate::units::ByteSize;
-
-/// The image's chunks as the simulation sees them: chunk index -> dense id (None for a hole)
-/// and size. Ids are interned once, by chunk name, so two positions holding the same content are
-/// one cached object, as in the real store.
-#[derive(Debug, Clone)]
-pub struct ChunkTable {
-    ids: Vec<Option<ChunkId>>,
-    sizes: Vec<u32>,
-    distinct: usize,
-    chunk_size: u64,
-    pages: u64,
-}
-
-impl ChunkTable {
-    pub fn from_manifest(m: &ManifestPublic) -> Self {
-        let total = m.header.total_chunks() as usize;
-        let mut ids = vec![None; total];
-        let mut sizes = vec![0u32; total];
-        let mut names: BTreeMap<ChunkName, ChunkId> = BTreeMap::new();
-        for c in &m.chunks {
-            let next = ChunkId(names.len() as u32);
-            let id = *names.entry(c.name).or_insert(next);
-            ids[c.index as usize] = Some(id);
-        }
-        for (i, s) in sizes.iter_mut().enumerate() {
-            *s = m.header.chunk_len(i as u32) as u32;
-        }
-        let pages = m.header.image_size / BLOCK_SIZE;
-        ChunkTable { ids, sizes, distinct: names.len(), chunk_size: u64::from(m.header.chunk_size), pages }
-    }
-
-    pub fn chunk_size(&self) -> u64 {
-        self.chunk_size
-    }
-
-    /// 4 KiB pages in the block image.
-    pub fn pages(&self) -> u64 {
-        self.pages
-    }
-
-    /// Every stored chunk once, with its size: to warm a cache with the whole image.
-    pub fn stored(&self) -> impl Iterator<Item = (ChunkId, ByteSize)> + '_ {
-        let mut seen = vec![false; self.distinct];
-        self.ids.iter().zip(&self.sizes).filter_map(move |(id, &size)| {
-            let id = (*id)?;
-            (!std::mem::replace(&mut seen[id.index()], true)).then_some((id, ByteSize(u64::from(size))))
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// The dense id of chunk `index` (None for a hole or an index past the end).
-    pub fn id(&self, index: u32) -> Option<ChunkId> {
-        self.ids.get(index as usize).copied().flatten()
-    }
-
-    /// Distinct stored chunks (holes excluded, duplicates once).
-    pub fn distinct(&self) -> usize {
-        self.distinct
-    }
-}
-
-/// Where a chunk read was served from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Tier {
-    /// An all-zero chunk: not stored, nothing to fetch.
-    Hole,
-    /// The worker cache's memory tier (or a chunk this start already fetched).
-    WorkerMemory,
-    /// The worker cache's local-disk tier.
-    WorkerDisk,
-    AzCache,
-    S3,
-    /// Baselines: a local disk holding the unpacked image.
-    LocalDisk,
-}
+use super::start::CacheState;
+use crate::cache::ChunkId;
+use crate::sim::time::{SimDuration, SimTime};
+use crate::sim::{AzCache, ChunkTable, S3, Tier, WorkerCache, az_read, worker_hit};
+use crate::trace::MappedAccess;
+use crate::units::{BLOCK_SIZE, ByteSize};
 
 /// Where the bytes come from: the lazy-loading hierarchy, or a local disk (the baselines).
 pub enum Source {
-    Lazy { l1: Box<WorkerCache>, l2: Box<AzCache> },
+    Lazy { l1: Box<WorkerCache>, l2: Box<AzCache>, s3: Box<S3> },
     LocalDisk,
 }
 
 impl Source {
+    /// Lazy loading through `sc`'s caches in the states `l1` and `l2` before the start;
+    /// `in_store` says which of the image's chunks the store's other images hold too (for
+    /// [`CacheState::Store`]).
+    pub fn before_start(
+        sc: &Scenario,
+        table: &ChunkTable,
+        l1: CacheState,
+        l2: CacheState,
+        in_store: impl Fn(ChunkId) -> bool,
+    ) -> Source {
+        Source::lazy_prefilled(sc, table, |id| l1.holds(id, &in_store), |id| l2.holds(id, &in_store))
+    }
+
     /// Lazy loading through `sc`'s worker cache and AZ cache, holding before the start the stored
     /// chunks `in_l1` and `in_l2` pick (nothing: a cold start; everything: a warm one).
     pub fn lazy_prefilled(
@@ -136,112 +65,8 @@ impl Source {
                 l2.put(id, size);
             }
         }
-        Source::Lazy { l1: Box::new(l1), l2: Box::new(l2) }
+        Source::Lazy { l1: Box::new(l1), l2: Box::new(l2), s3: Box::new(S3::unlimited(sc.latency.s3_get)) }
     }
-}
-
-/// One chunk request to the worker cache (L1) and where it was served: the stream the worker
-/// cache saw (hits included), for the timeline and for running other cache simulators on it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Fetch {
-    pub issued: SimTime,
-    pub done: SimTime,
-    pub chunk_index: u32,
-    pub chunk: u32,
-    pub size: u32,
-    pub tier: Tier,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TierCount {
-    pub chunks: u64,
-    pub bytes: u64,
-    /// Time reads spent waiting on chunks this tier served last.
-    pub stall: SimDuration,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Percentiles {
-    pub p50: SimDuration,
-    pub p90: SimDuration,
-    pub p99: SimDuration,
-    pub p999: SimDuration,
-    /// Share of device reads finishing under 100 us (figure 11's worker-cache mode).
-    pub under_100us: f64,
-}
-
-/// How a read obtained one chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Via {
-    /// An all-zero chunk: nothing stored, nothing fetched.
-    Hole,
-    /// This read asked the worker cache for it, which served it or fetched it (`tier`).
-    Requested,
-    /// Another read of this start was already fetching it: this one waited for that fetch.
-    InFlight,
-    /// This start had already fetched it: the agent holds it in memory.
-    Resident,
-}
-
-/// One chunk one read needed, and where it came from.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChunkRead {
-    pub index: u32,
-    /// Dense id of its content (equal ids: same chunk name); `None` for a hole.
-    pub chunk: Option<u32>,
-    pub tier: Tier,
-    pub via: Via,
-    /// When the chunk was available to the read.
-    pub ready: SimTime,
-}
-
-/// One operation of the trace (one record on one thread) as the start replayed it: the pages it
-/// needed from the device, the chunks behind them, and how long its thread waited.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReadEvent {
-    /// Index of the trace record.
-    pub record: usize,
-    pub thread: u32,
-    pub start: SimTime,
-    pub done: SimTime,
-    /// Every page it needed was in the guest page cache: the device was not asked.
-    pub page_cache_hit: bool,
-    /// Pages read from the device (read-ahead included).
-    pub device_pages: u64,
-    pub chunks: Vec<ChunkRead>,
-}
-
-impl ReadEvent {
-    pub fn latency(&self) -> SimDuration {
-        self.done - self.start
-    }
-}
-
-/// What one replayed start did.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReplayResult {
-    /// From the first access to the last one finishing.
-    pub start_time: SimDuration,
-    pub operations: u64,
-    pub page_cache_hits: u64,
-    pub device_reads: u64,
-    pub pages_read: u64,
-    pub bytes_read: u64,
-    pub chunks_in_image: u64,
-    pub chunks_touched: u64,
-    pub bytes_fetched: u64,
-    pub by_tier: BTreeMap<Tier, TierCount>,
-    pub read_latency: Option<Percentiles>,
-    /// The worker cache's own counters per tier (hits, misses, bytes, evictions), warm-up excluded.
-    pub l1: Option<WorkerStats>,
-    /// The AZ cache's own counters, warm-up excluded.
-    pub l2: Option<AzStats>,
-    #[serde(skip)]
-    pub fetches: Vec<Fetch>,
-    /// Every operation in the order it was issued (for narration and per-read latency plots).
-    #[serde(skip)]
-    pub reads: Vec<ReadEvent>,
 }
 
 /// One trace record's accesses, ready to replay.
@@ -288,7 +113,7 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
         rng_s3: stream(seed, 4),
         rng_local: stream(seed, 5),
         page_cache: Default::default(),
-        resident: vec![None; table.distinct],
+        resident: vec![None; table.distinct()],
         in_flight: BinaryHeap::new(),
         nic_free: SimTime::ZERO,
         out: ReplayResult {
@@ -311,7 +136,7 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
     };
     // Count only what this start does: warming the caches is not part of it.
     let (l1_before, l2_before) = match &e.source {
-        Source::Lazy { l1, l2 } => (Some(l1.stats()), Some(*l2.stats())),
+        Source::Lazy { l1, l2, .. } => (Some(l1.stats()), Some(*l2.stats())),
         Source::LocalDisk => (None, None),
     };
     // Group accesses into operations per thread, in trace order.
@@ -330,7 +155,7 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
         for ops in threads.values() {
             for op in ops {
                 for r in &op.pages {
-                    for idx in chunk_span(r, table.chunk_size) {
+                    for idx in chunk_span(r, table.chunk_size()) {
                         if !std::mem::replace(&mut seen[idx as usize], true) {
                             e.ensure(idx, SimTime::ZERO, false);
                         }
@@ -357,7 +182,7 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
         }
     }
     e.out.start_time = end.since_start();
-    if let (Source::Lazy { l1, l2 }, Some(b1), Some(b2)) = (&e.source, l1_before, l2_before) {
+    if let (Source::Lazy { l1, l2, .. }, Some(b1), Some(b2)) = (&e.source, l1_before, l2_before) {
         e.out.l1 = Some(l1.stats().since(&b1));
         e.out.l2 = Some(l2.stats().since(&b2));
     }
@@ -428,7 +253,7 @@ impl Engine<'_> {
         self.out.pages_read += device.len() as u64;
         self.out.bytes_read += device.len() as u64 * BLOCK_SIZE;
         let mut chunks: Vec<u32> =
-            device.iter().map(|p| (p * BLOCK_SIZE / self.table.chunk_size) as u32).collect();
+            device.iter().map(|p| (p * BLOCK_SIZE / self.table.chunk_size()) as u32).collect();
         chunks.sort_unstable();
         chunks.dedup();
         let mut done = start;
@@ -440,7 +265,7 @@ impl Engine<'_> {
             for idx in chunks {
                 touched[idx as usize] = true;
                 let (ready, tier, via) = self.ensure(idx, start, true);
-                let chunk = self.table.ids[idx as usize].map(|id| id.0);
+                let chunk = self.table.id(idx).map(|id| id.0);
                 event.chunks.push(ChunkRead { index: idx, chunk, tier, via, ready });
                 if ready > done || (ready == done && tier > slowest) {
                     done = ready;
@@ -459,8 +284,8 @@ impl Engine<'_> {
 
     /// When chunk `idx` is available to a read issued at `now`; fetches it if needed.
     fn ensure(&mut self, idx: u32, now: SimTime, reading: bool) -> (SimTime, Tier, Via) {
-        let Some(id) = self.table.ids[idx as usize] else { return (now, Tier::Hole, Via::Hole) };
-        let size = self.table.sizes[idx as usize];
+        let Some(id) = self.table.id(idx) else { return (now, Tier::Hole, Via::Hole) };
+        let size = self.table.size(idx);
         if let Some((at, tier)) = self.resident[id.index()] {
             if at > now {
                 return (at, tier, Via::InFlight);
@@ -469,14 +294,12 @@ impl Engine<'_> {
                 if reading { self.sc.latency.l1_hit.sample(&mut self.rng_l1) } else { SimDuration::ZERO };
             return (now + hit, Tier::WorkerMemory, Via::Resident);
         }
-        let Source::Lazy { l1, l2 } = &mut self.source else { return (now, Tier::LocalDisk, Via::Requested) };
+        let Source::Lazy { l1, l2, s3 } = &mut self.source else {
+            return (now, Tier::LocalDisk, Via::Requested);
+        };
         let bytes = ByteSize(u64::from(size));
-        if let Some(found) = l1.get(id, bytes) {
-            let (tier, dist) = match found {
-                WorkerTier::Memory => (Tier::WorkerMemory, &self.sc.latency.l1_hit),
-                WorkerTier::Disk => (Tier::WorkerDisk, &self.sc.l1.disk_hit),
-            };
-            let hit = dist.sample(&mut self.rng_l1);
+        if let Some(tier) = l1.get(id, bytes) {
+            let hit = worker_hit(tier, &self.sc.latency.l1_hit, &self.sc.l1.disk_hit, &mut self.rng_l1);
             self.resident[id.index()] = Some((now + hit, tier));
             let c = self.out.by_tier.entry(tier).or_default();
             c.chunks += 1;
@@ -500,17 +323,14 @@ impl Engine<'_> {
         let lookup = l2.get(id, bytes);
         let redundancy = l2.config().redundancy;
         let (latency, tier) = if lookup.hit {
-            let d = stripe_read(
-                &self.sc.latency.az_stripe,
-                redundancy.stripes(),
-                redundancy.needed(),
-                &mut self.rng_l2,
-            );
-            (d, Tier::AzCache)
+            // Priced as if every stripe were present (see docs/replay-model.md).
+            let read =
+                az_read(&self.sc.latency.az_stripe, redundancy, redundancy.stripes(), &mut self.rng_l2);
+            (read.latency, Tier::AzCache)
         } else {
             // The worker fetches from S3 and itself fills the AZ cache (off the read's path).
             l2.put(id, bytes);
-            (self.sc.latency.s3_get.sample(&mut self.rng_s3), Tier::S3)
+            (s3.get(now, false, &mut self.rng_s3).latency, Tier::S3)
         };
         l1.insert(id, bytes);
         let transfer =
@@ -540,33 +360,15 @@ impl Engine<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::AzConfig;
-    use crate::crypto::{ChunkEntry, ManifestHeader, PlainDigest, Salt};
-    use crate::sim::LatencyDist;
-    use crate::trace::mapping::Region;
+    use crate::sim::{AzConfig, LatencyDist};
+    use crate::trace::Region;
 
     const CS: u64 = 512 << 10;
 
     /// An image of `n` chunks; chunk `hole` is all zeros; chunks 4 and 5 hold the same content.
     fn table(n: u32, hole: u32) -> ChunkTable {
-        let header = ManifestHeader {
-            chunk_size: CS as u32,
-            image_size: u64::from(n) * CS,
-            salt: Salt::new("t").unwrap(),
-            source: String::new(),
-        };
-        let chunks = (0..n)
-            .filter(|&i| i != hole)
-            .map(|i| {
-                let content = if i == 5 { 4 } else { i } as u8;
-                ChunkEntry {
-                    index: i,
-                    name: ChunkName::from_bytes([content; 32]),
-                    plain: PlainDigest::from_bytes([content; 32]),
-                }
-            })
-            .collect();
-        ChunkTable::from_manifest(&ManifestPublic { header, chunks })
+        let stored = (0..n).filter(|&i| i != hole).map(|i| (i, if i == 5 { 4 } else { i }));
+        ChunkTable::new(CS, u64::from(n) * CS, vec![CS as u32; n as usize], stored)
     }
 
     fn fixed(us: u64) -> LatencyDist {
@@ -609,7 +411,7 @@ mod tests {
                 l2.put(id, size);
             }
         }
-        Source::Lazy { l1: Box::new(l1), l2: Box::new(l2) }
+        Source::Lazy { l1: Box::new(l1), l2: Box::new(l2), s3: Box::new(S3::unlimited(sc.latency.s3_get)) }
     }
 
     #[test]
