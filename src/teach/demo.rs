@@ -51,8 +51,6 @@ pub enum DemoError {
     #[error(transparent)]
     Plot(#[from] plot::PlotError),
     #[error(transparent)]
-    FleetPlot(#[from] fleet::plots::PlotError),
-    #[error(transparent)]
     FleetScenario(#[from] FleetScenarioError),
 }
 
