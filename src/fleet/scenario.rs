@@ -20,10 +20,9 @@ pub enum FleetScenarioError {
     Syntax { origin: String, message: String },
     #[error("scenario: {0}")]
     Parse(String),
-    #[error("--set {0:?}: expected key.path=value (a TOML value; bare words are strings)")]
-    BadOverride(String),
-    #[error("--set {key}: {reason}")]
-    OverridePath { key: String, reason: String },
+    /// A `--set key.path=value` the scenario rejected (the shared override engine's error).
+    #[error(transparent)]
+    Override(#[from] crate::overrides::OverrideError),
     #[error("scenario: {0}")]
     Invalid(String),
 }
@@ -238,9 +237,7 @@ impl FleetScenario {
         if let Some((origin, text)) = file {
             merge(&mut table, parse_table(origin, text)?);
         }
-        for o in overrides {
-            apply_override(&mut table, o)?;
-        }
+        apply_overrides(&mut table, overrides)?;
         let sc: FleetScenario =
             FleetScenario::deserialize(table).map_err(|e| FleetScenarioError::Parse(e.to_string()))?;
         sc.validate()?;
@@ -421,45 +418,17 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 /// `a.b.c=value`: the value is TOML (`3`, `0.5`, `"x"`, `true`, `{ fixed = "1ms" }`); a bare word
 /// that is not TOML is taken as a string (`l2.policy=lru`). The path must name an existing key:
 /// a typo is an error here rather than a silently ignored new key.
-fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), FleetScenarioError> {
-    let (key, value) =
-        spec.split_once('=').ok_or_else(|| FleetScenarioError::BadOverride(spec.to_string()))?;
-    let key = key.trim();
-    let value = value.trim();
-    if key.is_empty() {
-        return Err(FleetScenarioError::BadOverride(spec.to_string()));
+/// Lays each `key.path=value` over `table` through the shared override engine
+/// (`crate::overrides`), the same code and wording as `sweep --grid`. The merged file is checked
+/// first, so a mistake in the file is not blamed on the first override.
+fn apply_overrides(table: &mut toml::Table, specs: &[String]) -> Result<(), FleetScenarioError> {
+    if specs.is_empty() {
+        return Ok(());
     }
-    let parsed = format!("v = {value}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_string()));
-    let parts: Vec<&str> = key.split('.').collect();
-    let mut cur = table;
-    for (i, part) in parts.iter().enumerate() {
-        let last = i + 1 == parts.len();
-        let path = parts[..=i].join(".");
-        let Some(slot) = cur.get_mut(*part) else {
-            return Err(FleetScenarioError::OverridePath {
-                key: key.to_string(),
-                reason: format!("no key {path}"),
-            });
-        };
-        if last {
-            *slot = parsed;
-            return Ok(());
-        }
-        match slot {
-            toml::Value::Table(t) => cur = t,
-            _ => {
-                return Err(FleetScenarioError::OverridePath {
-                    key: key.to_string(),
-                    reason: format!("{path} is not a table"),
-                });
-            }
-        }
-    }
-    unreachable!("a non-empty key has a last part")
+    let pairs = specs.iter().map(|s| crate::overrides::parse_spec(s)).collect::<Result<Vec<_>, _>>()?;
+    FleetScenario::deserialize(table.clone()).map_err(|e| FleetScenarioError::Parse(e.to_string()))?;
+    crate::overrides::apply_to_table::<FleetScenario>(table, &pairs)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Small SVG charts for reports: eCDFs, XY lines (miss-ratio curves), bars (tier mix) and time
-//! series. Built on `plotters`' SVG backend with its built-in text estimate (no font files, no
+//! series, alone or as panels stacked in one file. Every chart chunkload draws (the demo, the
+//! fleet's figures, the sweep's charts) goes through here. Built on `plotters`' SVG backend with its built-in text estimate (no font files, no
 //! system libraries), so a chart is a pure function of its data: same input, same bytes.
 //!
 //! Data goes in as named [`Series`] (or [`BarGroup`]s for bars) plus [`ChartOptions`]; a chart
@@ -60,6 +61,19 @@ impl Series {
         }
         Series::new(name, points)
     }
+
+    /// A step line from cumulative points `(value, share of samples at or below value)` in
+    /// ascending order (e.g. a histogram's eCDF): each point rises from the previous share.
+    pub fn steps(name: impl Into<String>, cumulative: &[(f64, f64)]) -> Self {
+        let mut points = Vec::with_capacity(2 * cumulative.len());
+        let mut below = 0.0;
+        for &(x, share) in cumulative {
+            points.push((x, below));
+            points.push((x, share));
+            below = share;
+        }
+        Series::new(name, points)
+    }
 }
 
 /// One bar's segments, for grouped or stacked bar charts: `values[i]` belongs to segment
@@ -92,6 +106,8 @@ pub struct ChartOptions {
     pub log_x: bool,
     pub x_format: AxisFormat,
     pub y_format: AxisFormat,
+    /// Fixed x range; points outside it are left out. Default: fitted to the data.
+    pub x_range: Option<(f64, f64)>,
     /// Fixed y range; default: fitted to the data (from 0 when all values are positive).
     pub y_range: Option<(f64, f64)>,
     /// Ticks exactly at these x values (e.g. the capacities a sweep ran) instead of automatic ones.
@@ -111,6 +127,7 @@ impl ChartOptions {
             log_x: false,
             x_format: AxisFormat::Number,
             y_format: AxisFormat::Number,
+            x_range: None,
             y_range: None,
             x_ticks: None,
             stacked: false,
@@ -131,6 +148,18 @@ impl ChartOptions {
 
     pub fn y_format(mut self, f: AxisFormat) -> Self {
         self.y_format = f;
+        self
+    }
+
+    pub fn x_range(mut self, lo: f64, hi: f64) -> Self {
+        self.x_range = Some((lo, hi));
+        self
+    }
+
+    /// The SVG's size in pixels (default 800 x 500).
+    pub fn size(mut self, width: u32, height: u32) -> Self {
+        self.width = width;
+        self.height = height;
         self
     }
 
@@ -196,6 +225,28 @@ pub fn time_series_chart(series: &[Series], opt: &ChartOptions) -> Result<String
     xy(series, opt, true)
 }
 
+/// Time series as panels stacked top to bottom in one SVG (e.g. a hit rate above a request
+/// count, on their own scales): each panel is `time_series_chart` of its series and options, and
+/// takes its options' height; the SVG is as wide as the widest panel.
+pub fn time_series_panels(panels: &[(&[Series], &ChartOptions)]) -> Result<String, PlotError> {
+    let width = panels.iter().map(|p| p.1.width).max().unwrap_or(800);
+    let height: u32 = panels.iter().map(|p| p.1.height).sum();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height.max(1))).into_drawing_area();
+        let mut rest = root.clone();
+        for (series, opt) in panels {
+            let (top, bottom) = rest.split_vertically(opt.height);
+            xy_on(&top, series, opt, true)?;
+            rest = bottom;
+        }
+        if let Some((_, opt)) = panels.first() {
+            root.present().map_err(draw_err(opt))?;
+        }
+    }
+    Ok(svg)
+}
+
 /// Writes an SVG string to `path` (whole file; callers write to their own output directory).
 pub fn write_svg(path: &Path, svg: &str) -> Result<(), PlotError> {
     std::fs::write(path, svg).map_err(|source| PlotError::Write { path: path.display().to_string(), source })
@@ -234,9 +285,14 @@ fn fmt_value(v: f64, f: AxisFormat) -> String {
     }
 }
 
-/// The finite points of a series that the x scale can place.
-fn usable(s: &Series, log_x: bool) -> Vec<(f64, f64)> {
-    s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_x || *x > 0.0)).collect()
+/// The finite points of a series that the x scale can place (inside the fixed x range, if any).
+fn usable(s: &Series, opt: &ChartOptions) -> Vec<(f64, f64)> {
+    let inside = |x: f64| opt.x_range.is_none_or(|(lo, hi)| (lo..=hi).contains(&x));
+    s.points
+        .iter()
+        .copied()
+        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!opt.log_x || *x > 0.0) && inside(*x))
+        .collect()
 }
 
 /// A range that contains `lo..=hi` and is never empty (degenerate data gets a margin).
@@ -262,10 +318,31 @@ fn bounds(it: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 fn xy(series: &[Series], opt: &ChartOptions, markers: bool) -> Result<String, PlotError> {
-    let pts: Vec<Vec<(f64, f64)>> = series.iter().map(|s| usable(s, opt.log_x)).collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (opt.width, opt.height)).into_drawing_area();
+        xy_on(&root, series, opt, markers)?;
+        root.present().map_err(draw_err(opt))?;
+    }
+    Ok(svg)
+}
+
+/// Draws an XY chart on `root` (a whole SVG or one panel of it).
+fn xy_on(
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    series: &[Series],
+    opt: &ChartOptions,
+    markers: bool,
+) -> Result<(), PlotError> {
+    let pts: Vec<Vec<(f64, f64)>> = series.iter().map(|s| usable(s, opt)).collect();
     let all = || pts.iter().flatten();
-    let (x0, x1) = bounds(all().map(|p| p.0).chain(opt.x_ticks.iter().flatten().copied()));
-    let x = widen(x0, x1, opt.log_x);
+    let x = match opt.x_range {
+        Some((lo, hi)) => widen(lo, hi, opt.log_x),
+        None => {
+            let (x0, x1) = bounds(all().map(|p| p.0).chain(opt.x_ticks.iter().flatten().copied()));
+            widen(x0, x1, opt.log_x)
+        }
+    };
     let y = match opt.y_range {
         Some((lo, hi)) => widen(lo, hi, false),
         None => {
@@ -283,19 +360,13 @@ fn xy(series: &[Series], opt: &ChartOptions, markers: bool) -> Result<String, Pl
         t
     });
     let empty = pts.iter().all(Vec::is_empty);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (opt.width, opt.height)).into_drawing_area();
-        if opt.log_x {
-            let x = Ticked { inner: LogCoord::<f64>::from(x.log_scale()), ticks };
-            draw_xy(&root, x, y, series, &pts, opt, markers, empty)?;
-        } else {
-            let x = Ticked { inner: RangedCoordf64::from(x), ticks };
-            draw_xy(&root, x, y, series, &pts, opt, markers, empty)?;
-        }
-        root.present().map_err(draw_err(opt))?;
+    if opt.log_x {
+        let x = Ticked { inner: LogCoord::<f64>::from(x.log_scale()), ticks };
+        draw_xy(root, x, y, series, &pts, opt, markers, empty)
+    } else {
+        let x = Ticked { inner: RangedCoordf64::from(x), ticks };
+        draw_xy(root, x, y, series, &pts, opt, markers, empty)
     }
-    Ok(svg)
 }
 
 /// An x axis with ticks exactly where the caller wants them (else the inner axis' own), and the
@@ -523,6 +594,29 @@ mod tests {
     fn ecdf_steps_up_to_one() {
         let s = Series::ecdf("x", &[2.0, f64::NAN, 1.0]);
         assert_eq!(s.points, vec![(1.0, 0.0), (1.0, 0.5), (2.0, 0.5), (2.0, 1.0)]);
+        let h = Series::steps("h", &[(1.0, 0.25), (4.0, 1.0)]);
+        assert_eq!(h.points, vec![(1.0, 0.0), (1.0, 0.25), (4.0, 0.25), (4.0, 1.0)]);
+    }
+
+    #[test]
+    fn a_fixed_x_range_leaves_out_the_points_outside_it() {
+        let o = opts().x_range(1.0, 10.0);
+        let s = Series::new("s", vec![(0.5, 1.0), (2.0, 2.0), (20.0, 3.0)]);
+        assert_eq!(usable(&s, &o), vec![(2.0, 2.0)]);
+        assert!(line_chart(&[Series::new("out", vec![(20.0, 1.0)])], &o).unwrap().contains("(no data)"));
+    }
+
+    #[test]
+    fn panels_stack_in_one_svg() {
+        let a = [Series::new("hit rate", vec![(0.0, 99.0), (1.0, 100.0)])];
+        let b = [Series::new("gets", vec![(0.0, 5.0), (1.0, 7.0)])];
+        let (oa, ob) = (
+            ChartOptions::new("top panel", "minute", "%").size(300, 200),
+            ChartOptions::new("bottom panel", "minute", "GETs").size(300, 250),
+        );
+        let svg = time_series_panels(&[(&a, &oa), (&b, &ob)]).unwrap();
+        assert!(svg.contains("width=\"300\" height=\"450\""), "{}", &svg[..200]);
+        assert!(svg.contains("top panel") && svg.contains("bottom panel"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Sweeps: one experiment run over a grid of scenario overrides, in parallel, optionally one
 //! shard of the grid at a time, with results that merge byte-identically (docs/sweeps.md).
 //!
-//! `grid` parses `key=v1,v2;...` into indexed points, `overrides` applies a point to any serde
-//! scenario, `shard` slices a grid, `run` runs points on every core, `results` is the file
+//! `grid` parses `key=v1,v2;...` into indexed points, `crate::overrides` applies a point to any
+//! serde scenario, `shard` slices a grid, `run` runs points on every core, `results` is the file
 //! format (JSON, CSV, merge), `charts` draws results. Two experiments: `replay` (one start
 //! replayed per point) and `fleet` (one fleet simulation per point). An experiment is anything that turns a
 //! scenario and a seed into named numbers ([`Experiment`]).
@@ -10,7 +10,6 @@
 pub mod charts;
 pub mod fleet;
 pub mod grid;
-pub mod overrides;
 pub mod replay;
 pub mod results;
 pub mod run;
@@ -76,21 +75,10 @@ pub const QUANTILE_LEVELS: [f64; 102] = {
     l
 };
 
-/// Quantiles of `samples` at [`QUANTILE_LEVELS`] (nearest rank); empty in, empty out.
+/// Quantiles of `samples` at [`QUANTILE_LEVELS`] (nearest rank, `crate::stats`); empty in,
+/// empty out.
 pub fn quantiles(samples: &[f64]) -> Vec<f64> {
-    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return Vec::new();
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    QUANTILE_LEVELS
-        .iter()
-        .map(|q| {
-            let rank = (q * n as f64).ceil() as usize;
-            v[rank.clamp(1, n) - 1]
-        })
-        .collect()
+    crate::stats::quantiles(samples, &QUANTILE_LEVELS)
 }
 
 /// Why a sweep, a merge or a results file failed.
@@ -102,8 +90,8 @@ pub enum SweepError {
     Grid { part: String, reason: String },
     #[error("--shard {spec}: {reason}")]
     Shard { spec: String, reason: String },
-    #[error("override {key}={value}: {reason}")]
-    Override { key: String, value: String, reason: String },
+    #[error(transparent)]
+    Override(#[from] crate::overrides::OverrideError),
     #[error("point {index} ({label}): {reason}")]
     Point { index: usize, label: String, reason: String },
     #[error("merge: {0}")]

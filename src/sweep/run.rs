@@ -12,7 +12,8 @@
 use rayon::prelude::*;
 
 use super::results::{FORMAT, Row, SweepResults};
-use super::{Experiment, Grid, Shard, SweepError, overrides};
+use super::{Experiment, Grid, Shard, SweepError};
+use crate::overrides;
 
 /// Runs `grid`'s points (those of `shard`, or all) over `base`. `on_done` is called once per
 /// finished point, from any thread (a progress bar's `inc`).

@@ -1,25 +1,49 @@
-//! Setting `key.path = value` on any serde scenario, without knowing its type: the scenario is
-//! serialised to a TOML tree, the key set there, and the tree deserialised back. So the
-//! scenario's own rules validate every override: `deny_unknown_fields`, unit parsing
-//! (`ByteSize` reads `"4GiB"`), enum names (`lru-k`).
+//! Dotted-key overrides (`key.path=value`) on any serde scenario: the one engine behind
+//! `simulate --set` and `sweep --grid`.
 //!
-//! Only keys the scenario already has can be set (a typo is an error listing the keys that
-//! exist there); optional fields that are unset are not in the tree and so cannot be swept.
-//! A value is read as a TOML literal when it is one (integer, float, boolean, quoted string,
-//! array, inline table) and as a bare string otherwise, so `16` is a number and `1GiB` a string.
+//! The scenario is a TOML tree; an override sets one key there and the tree is deserialised back
+//! into the scenario's type after every override. So the scenario's own rules validate each
+//! value: `deny_unknown_fields`, unit parsing (`ByteSize` reads `"4GiB"`), enum names (`lru-k`),
+//! and an error names the key and value that broke it.
+//!
+//! Only keys the scenario already has can be set (a typo is an error listing the keys that exist
+//! there); optional fields that are unset are not in the tree and so cannot be set. A value is
+//! read as a TOML literal when it is one (integer, float, boolean, quoted string, array, inline
+//! table) and as a bare string otherwise, so `16` is a number and `1GiB` a string.
+//!
+//! This module knows no scenario type: it sits beside `units` at the crate root, so the fleet
+//! (below the line) and the sweep (above it) both use it.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
-use super::SweepError;
+/// Why an override was rejected: the key, the value as written, and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("override {key}={value}: {reason}")]
+pub struct OverrideError {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
 
-fn err(key: &str, value: &str, reason: impl Into<String>) -> SweepError {
-    SweepError::Override { key: key.to_string(), value: value.to_string(), reason: reason.into() }
+fn err(key: &str, value: &str, reason: impl Into<String>) -> OverrideError {
+    OverrideError { key: key.to_string(), value: value.to_string(), reason: reason.into() }
+}
+
+/// One `key.path=value` as written on the command line, split at the first `=` (both sides
+/// trimmed; the key must not be empty).
+pub fn parse_spec(spec: &str) -> Result<(String, String), OverrideError> {
+    match spec.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(err(spec, "", "expected key.path=value (a TOML value; bare words are strings)")),
+    }
 }
 
 /// The scenario as a TOML tree.
-pub fn to_table<T: Serialize>(scenario: &T) -> Result<Table, SweepError> {
+pub fn to_table<T: Serialize>(scenario: &T) -> Result<Table, OverrideError> {
     Table::try_from(scenario)
         .map_err(|e| err("", "", format!("the scenario does not serialise to TOML: {e}")))
 }
@@ -37,7 +61,7 @@ pub fn parse_value(raw: &str) -> Value {
 }
 
 /// Sets `key` (dotted path) in `table`; the key must exist already.
-pub fn set(table: &mut Table, key: &str, raw: &str) -> Result<(), SweepError> {
+pub fn set(table: &mut Table, key: &str, raw: &str) -> Result<(), OverrideError> {
     let mut node = table;
     let mut path: Vec<&str> = Vec::new();
     let segments: Vec<&str> = key.split('.').collect();
@@ -68,27 +92,29 @@ pub fn set(table: &mut Table, key: &str, raw: &str) -> Result<(), SweepError> {
     unreachable!("a key has at least one segment")
 }
 
-/// `base` with every override applied, in order. Each override is checked on its own as it is
-/// applied, so an error names the key and value that broke the scenario.
+/// Applies every override to `table`, in order, checking after each that the tree still reads
+/// as a `T`: an error names the key and value that broke the scenario.
+pub fn apply_to_table<T: DeserializeOwned>(
+    table: &mut Table,
+    overrides: &[(String, String)],
+) -> Result<(), OverrideError> {
+    for (key, value) in overrides {
+        set(table, key, value)?;
+        Value::Table(table.clone())
+            .try_into::<T>()
+            .map_err(|e: toml::de::Error| err(key, value, e.message().trim().to_string()))?;
+    }
+    Ok(())
+}
+
+/// `base` with every override applied, in order (see [`apply_to_table`]).
 pub fn apply<T: Serialize + DeserializeOwned>(
     base: &T,
     overrides: &[(String, String)],
-) -> Result<T, SweepError> {
+) -> Result<T, OverrideError> {
     let mut table = to_table(base)?;
-    let mut out: Option<T> = None;
-    for (key, value) in overrides {
-        set(&mut table, key, value)?;
-        let parsed: T = Value::Table(table.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| err(key, value, e.message().trim().to_string()))?;
-        out = Some(parsed);
-    }
-    match out {
-        Some(t) => Ok(t),
-        None => {
-            Value::Table(table).try_into().map_err(|e: toml::de::Error| err("", "", e.message().to_string()))
-        }
-    }
+    apply_to_table::<T>(&mut table, overrides)?;
+    Value::Table(table).try_into().map_err(|e: toml::de::Error| err("", "", e.message().to_string()))
 }
 
 #[cfg(test)]
@@ -150,6 +176,16 @@ mod tests {
         assert!(e.contains("fetch.concurrency=lots"), "{e}");
         let e = apply(&base, &ov(&[("cpu_scale.x", "1")])).unwrap_err().to_string();
         assert!(e.contains("not a table"), "{e}");
+    }
+
+    #[test]
+    fn specs_split_at_the_first_equals_sign() {
+        assert_eq!(parse_spec(" l1.policy = lru ").unwrap(), ("l1.policy".into(), "lru".into()));
+        assert_eq!(parse_spec("name=a=b").unwrap(), ("name".into(), "a=b".into()));
+        for bad in ["l1.policy", "=lru", " = lru"] {
+            let e = parse_spec(bad).unwrap_err().to_string();
+            assert!(e.contains("expected key.path=value"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -30,6 +30,9 @@
 //!   processes are numbered 0, 1, ... in order of first appearance.
 //! - Unknown syscalls, signals, exits and lines that do not start with a timestamp are skipped and
 //!   counted; a line of a known syscall that does not parse is an error naming the line.
+//!
+//! `grammar.rs` parses a line (no state); `fds.rs` keeps the descriptor table and cleans paths;
+//! this file decides what each call means and builds the records.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -41,8 +44,11 @@ use super::error::{Error, Result};
 use super::format::{Access, Header, Op, Record, TracePath};
 use crate::report::Table;
 
-/// `AT_FDCWD` as a descriptor number.
-const AT_FDCWD: i64 = -100;
+mod fds;
+mod grammar;
+
+use fds::{FdTable, ReadAt, normalize, strip_root};
+use grammar::{AT_FDCWD, Call, Fd, Ret, call_name, fd_arg, int_arg, parse_call, split_prefix, string_arg};
 
 const KNOWN: &[&str] = &[
     "openat", "open", "read", "readv", "pread64", "preadv", "mmap", "lseek", "close", "dup", "dup2", "dup3",
@@ -99,40 +105,18 @@ pub struct Dropped {
     pub other_lines: u64,
 }
 
-/// A call's result.
-#[derive(Debug, Clone, PartialEq)]
-enum Ret {
-    /// A value, with the `-y` path when the value is a descriptor.
-    Ok(i64, Option<Vec<u8>>),
-    Err,
-    /// `= ?`: the process went away inside the call.
-    Unknown,
-}
-
-#[derive(Debug)]
-struct Call<'a> {
-    name: &'a str,
-    args: Vec<&'a str>,
-    ret: Ret,
-}
-
 struct Pending {
     name: String,
     text: String,
     t_us: u64,
 }
 
-/// A descriptor in a call: its number and the path `-y` printed for it.
-type Fd = (i64, Option<Vec<u8>>);
-
 struct Importer<'a> {
     file: &'a str,
     root: Vec<u8>,
     line: u64,
     pending: HashMap<u32, Pending>,
-    /// (descriptor, host path) -> index into `positions`.
-    fds: HashMap<(i64, Vec<u8>), usize>,
-    positions: Vec<Option<u64>>,
+    fds: FdTable,
     raw: Vec<(u64, u32, TracePath, Access)>,
     summary: ImportSummary,
     first_t: Option<u64>,
@@ -151,8 +135,7 @@ pub fn import<R: BufRead>(input: R, file: &str, opts: &ImportOptions) -> Result<
         root,
         line: 0,
         pending: HashMap::new(),
-        fds: HashMap::new(),
-        positions: Vec::new(),
+        fds: FdTable::default(),
         raw: Vec::new(),
         summary: ImportSummary::default(),
         first_t: None,
@@ -252,9 +235,7 @@ impl Importer<'_> {
                 let asked = string_arg(path_arg)?;
                 match &call.ret {
                     Ret::Ok(fd, Some(host)) => {
-                        let slot = self.positions.len();
-                        self.positions.push(Some(0));
-                        self.fds.insert((*fd, host.clone()), slot);
+                        self.fds.open(*fd, host);
                         if let Some(path) = self.host_path(host) {
                             self.push(t, pid, path, Access::Open);
                         }
@@ -288,19 +269,9 @@ impl Importer<'_> {
                 let Some(path) = self.fd_path(&fd) else { return Ok(()) };
                 let offset = match explicit {
                     Some(off) => u64::try_from(off).map_err(|_| format!("negative offset {off}"))?,
-                    None => match self.position(&fd) {
-                        Some(slot) => {
-                            let pos = self.positions[slot];
-                            self.positions[slot] = pos.map(|p| p + n);
-                            match pos {
-                                Some(p) => p,
-                                None => {
-                                    self.summary.dropped.unknown_offset += 1;
-                                    return Ok(());
-                                }
-                            }
-                        }
-                        None => {
+                    None => match self.fds.read(&fd, n) {
+                        ReadAt::Offset(p) => p,
+                        ReadAt::UnknownOffset | ReadAt::NotOpen => {
                             self.summary.dropped.unknown_offset += 1;
                             return Ok(());
                         }
@@ -333,38 +304,27 @@ impl Importer<'_> {
                 match call.ret {
                     Ret::Ok(pos, _) => {
                         let pos = u64::try_from(pos).map_err(|_| format!("negative result {pos}"))?;
-                        let slot = self.position(&fd).unwrap_or_else(|| {
-                            self.positions.push(None);
-                            let slot = self.positions.len() - 1;
-                            self.fds.insert((fd.0, fd.1.clone().unwrap_or_default()), slot);
-                            slot
-                        });
-                        self.positions[slot] = Some(pos);
+                        self.fds.seek(&fd, pos);
                     }
                     Ret::Err | Ret::Unknown => self.summary.dropped.failed += 1,
                 }
             }
             "close" => {
                 let fd = fd_arg(Self::arg(call, 0)?)?;
-                self.fds.remove(&(fd.0, fd.1.unwrap_or_default()));
+                self.fds.close(&fd);
             }
             "dup" | "dup2" | "dup3" | "fcntl" => {
                 let old = fd_arg(Self::arg(call, 0)?)?;
                 if call.name == "fcntl" && !Self::arg(call, 1)?.starts_with("F_DUPFD") {
                     return Ok(());
                 }
-                if let (Ret::Ok(new, annot), Some(slot)) = (&call.ret, self.position(&old)) {
-                    let path = annot.clone().or(old.1).unwrap_or_default();
-                    self.fds.insert((*new, path), slot);
+                if let Ret::Ok(new, annot) = &call.ret {
+                    self.fds.dup(&old, *new, annot.clone());
                 }
             }
             other => unreachable!("{other} is in KNOWN but has no handler"),
         }
         Ok(())
-    }
-
-    fn position(&self, fd: &Fd) -> Option<usize> {
-        self.fds.get(&(fd.0, fd.1.clone().unwrap_or_default())).copied()
     }
 
     fn push(&mut self, t: u64, pid: u32, path: TracePath, access: Access) {
@@ -442,250 +402,6 @@ impl Importer<'_> {
         self.summary.by_op = by_op;
         Import { header: Header::new("strace", opts.command.clone()), records, summary: self.summary }
     }
-}
-
-/// `[pid N] ` or `N ` (with -f), then the timestamp; returns (pid, microseconds, rest).
-fn split_prefix(line: &str) -> Option<(u32, u64, &str)> {
-    let mut rest = line.trim_start();
-    let mut pid = 0;
-    if let Some(r) = rest.strip_prefix("[pid") {
-        let (n, r) = r.trim_start().split_once(']')?;
-        pid = n.trim().parse().ok()?;
-        rest = r.trim_start();
-    } else {
-        let (first, r) = rest.split_once(' ')?;
-        if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
-            pid = first.parse().ok()?;
-            rest = r.trim_start();
-        }
-    }
-    let (stamp, r) = rest.split_once(' ')?;
-    Some((pid, parse_time(stamp)?, r))
-}
-
-/// `HH:MM:SS.ffffff` (-tt) or `SECONDS.ffffff` (-ttt), to microseconds.
-fn parse_time(s: &str) -> Option<u64> {
-    let (whole, frac) = s.split_once('.')?;
-    if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let micros: u64 = format!("{frac:0<6}")[..6].parse().ok()?;
-    let secs = if whole.contains(':') {
-        let mut parts = whole.split(':');
-        let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        let num = |x: &str| x.bytes().all(|b| b.is_ascii_digit()).then(|| x.parse::<u64>().ok()).flatten();
-        num(h)? * 3600 + num(m)? * 60 + num(s)?
-    } else {
-        if !whole.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        whole.parse().ok()?
-    };
-    Some(secs * 1_000_000 + micros)
-}
-
-/// The syscall name of `name(...`, if the text starts like a call.
-fn call_name(text: &str) -> Option<&str> {
-    let (name, _) = text.split_once('(')?;
-    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')).then_some(name)
-}
-
-/// Splits `name(arg, arg, ...) = ret [<T>]`.
-fn parse_call(text: &str) -> Result<Call<'_>, String> {
-    let open = text.find('(').ok_or("no argument list")?;
-    let name = &text[..open];
-    let b = text.as_bytes();
-    let (mut depth, mut i, mut start) = (0usize, open + 1, open + 1);
-    let mut args = Vec::new();
-    let close = loop {
-        let Some(&c) = b.get(i) else { return Err("unterminated argument list".into()) };
-        match c {
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                if i >= b.len() {
-                    return Err("unterminated string".into());
-                }
-            }
-            b'<' => {
-                i += 1;
-                while i < b.len() && b[i] != b'>' {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                if i >= b.len() {
-                    return Err("unterminated <path> annotation".into());
-                }
-            }
-            b'(' | b'[' | b'{' => depth += 1,
-            b']' | b'}' => depth = depth.checked_sub(1).ok_or("unbalanced brackets")?,
-            b')' if depth > 0 => depth -= 1,
-            b')' => break i,
-            b',' if depth == 0 => {
-                args.push(text[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    };
-    let last = text[start..close].trim();
-    if !last.is_empty() || !args.is_empty() {
-        args.push(last);
-    }
-    let after = text[close + 1..].trim_start();
-    let ret = after.strip_prefix('=').ok_or("no ` = result`")?.trim();
-    // -T appends the time spent in the call: ` <0.000012>`.
-    let ret = match ret.rfind(" <") {
-        Some(k)
-            if ret.ends_with('>')
-                && ret[k + 2..ret.len() - 1].bytes().all(|c| c.is_ascii_digit() || c == b'.') =>
-        {
-            ret[..k].trim_end()
-        }
-        _ => ret,
-    };
-    Ok(Call { name, args, ret: parse_ret(ret)? })
-}
-
-fn parse_ret(s: &str) -> Result<Ret, String> {
-    if s == "?" || s.starts_with("? ") {
-        return Ok(Ret::Unknown);
-    }
-    if s == "-1" || s.starts_with("-1 ") {
-        return Ok(Ret::Err);
-    }
-    // Value, optional <path>, optional ` (explanation)` such as fcntl's flag names.
-    let end = s.find(['<', ' ']).unwrap_or(s.len());
-    let value = parse_int(&s[..end]).ok_or_else(|| format!("result {s:?} is not a number"))?;
-    let annot = if s[end..].starts_with('<') { Some(annotation(&s[end..])?) } else { None };
-    Ok(Ret::Ok(value, annot))
-}
-
-/// `<escaped path>` at the start of `s` -> the path's bytes.
-fn annotation(s: &str) -> Result<Vec<u8>, String> {
-    let inner = s.strip_prefix('<').ok_or("expected <path>")?;
-    let b = inner.as_bytes();
-    let mut i = 0;
-    while i < b.len() && b[i] != b'>' {
-        i += if b[i] == b'\\' { 2 } else { 1 };
-    }
-    if i >= b.len() {
-        return Err(format!("unterminated annotation {s:?}"));
-    }
-    unescape(&inner[..i])
-}
-
-/// A descriptor argument: `3`, `3</path>`, `AT_FDCWD</dir>`, `-1`.
-fn fd_arg(s: &str) -> Result<Fd, String> {
-    let end = s.find('<').unwrap_or(s.len());
-    let num = match &s[..end] {
-        "AT_FDCWD" => AT_FDCWD,
-        n => parse_int(n).ok_or_else(|| format!("descriptor {s:?} is not a number"))?,
-    };
-    let path = if end < s.len() { Some(annotation(&s[end..])?) } else { None };
-    Ok((num, path))
-}
-
-fn int_arg(s: &str) -> Result<i64, String> {
-    parse_int(s).ok_or_else(|| format!("argument {s:?} is not a number"))
-}
-
-fn parse_int(s: &str) -> Option<i64> {
-    match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok().map(|v| v as i64),
-        None => s.parse().ok(),
-    }
-}
-
-/// A quoted string argument `"..."` (possibly followed by `...` when strace truncated it).
-fn string_arg(s: &str) -> Result<Vec<u8>, String> {
-    let s = s.strip_suffix("...").unwrap_or(s);
-    let inner = s
-        .strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .ok_or_else(|| format!("expected a quoted string, got {s:?}"))?;
-    unescape(inner)
-}
-
-/// strace's C-style escapes: `\\ \" \n \t \r \v \f`, octal `\NNN`, hex `\xHH`.
-fn unescape(s: &str) -> Result<Vec<u8>, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'\\' {
-            out.push(b[i]);
-            i += 1;
-            continue;
-        }
-        let c = *b.get(i + 1).ok_or_else(|| format!("dangling backslash in {s:?}"))?;
-        i += 2;
-        match c {
-            b'n' => out.push(b'\n'),
-            b't' => out.push(b'\t'),
-            b'r' => out.push(b'\r'),
-            b'v' => out.push(0x0b),
-            b'f' => out.push(0x0c),
-            b'x' => {
-                let hex = s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok());
-                out.push(hex.ok_or_else(|| format!("bad \\x escape in {s:?}"))?);
-                i += 2;
-            }
-            b'0'..=b'7' => {
-                let mut v = u32::from(c - b'0');
-                for _ in 0..2 {
-                    match b.get(i) {
-                        Some(&d @ b'0'..=b'7') => {
-                            v = v * 8 + u32::from(d - b'0');
-                            i += 1;
-                        }
-                        _ => break,
-                    }
-                }
-                out.push(u8::try_from(v).map_err(|_| format!("octal escape out of range in {s:?}"))?);
-            }
-            other => out.push(other),
-        }
-    }
-    Ok(out)
-}
-
-/// Lexically cleaned absolute path: no empty, `.` or `..` components (`..` at the top stays at `/`).
-fn normalize(p: &[u8]) -> Vec<u8> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for comp in p.split(|&b| b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    let mut out = Vec::with_capacity(p.len());
-    for c in parts {
-        out.push(b'/');
-        out.extend_from_slice(c);
-    }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    out
-}
-
-/// `host` (clean) relative to `root` (clean, empty for `/`), as a trace path.
-fn strip_root(host: &[u8], root: &[u8]) -> Option<TracePath> {
-    let rest = host.strip_prefix(root)?;
-    let rest = if rest.is_empty() { b"/" } else { rest };
-    if !rest.starts_with(b"/") {
-        return None;
-    }
-    TracePath::new(rest).ok()
 }
 
 impl fmt::Display for ImportSummary {
@@ -972,12 +688,5 @@ mod tests {
             let e = run(&text).unwrap_err().to_string();
             assert!(e.starts_with(&format!("t.strace:2: {why}")), "{line}: {e}");
         }
-    }
-
-    #[test]
-    fn unescape_handles_strace_escapes() {
-        assert_eq!(unescape(r#"a\tb\n\\\"\0\177\x7f\3770"#).unwrap(), b"a\tb\n\\\"\0\x7f\x7f\xff0");
-        assert!(unescape("\\").is_err());
-        assert!(unescape("\\xZZ").is_err());
     }
 }
