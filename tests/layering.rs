@@ -36,9 +36,12 @@ struct Import {
 /// yields each of its top-level modules.
 fn imports(source: &str) -> Vec<Import> {
     let mut out = Vec::new();
-    for (i, raw) in source.lines().enumerate() {
-        // Unit tests (by convention the file's last item) may build fixtures from any layer.
-        if raw.trim() == "#[cfg(test)]" {
+    let lines: Vec<&str> = source.lines().collect();
+    for (i, raw) in lines.iter().enumerate() {
+        // A unit-test module (by convention the file's last item) may build fixtures from any layer.
+        if raw.trim() == "#[cfg(test)]"
+            && lines.get(i + 1).is_some_and(|l| l.trim_start().starts_with("mod tests"))
+        {
             break;
         }
         let code = match raw.find("//") {
