@@ -140,6 +140,11 @@ pub fn run(args: StoreArgs) -> Result<()> {
                 println!("unreadable manifest {m}: {why}");
             }
             println!("on disk: {} chunk files, {}", r.chunk_files, ByteSize(r.chunk_bytes));
+            println!(
+                "rotating now: copy-forward re-uploads {} chunks, {}; the store holds both copies until the old root is deleted",
+                r.rotation_reupload_chunks,
+                ByteSize(r.rotation_reupload_bytes)
+            );
         }
         StoreCommand::Rotate { store } => {
             let (old, new) = roots::rotate(&store.open()?)?;

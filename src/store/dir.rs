@@ -357,6 +357,27 @@ mod tests {
     }
 
     #[test]
+    fn the_exclusive_lock_waits_for_every_shared_holder() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap().with_sync(false);
+        let (one, two) = (store.lock_shared().unwrap(), store.lock_shared().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _gc = store.lock_exclusive().unwrap();
+                tx.send(()).unwrap();
+            });
+            assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "two writers hold it");
+            drop(one);
+            assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "one writer holds it");
+            drop(two);
+            rx.recv_timeout(Duration::from_secs(10)).expect("gc gets the lock once writers are done");
+        });
+    }
+
+    #[test]
     fn manifests_replace_and_list_sorted() {
         let dir = tempfile::tempdir().unwrap();
         let store = DirStore::open(dir.path()).unwrap().with_sync(false);

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use super::dir::io_err;
 use super::{ChunkStore, DirStore, Error, ManifestName, Result};
-use crate::crypto::{ChunkName, ManifestPublic, Salt};
+use crate::crypto::{ChunkName, ManifestPublic, PlainDigest, Salt};
 
 /// Where a root is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -207,6 +207,11 @@ pub struct RootsReport {
     /// Chunk files on disk and their bytes.
     pub chunk_files: u64,
     pub chunk_bytes: u64,
+    /// What rotating now would cost: copy-forward re-encrypts and uploads every distinct
+    /// plaintext chunk (per placement and class) of every live root's manifests, and until the
+    /// old roots are deleted the store holds both copies.
+    pub rotation_reupload_chunks: u64,
+    pub rotation_reupload_bytes: u64,
 }
 
 /// Lists the roots with their manifests, chunks and bytes (from the manifests, keyless).
@@ -216,6 +221,9 @@ pub fn summarize(store: &DirStore) -> Result<RootsReport> {
     type Tally = (usize, BTreeMap<ChunkName, u64>, Vec<String>);
     let mut per_root: BTreeMap<u32, Tally> = table.iter().map(|(id, _)| (id, Default::default())).collect();
     let mut unreadable = Vec::new();
+    // What the next root would hold: the same plaintext under the same placement and class is one
+    // chunk there, whichever root it comes from (the plaintext digests are in clear text).
+    let mut next_root: BTreeMap<(String, PlainDigest), u64> = BTreeMap::new();
     for (name, view) in manifest_views(store)? {
         let m = match view {
             Ok(m) => m,
@@ -232,6 +240,12 @@ pub fn summarize(store: &DirStore) -> Result<RootsReport> {
         }
         if !matches!(table.state(root), Some(RootState::Active | RootState::Retired)) {
             entry.2.push(name.to_string());
+        }
+        if table.state(root).is_some_and(RootState::is_live) {
+            let scope = m.header.salt.moved_to_root(0).map_err(Error::Salt)?.label().to_string();
+            for c in &m.chunks {
+                next_root.insert((scope.clone(), c.plain), m.header.chunk_len(c.index));
+            }
         }
     }
     let roots = per_root
@@ -253,6 +267,8 @@ pub fn summarize(store: &DirStore) -> Result<RootsReport> {
         unreadable,
         chunk_files: files.len() as u64,
         chunk_bytes: files.iter().map(|f| f.len).sum(),
+        rotation_reupload_chunks: next_root.len() as u64,
+        rotation_reupload_bytes: next_root.values().sum(),
     })
 }
 

@@ -168,6 +168,7 @@ fn roots_rotate_copy_forward_expire_delete_and_gc() {
     let r = roots(&f);
     assert_eq!((r["active"].as_u64(), r["roots"][0]["manifests"].as_u64()), (Some(0), Some(2)));
     let root0_bytes = r["roots"][0]["bytes"].as_u64().unwrap();
+    assert_eq!(r["rotation_reupload_bytes"].as_u64().unwrap(), root0_bytes);
     assert_eq!(r["roots"][0]["chunks"], 58, "two placements: the same image twice, nothing shared");
 
     says(f.store_cmd(&["rotate"]), true, "root 1 is active");
