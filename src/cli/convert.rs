@@ -7,6 +7,7 @@ use chunkload::chunk::{self, ChunkSize, ConvertOptions};
 use chunkload::crypto::{CustomerKey, Salt};
 use chunkload::flatten;
 use chunkload::image::Image;
+use chunkload::store::roots::RootTable;
 use chunkload::store::{ChunkStore, DirStore, ManifestName};
 use chunkload::units::ByteSize;
 
@@ -22,10 +23,16 @@ pub struct ConvertArgs {
     /// Customer key file (from `chunkload keygen`): seals the manifest's key table.
     #[arg(long, value_name = "KEYFILE")]
     key: PathBuf,
-    /// Dedup namespace mixed into every chunk key (e.g. a GC root or epoch, optionally per AZ).
+    /// Salt label to use instead of the store's active root (its root must be the active one).
     /// Chunks under different salts never deduplicate.
-    #[arg(long, default_value = "default")]
-    salt: Salt,
+    #[arg(long, conflicts_with_all = ["placement", "class"])]
+    salt: Option<Salt>,
+    /// Placement (e.g. an AZ) mixed into the active root's salt: root-N/at-PLACEMENT.
+    #[arg(long)]
+    placement: Option<String>,
+    /// Popularity class mixed into the active root's salt: root-N[/at-P]/pop-CLASS.
+    #[arg(long)]
+    class: Option<String>,
     /// Chunk size: a power of two from 4KiB to 16MiB.
     #[arg(long, default_value = "512KiB")]
     chunk_size: ChunkSize,
@@ -53,11 +60,21 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     // Every chunk is made durable before it is published under its name: a crash can then never
     // leave a torn chunk that a later convert would take as present.
     let store = DirStore::open(&args.store)?;
+    // Held shared until the manifest is published, so `store gc` cannot run in between.
+    let _lock = store.lock_shared()?;
+    let roots = RootTable::load(&store)?;
+    let salt = match args.salt {
+        Some(salt) => {
+            roots.check_writable(&salt)?;
+            salt
+        }
+        None => roots.salt_for_new(args.placement.as_deref(), args.class.as_deref())?,
+    };
     // Flattening keeps each decoded layer in an anonymous file in the store's scratch directory, so
     // cutting the block image reads those back instead of decoding every layer a second time.
     let flat = flatten::flatten_spooled(&image, &store.scratch_dir())?;
     let flattened = started.elapsed().as_secs_f64();
-    let options = ConvertOptions { chunk_size: args.chunk_size, salt: args.salt.clone() };
+    let options = ConvertOptions { chunk_size: args.chunk_size, salt: salt.clone() };
     let converted = chunk::convert(&image, &flat, &options, &store)?;
     drop(flat);
     let sealed = converted.manifest.seal_to_file(&key, &args.output)?;
@@ -66,7 +83,7 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     let s = &converted.stats;
     if args.json {
         let out = serde_json::json!({
-            "image": image.reference, "digest": image.digest().to_string(), "salt": args.salt.label(),
+            "image": image.reference, "digest": image.digest().to_string(), "salt": salt.label(),
             "manifest": args.output, "manifest_name": name.as_str(), "manifest_bytes": sealed.len(),
             "stats": s, "throughput_bytes_per_s": s.throughput(),
             "seconds_read_and_flatten": flattened, "seconds_total": total,
@@ -78,7 +95,7 @@ pub fn run(args: ConvertArgs) -> Result<()> {
         "converted {} ({}) with salt {:?}, chunk size {}",
         image.reference,
         image.digest(),
-        args.salt.label(),
+        salt.label(),
         args.chunk_size
     );
     println!("  block image   {} ({} bytes)", ByteSize(s.image_bytes), s.image_bytes);

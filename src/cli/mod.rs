@@ -15,6 +15,7 @@ mod merge;
 mod mount;
 mod replay;
 mod simulate;
+mod store;
 mod sweep;
 mod trace;
 
@@ -50,6 +51,8 @@ enum Command {
     Dedup(dedup::DedupArgs),
     /// Read sealed manifests.
     Manifest(manifest::ManifestArgs),
+    /// A chunk store's lifecycle: generational roots, copy-forward, verify, garbage collection.
+    Store(store::StoreArgs),
     /// Write a new customer key file (mode 0600; never overwrites).
     Keygen(keygen::KeygenArgs),
     /// Read, summarise and import file-access traces.
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Materialize(args) => materialize::run(args),
         Command::Dedup(args) => dedup::run(args),
         Command::Manifest(args) => manifest::run(args),
+        Command::Store(args) => store::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Replay(args) => replay::run(args),

@@ -5,6 +5,11 @@
 //! a label (e.g. `gcroot-7/epoch-2025w03/use1-az2`); identical chunks under different labels get
 //! different keys, ciphertexts and names, so they never deduplicate.
 //!
+//! Salts of a chunk store's generational roots (`docs/store-format.md`) have the form
+//! `root-N[/at-PLACEMENT][/pop-CLASS]` ([`Salt::for_root`]); root 0, the store's first root, keeps
+//! the historical base `default`, and any label whose first segment is not `root-N` (N >= 1)
+//! belongs to root 0, so stores and manifests written before roots existed still read the same.
+//!
 //! The salt is not a secret: the manifest records its label in clear text so that readers can
 //! re-derive it. Like all convergent encryption, anyone who knows the salt and can guess a chunk's
 //! exact plaintext can confirm that the chunk exists; the store is assumed to be internal.
@@ -65,6 +70,73 @@ impl Salt {
     }
 }
 
+/// Base label of root 0, the store's first root (and of every salt that names no root).
+pub const ROOT_ZERO_BASE: &str = "default";
+
+/// Checks a placement or popularity-class label: 1..=64 bytes of `[A-Za-z0-9._-]`.
+fn check_part(what: &'static str, part: &str) -> Result<(), Error> {
+    let reason = if part.is_empty() {
+        Some("must not be empty")
+    } else if part.len() > 64 {
+        Some("longer than 64 bytes")
+    } else if !part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        Some("only ASCII letters, digits, '.', '_' and '-' are allowed")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidSalt { label: format!("{what} {part}"), reason }),
+        None => Ok(()),
+    }
+}
+
+impl Salt {
+    /// The salt of root generation `root`, optionally scoped to a placement (e.g. an AZ) and a
+    /// popularity class: `root-N[/at-PLACEMENT][/pop-CLASS]`, or `default[...]` for root 0.
+    pub fn for_root(root: u32, placement: Option<&str>, class: Option<&str>) -> Result<Self, Error> {
+        let mut label = if root == 0 { ROOT_ZERO_BASE.to_string() } else { format!("root-{root}") };
+        if let Some(p) = placement {
+            check_part("placement", p)?;
+            label.push_str("/at-");
+            label.push_str(p);
+        }
+        if let Some(c) = class {
+            check_part("popularity class", c)?;
+            label.push_str("/pop-");
+            label.push_str(c);
+        }
+        Salt::new(label)
+    }
+
+    /// The root generation this salt belongs to: N for a label starting `root-N` (N >= 1, no
+    /// leading zeros), 0 for every other label.
+    pub fn root(&self) -> u32 {
+        let first = self.label.split('/').next().unwrap_or_default();
+        first
+            .strip_prefix("root-")
+            .filter(|n| !n.starts_with('0'))
+            .and_then(|n| if n.bytes().all(|b| b.is_ascii_digit()) { n.parse().ok() } else { None })
+            .unwrap_or(0)
+    }
+
+    /// The same salt moved to root `root`: the placement and class segments are kept, anything
+    /// else (a free-form root-0 label) is dropped.
+    pub fn moved_to_root(&self, root: u32) -> Result<Self, Error> {
+        let mut placement = None;
+        let mut class = None;
+        for seg in self.label.split('/').skip(1) {
+            if let Some(p) = seg.strip_prefix("at-") {
+                placement = Some(p);
+            } else if let Some(c) = seg.strip_prefix("pop-") {
+                class = Some(c);
+            }
+        }
+        let placement = placement.filter(|p| check_part("placement", p).is_ok());
+        let class = class.filter(|c| check_part("popularity class", c).is_ok());
+        Salt::for_root(root, placement, class)
+    }
+}
+
 impl FromStr for Salt {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
@@ -96,6 +168,27 @@ mod tests {
             let e = Salt::new(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{e}");
         }
+    }
+
+    #[test]
+    fn root_salts_name_their_root_and_move() {
+        let s = Salt::for_root(7, Some("use1-az2"), Some("hot")).unwrap();
+        assert_eq!(s.label(), "root-7/at-use1-az2/pop-hot");
+        assert_eq!(s.root(), 7);
+        assert_eq!(Salt::for_root(0, None, None).unwrap().label(), "default");
+        for (label, root) in
+            [("default", 0), ("epoch-2", 0), ("root-0", 0), ("root-07", 0), ("root-x", 0), ("root-12/a", 12)]
+        {
+            assert_eq!(Salt::new(label).unwrap().root(), root, "{label}");
+        }
+        assert_eq!(s.moved_to_root(8).unwrap().label(), "root-8/at-use1-az2/pop-hot");
+        assert_eq!(Salt::new("epoch-2").unwrap().moved_to_root(1).unwrap().label(), "root-1");
+        assert_eq!(
+            Salt::new("default/pop-cold").unwrap().moved_to_root(3).unwrap().label(),
+            "root-3/pop-cold"
+        );
+        let e = Salt::for_root(1, Some("a/b"), None).unwrap_err().to_string();
+        assert!(e.contains("placement a/b"), "{e}");
     }
 
     #[test]

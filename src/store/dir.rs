@@ -4,7 +4,12 @@
 //! ROOT/chunks/ab/cd/abcd…(64 hex)   one file per chunk, fanned out by the first two bytes
 //! ROOT/manifests/NAME               sealed manifests
 //! ROOT/tmp/                          files being written; never read
+//! ROOT/roots/N                      one small file per generational root (see `roots.rs`)
+//! ROOT/lock                         flock: writers hold it shared, `gc` exclusive
 //! ```
+//!
+//! The full layout, the root states and what each command guarantees after a crash are in
+//! `docs/store-format.md`.
 //!
 //! A chunk is written to a unique file in `tmp/`, synced, and then published with `link(2)`, which
 //! fails if the final name exists: a final name only ever holds a complete chunk (even after a
@@ -19,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::crash::crash_point;
 use super::stats::Counters;
 use super::{ChunkStore, Error, ManifestName, Result, StoreStats};
 use crate::crypto::ChunkName;
@@ -39,7 +45,7 @@ const FLUSH_THREADS: usize = 16;
 /// Makes temp names unique within this process; the pid makes them unique across processes.
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
     move |source| Error::Io { op, path: path.to_path_buf(), source }
 }
 
@@ -69,6 +75,72 @@ impl DirStore {
     /// chunks or manifests).
     pub fn scratch_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// Takes the store's lock shared, waiting while a `gc` holds it: every writer (convert,
+    /// copy-forward) holds it from before it looks for a chunk until its manifest is published,
+    /// so a `gc` never sees a chunk that a manifest being written will need but does not name yet.
+    pub fn lock_shared(&self) -> Result<StoreLock> {
+        self.lock(false)
+    }
+
+    /// Takes the store's lock exclusively, waiting for every writer to finish: no writer runs while
+    /// it is held, so every file in `tmp/` was left by a writer that crashed.
+    pub fn lock_exclusive(&self) -> Result<StoreLock> {
+        self.lock(true)
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<StoreLock> {
+        let path = self.root.join("lock");
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err("open lock file", &path))?;
+        let locked = if exclusive { file.lock() } else { file.lock_shared() };
+        locked.map_err(io_err("lock", &path))?;
+        Ok(StoreLock { _file: file })
+    }
+
+    /// Every file under `chunks/`, with the chunk name its path spells (`None` for a file whose
+    /// name is not 64 hex digits or that sits in the wrong fan-out directory), sorted by path.
+    pub fn chunk_files(&self) -> Result<Vec<ChunkFile>> {
+        let mut out = Vec::new();
+        let top = self.root.join("chunks");
+        for a in read_dir_sorted(&top)? {
+            if !a.is_dir() {
+                out.push(ChunkFile { name: None, len: file_len(&a)?, path: a });
+                continue;
+            }
+            for b in read_dir_sorted(&a)? {
+                if !b.is_dir() {
+                    out.push(ChunkFile { name: None, len: file_len(&b)?, path: b });
+                    continue;
+                }
+                for path in read_dir_sorted(&b)? {
+                    let name = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.parse::<ChunkName>().ok())
+                        .filter(|n| self.chunk_path(n) == path);
+                    out.push(ChunkFile { name, len: file_len(&path)?, path });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Files in `tmp/` with their lengths, sorted by name.
+    pub fn temp_files(&self) -> Result<Vec<(PathBuf, u64)>> {
+        read_dir_sorted(&self.scratch_dir())?
+            .into_iter()
+            .map(|p| {
+                let len = file_len(&p)?;
+                Ok((p, len))
+            })
+            .collect()
     }
 
     /// Where chunk `name` lives (whether or not it exists).
@@ -108,6 +180,35 @@ impl DirStore {
     }
 }
 
+/// A hold on the store's lock file (`ROOT/lock`); released when dropped (or when the process dies,
+/// so a crashed writer never blocks a later `gc`).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: fs::File,
+}
+
+/// A file under `chunks/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkFile {
+    pub path: PathBuf,
+    /// The chunk name its path spells, if it is a well-placed chunk file.
+    pub name: Option<ChunkName>,
+    pub len: u64,
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
+        out.push(entry.map_err(io_err("list", dir))?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn file_len(path: &Path) -> Result<u64> {
+    Ok(fs::symlink_metadata(path).map_err(io_err("stat", path))?.len())
+}
+
 impl ChunkStore for DirStore {
     fn contains(&self, name: &ChunkName) -> Result<bool> {
         let path = self.chunk_path(name);
@@ -136,7 +237,9 @@ impl ChunkStore for DirStore {
             }
         }
         let tmp = self.write_temp(&name.to_hex(), ciphertext)?;
+        crash_point("chunk-temp");
         let linked = fs::hard_link(&tmp, &path);
+        crash_point("chunk-linked");
         let _ = fs::remove_file(&tmp);
         let new = match linked {
             Ok(()) => true,
@@ -153,6 +256,7 @@ impl ChunkStore for DirStore {
     fn flush(&self) -> Result<()> {
         let dirs: Vec<PathBuf> =
             std::mem::take(&mut *self.unsynced_dirs.lock().expect("lock")).into_iter().collect();
+        crash_point("flush");
         // The first sync commits the journal for all; the rest mostly wait on it, so run them at once.
         let per_thread = dirs.len().div_ceil(FLUSH_THREADS).max(1);
         std::thread::scope(|s| {
@@ -175,6 +279,7 @@ impl ChunkStore for DirStore {
     fn put_manifest(&self, name: &ManifestName, sealed: &[u8]) -> Result<()> {
         let path = self.manifest_path(name);
         let tmp = self.write_temp(&format!("manifest-{name}"), sealed)?;
+        crash_point("manifest-temp");
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("publish manifest", &path)(e));
@@ -249,6 +354,27 @@ mod tests {
         // A second chunk in an existing fan-out directory adds only that directory.
         assert!(!store.put_if_absent(&name, b"c").unwrap());
         assert!(store.unsynced_dirs.lock().unwrap().is_empty(), "nothing new, nothing to sync");
+    }
+
+    #[test]
+    fn the_exclusive_lock_waits_for_every_shared_holder() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap().with_sync(false);
+        let (one, two) = (store.lock_shared().unwrap(), store.lock_shared().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _gc = store.lock_exclusive().unwrap();
+                tx.send(()).unwrap();
+            });
+            assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "two writers hold it");
+            drop(one);
+            assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "one writer holds it");
+            drop(two);
+            rx.recv_timeout(Duration::from_secs(10)).expect("gc gets the lock once writers are done");
+        });
     }
 
     #[test]

@@ -20,6 +20,31 @@ pub enum Error {
     #[error("invalid manifest name {name:?}: {reason}")]
     InvalidManifestName { name: String, reason: &'static str },
 
+    #[error("root {root} is {state}: cannot {op} it ({hint})")]
+    RootState { root: u32, state: &'static str, op: &'static str, hint: &'static str },
+
+    #[error("root {0} does not exist in this store (see `chunkload store roots`)")]
+    UnknownRoot(u32),
+
+    #[error(
+        "root {root} is still referenced by {count} manifest(s), e.g. {example}: copy them forward first"
+    )]
+    RootInUse { root: u32, count: usize, example: String },
+
+    #[error("root file {}: {reason}", path.display())]
+    RootFile { path: PathBuf, reason: String },
+
+    #[error("manifest {name}: {source}")]
+    Manifest { name: String, source: crate::crypto::Error },
+
+    #[error(
+        "salt {label:?} belongs to root {root}, which is {state}: new manifests go to the active root {active}"
+    )]
+    NotActive { label: String, root: u32, state: &'static str, active: u32 },
+
+    #[error(transparent)]
+    Salt(crate::crypto::Error),
+
     #[error("store: cannot {op} {}: {source}", path.display())]
     Io { op: &'static str, path: PathBuf, source: io::Error },
 }

@@ -4,17 +4,27 @@
 //! absent, so converters need no coordination: two writers of the same chunk write the same bytes,
 //! and one of them wins. The store does not re-hash what it is given (that would cost a third of
 //! the crypto stage); readers verify every chunk against its name with `crypto::open_chunk`.
+//!
+//! A [`DirStore`]'s lifecycle (generational roots, verify, gc, copy-forward) is in [`roots`],
+//! [`verify`], [`gc`] and [`copy_forward`]; its layout and crash guarantees in
+//! `docs/store-format.md`.
 
+pub mod copy_forward;
+mod crash;
 mod dir;
 mod error;
+pub mod gc;
 mod mem;
+pub mod roots;
 mod stats;
+pub mod verify;
 
 use std::fmt;
 
 use crate::crypto::ChunkName;
 
-pub use dir::DirStore;
+pub use crash::{CRASH_ENV, crash_point};
+pub use dir::{ChunkFile, DirStore, StoreLock};
 pub use error::{Error, Result};
 pub use mem::MemStore;
 pub use stats::StoreStats;
