@@ -13,6 +13,7 @@ mod materialize;
 mod merge;
 mod mount;
 mod replay;
+mod serve;
 mod simulate;
 mod sweep;
 mod trace;

@@ -15,6 +15,6 @@ pub mod strace;
 pub mod synth;
 
 pub use error::{Error, Result};
-pub use format::{Access, Header, Op, Reader, Record, TracePath, Writer};
+pub use format::{Access, Header, Op, Reader, Record, Run, TracePath, Writer};
 pub use mmap::{MmapRule, mmaps_to_reads};
 pub use stats::TraceStats;
