@@ -202,13 +202,7 @@ fn record(args: RecordArgs) -> Result<()> {
         args.output.display()
     );
     if !rec.outcome.success() {
-        anyhow::bail!(
-            "`{}` failed ({}); it ran under limits of {}; the trace of its run is in {}",
-            rec.command,
-            rec.outcome,
-            spec.limits,
-            args.output.display()
-        );
+        anyhow::bail!("{}; the trace of its run is in {}", rec.failure(&spec.limits), args.output.display());
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::layout::{BlockLayout, BlockMeta};
 use crate::store::{ChunkStore, MemStore};
 use crate::trace::{self, Header, Run};
 
-use super::sandbox::{Limits, Network, Outcome, Process, Sandbox, SandboxError};
+use super::sandbox::{Limits, LimitsHit, Network, Outcome, Process, Sandbox, SandboxError};
 use super::{InjectedLatency, MountError, MountOptions, MountReport, Recorder};
 
 /// A converted image opened for mounting: its metadata, manifest and store.
@@ -144,6 +144,28 @@ pub struct Recording {
     /// The header's `command`.
     pub command: String,
     pub run: Run,
+    /// The limits the program ran into, as its cgroup counted them.
+    pub limits_hit: LimitsHit,
+    /// The cgroup controllers that enforced `--pids` / `--memory` (empty: rlimits only).
+    pub cgroup: Vec<&'static str>,
+}
+
+impl Recording {
+    /// Why the program failed, for the user: its outcome, the limits it hit, what it ran under.
+    pub fn failure(&self, limits: &Limits) -> String {
+        let hit = self.limits_hit.to_string();
+        let enforced = if self.cgroup.is_empty() {
+            "rlimits only: no cgroup controller was available".to_string()
+        } else {
+            format!("cgroup {} and rlimits", self.cgroup.join(", "))
+        };
+        format!(
+            "`{}` failed ({}){}; it ran under limits of {limits} ({enforced})",
+            self.command,
+            self.outcome,
+            if hit.is_empty() { String::new() } else { format!("; {hit}") }
+        )
+    }
 }
 
 /// Mounts `opened` with a recorder, runs the program in a sandbox over it, unmounts and keeps the
@@ -185,7 +207,7 @@ pub fn record(
         latency,
         Some(recorder.clone()),
     )?;
-    let (outcome, command, run) = {
+    let (outcome, command, run, limits_hit, cgroup) = {
         let sandbox = Sandbox::prepare(mounted.mountpoint(), &work.join("sandbox"), spec.limits)?;
         let (process, origin) = resolve(config, &spec.cmd, &spec.env, sandbox.root())?;
         let command = spec.label.clone().unwrap_or_else(|| shell_words(&process.argv));
@@ -199,11 +221,11 @@ pub fn record(
         recorder.begin(&trace_header(&command, &label).with_run(run.clone()))?;
         let mut running = sandbox.spawn(&process, spec.network)?;
         let outcome = running.wait(stop).map_err(RunError::Wait)?;
-        (outcome, command, run)
+        (outcome, command, run, running.limits_hit(), running.cgroup_controllers())
     };
     let report = mounted.unmount()?;
     output.keep();
-    Ok(Recording { report, outcome, command, run })
+    Ok(Recording { report, outcome, command, run, limits_hit, cgroup })
 }
 
 /// Removes the scratch directory (empty by then: every mount under it is gone) when dropped.

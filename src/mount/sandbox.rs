@@ -93,9 +93,10 @@ impl std::fmt::Display for Network {
 /// Resource limits for the program and everything it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// `RLIMIT_AS` of every process, and the size of each tmpfs (overlay upper, /tmp, /dev/shm).
+    /// The memory limit of its cgroup (all its processes and tmpfs pages together), `RLIMIT_AS` of
+    /// every process, and the size of each tmpfs (overlay upper, /tmp, /dev/shm).
     pub memory: ByteSize,
-    /// `RLIMIT_NPROC`: processes and threads of the program's user in its user namespace.
+    /// `pids.max` of its cgroup, and `RLIMIT_NPROC` (which the kernel does not apply to uid 0).
     pub processes: u64,
     /// Wall time before the whole PID namespace is killed.
     pub wall_time: Duration,
@@ -111,7 +112,7 @@ impl std::fmt::Display for Limits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} of address space per process (RLIMIT_AS) and per tmpfs, {} processes/threads (RLIMIT_NPROC), {} s wall time",
+            "{} of memory (cgroup, where available; RLIMIT_AS per process; per tmpfs), {} processes/threads (pids cgroup, where available; RLIMIT_NPROC), {} s wall time",
             self.memory,
             self.processes,
             self.wall_time.as_secs_f64()
@@ -235,8 +236,9 @@ impl Sandbox {
     /// directory, the program not found) is an error naming the stage.
     pub fn spawn(&self, process: &Process, network: Network) -> Result<Running, SandboxError> {
         let plan = Plan::new(&self.root, process, network, self.limits)?;
-        let running = plan.start()?;
-        Ok(Running { pid: running, started: Instant::now(), wall_time: self.limits.wall_time, done: None })
+        let cgroup = Cgroup::create(&self.limits);
+        let pid = plan.start(cgroup.as_ref())?;
+        Ok(Running { pid, started: Instant::now(), wall_time: self.limits.wall_time, done: None, cgroup })
     }
 }
 
@@ -287,9 +289,21 @@ pub struct Running {
     started: Instant,
     wall_time: Duration,
     done: Option<ExitStatus>,
+    cgroup: Option<Cgroup>,
 }
 
 impl Running {
+    /// Which limits the program ran into (read from its cgroup, if it had one): call after
+    /// [`Running::wait`].
+    pub fn limits_hit(&self) -> LimitsHit {
+        self.cgroup.as_ref().map(Cgroup::hits).unwrap_or_default()
+    }
+
+    /// The cgroup controllers that enforced limits (empty: rlimits only).
+    pub fn cgroup_controllers(&self) -> Vec<&'static str> {
+        self.cgroup.as_ref().map(|c| c.controllers.clone()).unwrap_or_default()
+    }
+
     /// Waits for the program, polling `stop` every 10 ms: when it turns true, SIGTERM goes to
     /// the program and SIGKILL to its namespace 5 s later. At the wall-time limit it is killed.
     pub fn wait(&mut self, stop: &dyn Fn() -> bool) -> io::Result<Outcome> {
@@ -361,6 +375,152 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.kill_and_reap();
+        if let Some(cg) = self.cgroup.take() {
+            cg.remove();
+        }
+    }
+}
+
+/// Limits the program ran into, as its cgroup counted them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsHit {
+    /// Forks the pids controller refused.
+    pub forks_refused: u64,
+    /// Times the memory controller hit its limit (v1 `failcnt`, v2 `max` events).
+    pub memory_hits: u64,
+    /// Processes the OOM killer killed (`oom_kill` of v2 `memory.events`, v1 `memory.oom_control`).
+    pub oom_kills: u64,
+}
+
+impl std::fmt::Display for LimitsHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = vec![];
+        if self.forks_refused > 0 {
+            parts.push(format!("the process limit (--pids) refused {} forks", self.forks_refused));
+        }
+        if self.memory_hits > 0 {
+            parts.push(format!("the memory limit (--memory) was reached {} times", self.memory_hits));
+        }
+        if self.oom_kills > 0 {
+            parts.push(format!("{} processes were killed at the memory limit (--memory)", self.oom_kills));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// The program's cgroup, one directory per controller (cgroup v1) or one (v2), made under the
+/// recorder's own cgroup: `pids.max` = `--pids` (a fork bomb stops there, whatever its uid; the
+/// kernel exempts uid 0 from `RLIMIT_NPROC`) and the memory limit = `--memory` for the whole
+/// namespace, tmpfs pages included. Best effort: where no controller is available (no cgroupfs,
+/// not writable), the rlimits alone apply and the report says so.
+struct Cgroup {
+    dirs: Vec<PathBuf>,
+    controllers: Vec<&'static str>,
+    v2: bool,
+}
+
+impl Cgroup {
+    fn create(limits: &Limits) -> Option<Cgroup> {
+        let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+        let name = format!("chunkload-record-{}", std::process::id());
+        let mut cg = Cgroup { dirs: vec![], controllers: vec![], v2: false };
+        let memory = limits.memory.bytes().to_string();
+        let pids = limits.processes.to_string();
+        let v1 = |controller: &str| {
+            own.lines().find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, list, path) = (f.next()?, f.next()?, f.next()?);
+                list.split(',').any(|c| c == controller).then(|| path.to_string())
+            })
+        };
+        for (controller, file, value) in
+            [("pids", "pids.max", &pids), ("memory", "memory.limit_in_bytes", &memory)]
+        {
+            let Some(path) = v1(controller) else { continue };
+            let base = Path::new("/sys/fs/cgroup").join(controller).join(path.trim_start_matches('/'));
+            let dir = base.join(&name);
+            if fs::create_dir(&dir).is_err() {
+                continue;
+            }
+            if fs::write(dir.join(file), value).is_err() {
+                let _ = fs::remove_dir(&dir);
+                continue;
+            }
+            if controller == "memory" {
+                let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), value);
+            }
+            cg.dirs.push(dir);
+            cg.controllers.push(controller);
+        }
+        if cg.dirs.is_empty()
+            && let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::"))
+        {
+            let base = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+            let available = fs::read_to_string(base.join("cgroup.subtree_control")).unwrap_or_default();
+            let dir = base.join(&name);
+            if (available.contains("pids") || available.contains("memory")) && fs::create_dir(&dir).is_ok() {
+                cg.v2 = true;
+                if fs::write(dir.join("pids.max"), &pids).is_ok() {
+                    cg.controllers.push("pids");
+                }
+                if fs::write(dir.join("memory.max"), &memory).is_ok() {
+                    cg.controllers.push("memory");
+                }
+                if cg.controllers.is_empty() {
+                    let _ = fs::remove_dir(&dir);
+                } else {
+                    cg.dirs.push(dir);
+                }
+            }
+        }
+        (!cg.dirs.is_empty()).then_some(cg)
+    }
+
+    fn add(&self, pid: libc::pid_t) -> io::Result<()> {
+        for dir in &self.dirs {
+            fs::write(dir.join("cgroup.procs"), pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn hits(&self) -> LimitsHit {
+        let read = |file: &str| self.dirs.iter().find_map(|d| fs::read_to_string(d.join(file)).ok());
+        let field = |text: &str, key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let mut hit = LimitsHit::default();
+        if let Some(e) = read("pids.events") {
+            hit.forks_refused = field(&e, "max");
+        }
+        if self.v2 {
+            if let Some(e) = read("memory.events") {
+                hit.memory_hits = field(&e, "max");
+                hit.oom_kills = field(&e, "oom_kill");
+            }
+        } else {
+            if let Some(n) = read("memory.failcnt") {
+                hit.memory_hits = n.trim().parse().unwrap_or(0);
+            }
+            if let Some(e) = read("memory.oom_control") {
+                hit.oom_kills = field(&e, "oom_kill");
+            }
+        }
+        hit
+    }
+
+    /// Removes the directories; the processes are gone by then (PID 1 reaped), though the
+    /// kernel may take a moment to let go of them.
+    fn remove(self) {
+        for dir in &self.dirs {
+            for _ in 0..50 {
+                if fs::remove_dir(dir).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 }
 
@@ -550,7 +710,7 @@ impl Plan {
     }
 
     /// Clones the child into its namespaces, maps its IDs, lets it run and waits for its exec.
-    fn start(mut self) -> Result<libc::pid_t, SandboxError> {
+    fn start(mut self, cgroup: Option<&Cgroup>) -> Result<libc::pid_t, SandboxError> {
         let host = |op: &'static str| {
             let source = io::Error::last_os_error();
             SandboxError::Host { op, path: PathBuf::from("(sandbox setup)"), source }
@@ -608,6 +768,17 @@ impl Plan {
             reap();
             let diagnosis = format!("writing /proc/{pid}/uid_map and gid_map; {}", userns_diagnosis());
             return Err(SandboxError::Namespaces { source, diagnosis });
+        }
+        // Into the cgroup before it runs anything: all it forks is counted from the start.
+        if let Some(cg) = cgroup
+            && let Err(source) = cg.add(pid)
+        {
+            reap();
+            return Err(SandboxError::Host {
+                op: "add the program to the cgroup",
+                path: cg.dirs[0].clone(),
+                source,
+            });
         }
         let mut sync = fs::File::from(sync_write);
         let _ = sync.write_all(b"1");
