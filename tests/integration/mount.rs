@@ -519,3 +519,26 @@ fn trace_record_of_a_missing_program_fails_clearly_and_leaves_no_trace() {
     assert!(stderr.contains("no-such-program") && stderr.contains("No such file"), "{stderr}");
     assert!(!trace.exists(), "a run that never started leaves no trace file");
 }
+
+/// The mount options of the mount at `path`, from /proc/self/mountinfo.
+fn mount_options(path: &Path) -> Vec<String> {
+    let want = path.to_string_lossy().into_owned();
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info.lines().find(|l| l.split(' ').nth(4) == Some(want.as_str())).expect("mounted");
+    line.split(' ').nth(5).unwrap().split(',').map(String::from).collect()
+}
+
+#[test]
+fn a_mount_is_nosuid_and_nodev_unless_asked_for_suid_and_dev() {
+    let t = scratch();
+    let image = convert(t.path(), &format!("{}:base", family().join("oci").display()));
+    let point = t.path().join("mnt");
+    let mount = Mount::start(&image, &point, &[]);
+    let opts = mount_options(&point);
+    assert!(opts.contains(&"nosuid".into()) && opts.contains(&"nodev".into()), "{opts:?}");
+    mount.stop();
+    let mount = Mount::start(&image, &point, &["--suid", "--dev"]);
+    let opts = mount_options(&point);
+    assert!(!opts.contains(&"nosuid".into()) && !opts.contains(&"nodev".into()), "{opts:?}");
+    mount.stop();
+}
