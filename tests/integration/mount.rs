@@ -355,7 +355,7 @@ fn mount_refuses_a_missing_mountpoint_and_a_bad_key_clearly() {
 
 /// A small image with a real CPython 3.11 from Debian's packages, built once per test run by
 /// tests/fixtures/python.sh (the .debs are cached in the target dir across runs).
-fn python_image() -> &'static Path {
+pub(crate) fn python_image() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         require_tool("umoci");

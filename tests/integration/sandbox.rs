@@ -204,19 +204,30 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn attack_leave_a_chroot_of_its_own_through_dot_dot() {
-    // The classic escape: chroot into a subdirectory while the working directory stays outside
-    // it, walk up with `..`, chroot to where that ends. busybox's chroot changes directory, so
-    // the walk-up is done from a shell whose working directory is kept by `cd` before, through
-    // `..` past / (which pivot_root leaves nothing above).
+    // The classic escape, in the CPython image: keep a descriptor of /, chroot into a
+    // subdirectory, fchdir back out, walk up with `..` and chroot to where that ends. Outside a
+    // chroot that reaches the real root; after pivot_root there is nothing above the image.
     let t = scratch();
     let marker = t.path().join("chroot-escaped");
     let script = format!(
-        "mkdir -p /tmp/j/bin && cp /bin/busybox /tmp/j/bin/ && \
-         chroot /tmp/j /bin/busybox sh -c 'cd ../../../../../../..; /bin/busybox chroot . /bin/busybox sh -c \
-         \"cd ../../../../../..; ls /; echo x > {m}\"' ; test -e {m}",
-        m = marker.display()
+        "import os\n\
+         os.makedirs('/tmp/j', exist_ok=True)\n\
+         fd = os.open('/', os.O_RDONLY)\n\
+         os.chroot('/tmp/j')\n\
+         os.fchdir(fd)\n\
+         for _ in range(64): os.chdir('..')\n\
+         os.chroot('.')\n\
+         print(sorted(os.listdir('/')))\n\
+         open({m:?}, 'w').write('out')\n",
+        m = marker.display().to_string()
     );
-    attack(&script, &[]);
+    let image = format!("{}:py", crate::mount::python_image().join("oci").display());
+    let out = record(&image, &t.path().join("c.jsonl"), &[], &["python3", "-c", &script]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    // It got as far as the image's own root, which has no host paths.
+    assert!(stdout.contains("'usr'") && !stdout.contains("'work'"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("FileNotFoundError") && stderr.contains("failed (exit status: 1)"), "{stderr}");
     assert!(!marker.exists(), "a file appeared on the host");
 }
 
