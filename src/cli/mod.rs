@@ -14,6 +14,7 @@ mod materialize;
 mod merge;
 mod mount;
 mod replay;
+mod serve;
 mod simulate;
 mod store;
 mod sweep;

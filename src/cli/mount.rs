@@ -1,22 +1,14 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 
-use chunkload::cache::PolicyKind;
-use chunkload::chunk::ChunkedImage;
-use chunkload::crypto::Manifest;
-use chunkload::layout::BlockMeta;
-use chunkload::mount::{self, CacheConfig, InjectedLatency, MountOptions, Mounted, Recorder, RemoteTier};
-use chunkload::replay::Scenario;
-use chunkload::store::ChunkStore;
-use chunkload::trace::Header;
-use chunkload::units::ByteSize;
+use chunkload::mount::{self, OutputGuard, Recorder, Signals, trace_header};
 
 use super::ManifestFlags;
+use super::serve::ServeFlags;
 
 #[derive(Debug, Args)]
 pub struct MountArgs {
@@ -36,143 +28,42 @@ pub struct MountArgs {
     /// Print the unmount report as JSON.
     #[arg(long)]
     json: bool,
-}
-
-/// How the agent serves a mount: its worker cache, threads and injected latency.
-#[derive(Debug, Clone, Args)]
-pub struct ServeFlags {
-    /// Directory of the local-disk chunk cache (kept across mounts; default: a fresh directory
-    /// under the temp dir, removed at unmount).
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Bytes the disk cache may hold (default: the scenario's l1.disk_capacity).
+    /// Honour the image's set-uid and set-gid bits (default: nosuid). Only for an image you
+    /// trust, when you will run its set-uid programs from the mount on this host (e.g. `sudo`
+    /// in a chroot you build on it): otherwise its set-uid binaries would run as their owner,
+    /// root, here.
     #[arg(long)]
-    cache_size: Option<ByteSize>,
-    /// Bytes of decrypted recent chunks kept in memory (default: the scenario's l1.memory_capacity).
+    suid: bool,
+    /// Honour the image's device nodes (default: nodev). Only for an image you trust, when a
+    /// program run on the mount must open the device files in it: otherwise a node the image
+    /// ships (say, a block device's numbers) would open this host's device.
     #[arg(long)]
-    memory_size: Option<ByteSize>,
-    /// Eviction policy of the disk cache (default: the scenario's l1.policy).
-    #[arg(long)]
-    policy: Option<PolicyKind>,
-    /// After a chunk comes from the store, also load the next N in the background (default: the
-    /// scenario's fetch.read_ahead_chunks, 0).
-    #[arg(long, value_name = "N")]
-    read_ahead_chunks: Option<u32>,
-    /// Threads serving kernel requests.
-    #[arg(long, default_value_t = 4)]
-    threads: usize,
-    /// Sleep like a worker would: a disk-cache hit waits l1.disk_hit, a store fetch waits an AZ
-    /// cache stripe read (`az`) or an S3 GET (`s3`), drawn from the scenario's latency model.
-    #[arg(long, value_name = "TIER")]
-    inject_latency: Option<RemoteTier>,
-    /// Scenario file (TOML) for cache defaults, latencies and the seed. Default: built-in.
-    #[arg(long)]
-    scenario: Option<PathBuf>,
-}
-
-/// A converted image opened for mounting: its metadata, manifest and store.
-pub struct Opened {
-    pub meta: BlockMeta,
-    pub manifest: Manifest,
-    pub store: Arc<dyn ChunkStore>,
-    pub label: String,
-}
-
-impl ManifestFlags {
-    /// Opens the manifest and reads the block image's metadata (checked against the superblock).
-    pub fn open_for_mount(&self) -> Result<Opened> {
-        let store = self.open_store()?;
-        let image = self.open(&store)?;
-        let (meta, _) = image.tree().context("reading the image's metadata")?;
-        let ChunkedImage { manifest, .. } = image;
-        let label = manifest.header().source.clone();
-        Ok(Opened { meta, manifest, store: Arc::new(store), label })
-    }
-}
-
-/// A cache directory made for one mount, removed when dropped.
-pub struct TempCacheDir(PathBuf);
-
-impl Drop for TempCacheDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl ServeFlags {
-    /// Mounts `opened` at `mountpoint`; the returned guard removes a default cache directory.
-    pub fn mount(
-        &self,
-        opened: Opened,
-        mountpoint: &Path,
-        recorder: Option<Recorder>,
-    ) -> Result<(Mounted, Option<TempCacheDir>)> {
-        if self.threads == 0 {
-            bail!("--threads must be at least 1");
-        }
-        let sc = match &self.scenario {
-            Some(p) => Scenario::from_toml(
-                &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-            )?,
-            None => Scenario::default(),
-        };
-        let (dir, temp) = match &self.cache_dir {
-            Some(d) => (d.clone(), None),
-            None => {
-                let d = std::env::temp_dir().join(format!("chunkload-cache-{}", std::process::id()));
-                (d.clone(), Some(TempCacheDir(d)))
-            }
-        };
-        let cache = CacheConfig {
-            dir,
-            disk_capacity: self.cache_size.unwrap_or(sc.l1.disk_capacity),
-            memory_capacity: self.memory_size.unwrap_or(sc.l1.memory_capacity),
-            policy: self.policy.unwrap_or(sc.l1.policy),
-            seed: sc.seed,
-            read_ahead_chunks: self.read_ahead_chunks.unwrap_or(sc.fetch.read_ahead_chunks),
-        };
-        let latency = self.inject_latency.map(|remote| {
-            InjectedLatency::new(sc.l1.disk_hit, sc.latency.az_stripe, sc.latency.s3_get, remote, sc.seed)
-        });
-        let options = MountOptions {
-            cache,
-            threads: self.threads,
-            fs_name: format!("chunkload:{}", opened.label.replace([',', ' '], "_")),
-        };
-        let mounted = mount::mount(
-            opened.meta,
-            opened.manifest,
-            opened.store,
-            mountpoint,
-            &options,
-            latency,
-            recorder,
-        )?;
-        Ok((mounted, temp))
-    }
-}
-
-/// A trace header for a recording of `command` on the image `label`.
-pub fn trace_header(command: &str, label: &str) -> Header {
-    let mut h = Header::new("fuse", command);
-    if !label.is_empty() {
-        h.image = Some(label.to_string());
-    }
-    h
+    dev: bool,
 }
 
 pub fn run(args: MountArgs) -> Result<()> {
     let opened = args.manifest.open_for_mount()?;
     let recorder = match &args.record {
-        Some(p) => Some(Recorder::create(p, &trace_header(&args.command, &opened.label))?),
+        Some(p) => Some(Arc::new(Recorder::create(p, &trace_header(&args.command, &opened.label))?)),
         None => None,
     };
     let output = OutputGuard(args.record.clone());
-    let signals = Signals::new()?;
-    let (mounted, _temp) = args.serve.mount(opened, &args.mountpoint, recorder)?;
+    let signals = Signals::new().context("installing signal handlers")?;
+    let (options, latency, _temp) = args.serve.options(&opened.label, args.suid, args.dev)?;
+    let mounted = mount::mount(
+        opened.meta,
+        opened.manifest,
+        opened.store,
+        &args.mountpoint,
+        &options,
+        latency,
+        recorder,
+    )?;
     eprintln!(
-        "mounted {} at {} (read-only); Ctrl-C or SIGTERM unmounts",
+        "mounted {} at {} (read-only, {}, {}); Ctrl-C or SIGTERM unmounts",
         args.manifest.manifest,
+        if args.suid { "suid" } else { "nosuid" },
+        if args.dev { "dev" } else { "nodev" },
         args.mountpoint.display()
     );
     while !mounted.is_finished() && !signals.received() {
@@ -186,41 +77,4 @@ pub fn run(args: MountArgs) -> Result<()> {
         print!("{report}");
     }
     Ok(())
-}
-
-/// Removes a trace being written when dropped before [`OutputGuard::keep`]: a mount or setup
-/// that fails leaves no file that looks like a complete trace.
-pub struct OutputGuard(pub Option<PathBuf>);
-
-impl OutputGuard {
-    pub fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for OutputGuard {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-/// SIGINT, SIGTERM and SIGHUP, caught so that they end the mount cleanly instead of the process.
-pub struct Signals(Arc<AtomicBool>);
-
-impl Signals {
-    pub fn new() -> Result<Self> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let flag = Arc::new(AtomicBool::new(false));
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal_hook::flag::register(sig, flag.clone()).context("installing signal handlers")?;
-        }
-        Ok(Signals(flag))
-    }
-
-    /// Whether one of the signals has arrived.
-    pub fn received(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
 }

@@ -5,16 +5,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use chunkload::chunk::{self, ChunkSize, ConvertOptions};
-use chunkload::crypto::Salt;
+use chunkload::chunk::ChunkSize;
 use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::ingest::map_trace;
 use chunkload::ingest::synth::{SynthOptions, synthesize};
 use chunkload::layout::{BlockLayout, BlockMeta};
-use chunkload::mount::Recorder;
-use chunkload::mount::sandbox::Sandbox;
-use chunkload::store::MemStore;
+use chunkload::mount::run::{self, Opened, RecordSpec, Signals};
+use chunkload::mount::sandbox::{Limits, Network};
 use chunkload::trace::Region;
 use chunkload::trace::strace::{self, ImportOptions};
 use chunkload::trace::{MmapRule, Reader, TraceStats, Writer};
@@ -36,9 +34,10 @@ enum TraceCommand {
     Map(MapArgs),
     /// Make a seeded synthetic start trace for an image (import-like order, 6.4% of its bytes).
     Synth(SynthArgs),
-    /// Run a command on an image mounted with FUSE (in a chroot with /proc, /dev and a writable
-    /// overlay) and record every request the kernel sends, page faults of mmap'd files included.
-    Record(RecordArgs),
+    /// Run an image's program (its Entrypoint + Cmd, or `-- CMD`) on the image mounted with FUSE,
+    /// isolated like a container, and record every request the kernel sends, page faults of
+    /// mmap'd files included.
+    Record(Box<RecordArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -55,19 +54,34 @@ struct RecordArgs {
     /// Where to write the trace (`.zst` compresses).
     #[arg(short, long, value_name = "TRACE")]
     output: PathBuf,
-    /// The command as the trace header records it (default: CMD and its arguments).
+    /// The command as the trace header records it (default: what ran, as one shell line).
     #[arg(long)]
     command: Option<String>,
-    /// Set an environment variable for CMD (repeatable). CMD gets only PATH (a container
-    /// runtime's default), HOME=/root and these: nothing of the host's environment.
+    /// Set an environment variable (repeatable), after the image's Env. The program gets the
+    /// image's Env (PATH and HOME defaulted as a container runtime does) and these: nothing of
+    /// the host's environment.
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
+    /// `none`: a network namespace with only loopback. `host`: the host's network (the program
+    /// can reach anything the host can).
+    #[arg(long, default_value = "none", value_name = "MODE")]
+    network: Network,
+    /// Address space per process (RLIMIT_AS), and the size of each writable tmpfs.
+    #[arg(long, default_value = "4GiB", value_name = "SIZE")]
+    memory: ByteSize,
+    /// Processes and threads the program's user may have (RLIMIT_NPROC, in its user namespace).
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pids: u64,
+    /// Wall time in seconds before the program and everything it started are killed.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    timeout: u64,
     #[command(flatten)]
-    serve: super::mount::ServeFlags,
+    serve: super::serve::ServeFlags,
     #[command(flatten)]
     flags: super::ImageFlags,
-    /// The command to run inside the image, and its arguments.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    /// Replaces the image's Cmd (its Entrypoint is kept), as `docker run IMAGE CMD` does. Default:
+    /// the image's Entrypoint + Cmd. Required for a manifest, which has no image configuration.
+    #[arg(last = true, value_name = "CMD")]
     cmd: Vec<String>,
 }
 
@@ -144,74 +158,52 @@ pub fn run(args: TraceArgs) -> Result<()> {
         TraceCommand::ImportStrace(args) => import(args),
         TraceCommand::Map(args) => map(args),
         TraceCommand::Synth(args) => synth(args),
-        TraceCommand::Record(args) => record(args),
+        TraceCommand::Record(args) => record(*args),
     }
 }
 
-/// The image behind `trace record`: a manifest in a store, or an image converted into memory.
-fn open_source(args: &RecordArgs) -> Result<super::mount::Opened> {
+/// The image behind `trace record` and its configuration: a manifest in a store (no
+/// configuration), or an image converted into memory.
+fn open_source(args: &RecordArgs) -> Result<(Opened, Option<chunkload::image::spec::ProcessConfig>)> {
     if let (Some(store), Some(key)) = (&args.store, &args.key) {
         let flags =
             super::ManifestFlags { manifest: args.source.clone(), store: store.clone(), key: key.clone() };
-        return flags.open_for_mount();
+        return Ok((flags.open_for_mount()?, None));
     }
     let image = Image::open(&args.source, &args.flags.options())?;
-    let flat = flatten::flatten(&image)?;
-    let store = std::sync::Arc::new(MemStore::new());
-    let converted = chunk::convert(
-        &image,
-        &flat,
-        &ConvertOptions { chunk_size: ChunkSize::DEFAULT, salt: Salt::new("default")? },
-        store.as_ref(),
-    )?;
-    let layout = BlockLayout::new(&flat);
-    let meta = BlockMeta::new(layout.superblock, layout.meta)?;
-    Ok(super::mount::Opened { meta, manifest: converted.manifest, store, label: image.reference.clone() })
+    let config = image.config.config.clone().unwrap_or_default();
+    Ok((Opened::convert(&image)?, Some(config)))
 }
 
 fn record(args: RecordArgs) -> Result<()> {
-    let opened = open_source(&args)?;
-    let command = args.command.clone().unwrap_or_else(|| shell_words(&args.cmd));
-    let work = std::env::temp_dir().join(format!("chunkload-record-{}", std::process::id()));
-    let mountpoint = work.join("image");
-    std::fs::create_dir_all(&mountpoint)
-        .with_context(|| format!("cannot create {}", mountpoint.display()))?;
-    let _cleanup = RemoveDir(work.clone());
-    let signals = super::mount::Signals::new()?;
-    let recorder = Recorder::create(&args.output, &super::mount::trace_header(&command, &opened.label))?;
-    let output = super::mount::OutputGuard(Some(args.output.clone()));
-    let (mounted, _temp_cache) = args.serve.mount(opened, &mountpoint, Some(recorder))?;
-    let status = {
-        let sandbox = Sandbox::prepare(mounted.mountpoint(), &work.join("sandbox"))?;
-        let mut env = chunkload::mount::sandbox::default_env();
-        for (k, v) in &args.env {
-            env.retain(|(key, _)| key != k);
-            env.push((k.clone(), v.clone()));
-        }
-        let mut child = sandbox.spawn(&args.cmd[0], &args.cmd[1..], &env)?;
-        let mut forwarded = false;
-        loop {
-            if let Some(status) = child.try_wait().context("waiting for the command")? {
-                break status;
-            }
-            if signals.received() && !forwarded {
-                // A terminal's Ctrl-C reached the child too; SIGTERM from elsewhere is passed on.
-                let _ = rustix::process::kill_process(
-                    rustix::process::Pid::from_child(&child),
-                    rustix::process::Signal::TERM,
-                );
-                forwarded = true;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+    if args.timeout == 0 {
+        anyhow::bail!("--timeout must be at least 1 second");
+    }
+    let (opened, config) = open_source(&args)?;
+    let signals = Signals::new().context("installing signal handlers")?;
+    let (options, latency, _temp_cache) = args.serve.options(&opened.label, false, false)?;
+    let spec = RecordSpec {
+        output: args.output.clone(),
+        label: args.command.clone(),
+        cmd: args.cmd.clone(),
+        env: args.env.clone(),
+        limits: Limits {
+            memory: args.memory,
+            processes: args.pids,
+            wall_time: std::time::Duration::from_secs(args.timeout),
+        },
+        network: args.network,
     };
-    let report = mounted.unmount()?;
-    // Kept even when the command failed: the trace of a failing start is still a true trace.
-    output.keep();
-    eprint!("{report}");
-    println!("recorded {} records of `{command}` to {}", report.recorded.unwrap_or(0), args.output.display());
-    if !status.success() {
-        anyhow::bail!("`{command}` failed ({status}); the trace of its run is in {}", args.output.display());
+    let rec = run::record(opened, config.as_ref(), &options, latency, &spec, &|| signals.received())?;
+    eprint!("{}", rec.report);
+    println!(
+        "recorded {} records of `{}` to {}",
+        rec.report.recorded.unwrap_or(0),
+        rec.command,
+        args.output.display()
+    );
+    if !rec.outcome.success() {
+        anyhow::bail!("{}; the trace of its run is in {}", rec.failure(&spec.limits), args.output.display());
     }
     Ok(())
 }
@@ -221,26 +213,6 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("{s:?} is not KEY=VALUE")),
     }
-}
-
-/// Removes a scratch directory (empty by then: every mount under it is gone) when dropped.
-struct RemoveDir(PathBuf);
-
-impl Drop for RemoveDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(self.0.join("image"));
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
-/// `cmd` as one line a shell would read back: words with anything unusual single-quoted.
-fn shell_words(cmd: &[String]) -> String {
-    let plain =
-        |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
-    cmd.iter()
-        .map(|w| if plain(w) { w.clone() } else { format!("'{}'", w.replace('\'', "'\\''")) })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn synth(args: SynthArgs) -> Result<()> {

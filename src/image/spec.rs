@@ -100,6 +100,39 @@ pub struct ImageConfig {
     pub rootfs: RootFs,
     #[serde(default)]
     pub history: Vec<History>,
+    /// How a container of the image starts (`config` in the spec), if the image says.
+    #[serde(default)]
+    pub config: Option<ProcessConfig>,
+}
+
+/// The execution parameters of an image config: what a runtime starts, as whom, where and with
+/// which environment. Fields the spec leaves optional may be missing or `null`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ProcessConfig {
+    /// `user`, `uid`, `user:group`, `uid:gid` (names are looked up in the image's /etc/passwd
+    /// and /etc/group); empty means root.
+    #[serde(rename = "User", default, deserialize_with = "null_default")]
+    pub user: String,
+    /// `KEY=VALUE` entries.
+    #[serde(rename = "Env", default, deserialize_with = "null_default")]
+    pub env: Vec<String>,
+    #[serde(rename = "Entrypoint", default, deserialize_with = "null_default")]
+    pub entrypoint: Vec<String>,
+    /// The default arguments to the entrypoint, or the command when there is no entrypoint.
+    #[serde(rename = "Cmd", default, deserialize_with = "null_default")]
+    pub cmd: Vec<String>,
+    /// Empty means `/`.
+    #[serde(rename = "WorkingDir", default, deserialize_with = "null_default")]
+    pub working_dir: String,
+}
+
+/// `null` reads as the type's default, as docker writes `"Entrypoint": null`.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,4 +159,27 @@ pub struct DockerArchiveEntry {
     pub repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers")]
     pub layers: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_config_reads_docker_nulls_and_missing_fields() {
+        let c: ImageConfig = serde_json::from_str(
+            r#"{"rootfs":{"type":"layers","diff_ids":[]},"config":{"User":"app:staff",
+               "Env":["PATH=/bin","A=b=c"],"Entrypoint":null,"Cmd":["sh","-c","true"]}}"#,
+        )
+        .unwrap();
+        let p = c.config.unwrap();
+        assert_eq!(p.user, "app:staff");
+        assert_eq!(p.env, ["PATH=/bin", "A=b=c"]);
+        assert!(p.entrypoint.is_empty());
+        assert_eq!(p.cmd, ["sh", "-c", "true"]);
+        assert_eq!(p.working_dir, "");
+        let bare: ImageConfig =
+            serde_json::from_str(r#"{"rootfs":{"type":"layers","diff_ids":[]}}"#).unwrap();
+        assert!(bare.config.is_none());
+    }
 }

@@ -5,7 +5,9 @@
 //! - [`fs`]: the read-only FUSE filesystem over the block image's metadata.
 //! - [`loader`]: chunk loads with single flight, verification and injected tier latency.
 //! - [`disk_cache`]: the bounded on-disk chunk cache, driven by a [`crate::cache::PolicyKind`].
-//! - [`record`]: the trace recorder (trace format version 1).
+//! - [`record`]: the trace recorder (trace format versions 1 and 2).
+//! - [`sandbox`]: the isolated root a recorded program runs in (namespaces, pivot_root, limits).
+//! - [`run`]: `trace record`: mount, resolve what the image runs, run it sandboxed, keep the trace.
 //!
 //! Above the model's line: this stage touches real bytes and real time. docs/real-mode.md.
 
@@ -13,6 +15,7 @@ pub mod disk_cache;
 pub mod fs;
 pub mod loader;
 pub mod record;
+pub mod run;
 pub mod sandbox;
 
 use std::fmt;
@@ -28,6 +31,7 @@ use crate::units::ByteSize;
 
 pub use loader::{CacheConfig, InjectedLatency, LoadError, Loader, LoaderStats, RemoteTier};
 pub use record::Recorder;
+pub use run::{Opened, OutputGuard, Signals, trace_header};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
@@ -68,6 +72,10 @@ pub struct MountOptions {
     pub threads: usize,
     /// `fsname` shown in /proc/mounts.
     pub fs_name: String,
+    /// Honour the image's set-uid and set-gid bits (`suid`); default `nosuid`.
+    pub allow_suid: bool,
+    /// Honour the image's device nodes (`dev`); default `nodev`.
+    pub allow_devices: bool,
 }
 
 /// A live mount. Dropping it unmounts too, but [`Mounted::unmount`] reports errors and counters.
@@ -109,7 +117,7 @@ pub fn mount(
     mountpoint: &Path,
     options: &MountOptions,
     latency: Option<InjectedLatency>,
-    recorder: Option<Recorder>,
+    recorder: Option<Arc<Recorder>>,
 ) -> Result<Mounted, MountError> {
     if !mountpoint.is_dir() {
         return Err(MountError::MountPoint {
@@ -119,7 +127,6 @@ pub fn mount(
     }
     let injected = latency.as_ref().map(|l| l.remote);
     let loader = Arc::new(Loader::new(manifest, store, &options.cache, latency)?);
-    let recorder = recorder.map(Arc::new);
     let fs = fs::ImageFs::new(meta, loader.clone(), recorder.clone())?;
     let mut config = fuser::Config::default();
     config.mount_options = vec![
@@ -127,9 +134,10 @@ pub fn mount(
         fuser::MountOption::DefaultPermissions,
         fuser::MountOption::FSName(options.fs_name.clone()),
         fuser::MountOption::Subtype("chunkload".into()),
-        // Device nodes and set-uid bits are the image's, as in a container's root.
-        fuser::MountOption::Dev,
-        fuser::MountOption::Suid,
+        // An untrusted image's set-uid binaries and device nodes mean nothing on the host
+        // unless asked for (`chunkload mount --suid / --dev`).
+        if options.allow_devices { fuser::MountOption::Dev } else { fuser::MountOption::NoDev },
+        if options.allow_suid { fuser::MountOption::Suid } else { fuser::MountOption::NoSuid },
     ];
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = options.threads > 1;

@@ -17,7 +17,9 @@ pub enum Error {
     Line { file: String, line: u64, reason: String },
 
     /// The header names a format version this build does not read.
-    #[error("{file}:1: trace format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "{file}:1: trace format version {found} is not supported (this build reads versions 1 to {supported})"
+    )]
     Version { file: String, found: u64, supported: u32 },
 
     /// A record handed to the writer breaks a format rule (order, path form, empty range).

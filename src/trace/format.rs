@@ -1,4 +1,4 @@
-//! The trace format, version 1: the file accesses of one sandbox start, as JSON lines.
+//! The trace format, versions 1 and 2: the file accesses of one sandbox start, as JSON lines.
 //!
 //! docs/trace-format.md is the specification; this module is its only reader and writer. Both sides
 //! apply the same `Checker`, so a file the writer produced always reads back.
@@ -12,8 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 
-/// The format version this build reads and writes. Any other version is refused.
+/// The format version of a trace without a [`Run`] in its header. This build reads and writes it
+/// and [`VERSION_RUN`]; any other version is refused.
 pub const VERSION: u32 = 1;
+
+/// Version 2: version 1 plus the optional header field `run` (what `trace record` started).
+/// Records are the same; a header with `run` must say version 2, so version-1 readers refuse it
+/// by its version instead of misreading it.
+pub const VERSION_RUN: u32 = 2;
 
 /// The first line of a trace: what it is and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,11 +34,54 @@ pub struct Header {
     /// The image whose root filesystem the paths refer to, when the recorder knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// What ran, exactly (version 2 only): recorded by `trace record`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Run>,
+}
+
+/// The process `trace record` started: its argument vector, the user it ran as (numeric ids
+/// inside its user namespace) and its working directory, after the image's configuration and the
+/// command line were combined as a container runtime combines them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    pub argv: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub working_dir: String,
+    /// Where the argument vector came from: `image` (its Entrypoint and Cmd), `command line`
+    /// (Entrypoint kept, Cmd replaced), or `command line, no image config` (a manifest input).
+    pub origin: String,
 }
 
 impl Header {
     pub fn new(source: impl Into<String>, command: impl Into<String>) -> Self {
-        Header { chunkload_trace: VERSION, source: source.into(), command: command.into(), image: None }
+        Header {
+            chunkload_trace: VERSION,
+            source: source.into(),
+            command: command.into(),
+            image: None,
+            run: None,
+        }
+    }
+
+    /// Adds what ran, which makes the header version 2.
+    pub fn with_run(mut self, run: Run) -> Self {
+        self.chunkload_trace = VERSION_RUN;
+        self.run = Some(run);
+        self
+    }
+
+    /// The version rule: 1 without `run`, 2 with it.
+    fn check_version(&self, file: &str) -> Result<()> {
+        match (self.chunkload_trace, &self.run) {
+            (VERSION, None) | (VERSION_RUN, Some(_)) => Ok(()),
+            (VERSION, Some(_)) => Err(line_err(file, 1, "header field \"run\" needs trace format version 2")),
+            (VERSION_RUN, None) => Err(line_err(file, 1, "a version-2 header must have a \"run\" field")),
+            (found, _) => {
+                Err(Error::Version { file: file.to_string(), found: found.into(), supported: VERSION_RUN })
+            }
+        }
     }
 }
 
@@ -318,11 +367,12 @@ impl<R: BufRead> Reader<R> {
         let found = version
             .as_u64()
             .ok_or_else(|| line_err(&file, 1, "\"chunkload_trace\" must be an integer version"))?;
-        if found != u64::from(VERSION) {
-            return Err(Error::Version { file, found, supported: VERSION });
+        if found != u64::from(VERSION) && found != u64::from(VERSION_RUN) {
+            return Err(Error::Version { file, found, supported: VERSION_RUN });
         }
         let header: Header =
             serde_json::from_value(value).map_err(|e| line_err(&file, 1, format!("header: {e}")))?;
+        header.check_version(&file)?;
         Ok(Reader { lines, file, header, line: 1, checker: Checker::default(), failed: false })
     }
 
@@ -424,9 +474,7 @@ impl Writer<FileSink> {
 impl<W: Write> Writer<W> {
     pub fn new(mut out: W, file: impl Into<String>, header: &Header) -> Result<Self> {
         let file = file.into();
-        if header.chunkload_trace != VERSION {
-            return Err(Error::Version { file, found: header.chunkload_trace.into(), supported: VERSION });
-        }
+        header.check_version(&file)?;
         let mut line = serde_json::to_vec(header).expect("header serializes");
         line.push(b'\n');
         out.write_all(&line).map_err(|source| Error::Io { file: file.clone(), source })?;
@@ -551,9 +599,38 @@ mod tests {
     }
 
     #[test]
+    fn version_2_carries_what_ran_and_version_1_still_reads() {
+        let run = Run {
+            argv: vec!["python3".into(), "-c".into(), "pass".into()],
+            uid: 1000,
+            gid: 100,
+            working_dir: "/app".into(),
+            origin: "image".into(),
+        };
+        let header = Header::new("fuse", "python3 -c pass").with_run(run.clone());
+        let mut out = Vec::new();
+        Writer::new(&mut out, "t.jsonl", &header).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(r#"{"chunkload_trace":2,"#), "{text}");
+        let back = Reader::new(text.as_bytes(), "t.jsonl").unwrap();
+        assert_eq!(back.header().run.as_ref(), Some(&run));
+        let v1 =
+            Reader::new(&br#"{"chunkload_trace":1,"source":"fuse","command":"x"}"#[..], "t.jsonl").unwrap();
+        assert!(v1.header().run.is_none());
+        let e = read_err(
+            r#"{"chunkload_trace":1,"source":"x","command":"","run":{"argv":[],"uid":0,"gid":0,"working_dir":"/","origin":"image"}}"#,
+        );
+        assert!(e.contains("needs trace format version 2"), "{e}");
+        assert!(read_err(r#"{"chunkload_trace":2,"source":"x","command":""}"#).contains("must have"));
+    }
+
+    #[test]
     fn other_versions_are_refused() {
-        let e = read_err(r#"{"chunkload_trace":2,"source":"x","command":"","future_field":1}"#);
-        assert_eq!(e, "t.jsonl:1: trace format version 2 is not supported (this build reads version 1)");
+        let e = read_err(r#"{"chunkload_trace":3,"source":"x","command":"","future_field":1}"#);
+        assert_eq!(
+            e,
+            "t.jsonl:1: trace format version 3 is not supported (this build reads versions 1 to 2)"
+        );
         assert!(read_err(r#"{"source":"x"}"#).contains("not a chunkload trace"));
         assert!(read_err("").contains("empty file"));
     }

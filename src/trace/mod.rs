@@ -15,7 +15,7 @@ pub mod stats;
 pub mod strace;
 
 pub use error::{Error, Result};
-pub use format::{Access, Header, Op, Reader, Record, TracePath, Writer};
+pub use format::{Access, Header, Op, Reader, Record, Run, TracePath, Writer};
 pub use mapped::{MappedAccess, Region};
 pub use mmap::{MmapRule, mmaps_to_reads};
 pub use stats::TraceStats;

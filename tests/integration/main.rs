@@ -9,6 +9,7 @@ mod hostile;
 mod manifest_cli;
 mod mount;
 mod replay_cli;
+mod sandbox;
 mod simulate_cli;
 mod store_cli;
 mod support;

@@ -355,7 +355,7 @@ fn mount_refuses_a_missing_mountpoint_and_a_bad_key_clearly() {
 
 /// A small image with a real CPython 3.11 from Debian's packages, built once per test run by
 /// tests/fixtures/python.sh (the .debs are cached in the target dir across runs).
-fn python_image() -> &'static Path {
+pub(crate) fn python_image() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         require_tool("umoci");
@@ -518,4 +518,27 @@ fn trace_record_of_a_missing_program_fails_clearly_and_leaves_no_trace() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no-such-program") && stderr.contains("No such file"), "{stderr}");
     assert!(!trace.exists(), "a run that never started leaves no trace file");
+}
+
+/// The mount options of the mount at `path`, from /proc/self/mountinfo.
+fn mount_options(path: &Path) -> Vec<String> {
+    let want = path.to_string_lossy().into_owned();
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info.lines().find(|l| l.split(' ').nth(4) == Some(want.as_str())).expect("mounted");
+    line.split(' ').nth(5).unwrap().split(',').map(String::from).collect()
+}
+
+#[test]
+fn a_mount_is_nosuid_and_nodev_unless_asked_for_suid_and_dev() {
+    let t = scratch();
+    let image = convert(t.path(), &format!("{}:base", family().join("oci").display()));
+    let point = t.path().join("mnt");
+    let mount = Mount::start(&image, &point, &[]);
+    let opts = mount_options(&point);
+    assert!(opts.contains(&"nosuid".into()) && opts.contains(&"nodev".into()), "{opts:?}");
+    mount.stop();
+    let mount = Mount::start(&image, &point, &["--suid", "--dev"]);
+    let opts = mount_options(&point);
+    assert!(!opts.contains(&"nosuid".into()) && !opts.contains(&"nodev".into()), "{opts:?}");
+    mount.stop();
 }
