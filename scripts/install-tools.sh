@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs the real tools chunkload's tests drive (umoci and skopeo build and convert
-# images; fuse3's fusermount3 serves the real-mode mount tests), from Debian's packages, when they
-# are missing. Sourced by test.sh.
+# Installs the real tools chunkload's tests drive (umoci and skopeo build and convert images;
+# fuse3's fusermount3 serves the real-mode mount tests; slurm-wlm and munge are the one-node SLURM
+# cluster tests/integration/slurm.rs starts), from Debian's packages, when they are missing.
+# Idempotent and quiet: nothing runs when every tool is there. Sourced by test.sh.
 need=()
 for tool in umoci skopeo; do command -v "$tool" >/dev/null || need+=("$tool"); done
 command -v fusermount3 >/dev/null || need+=(fuse3)
+for tool in slurmctld slurmd sbatch; do command -v "$tool" >/dev/null || { need+=(slurm-wlm); break; }; done
+command -v munged >/dev/null || need+=(munge)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

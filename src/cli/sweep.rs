@@ -15,7 +15,7 @@ use chunkload::sim::scenario::DEFAULT_SEED;
 use chunkload::sweep::fleet::FleetExperiment;
 use chunkload::sweep::replay::{ReplayExperiment, StartState};
 use chunkload::sweep::results::write_atomic;
-use chunkload::sweep::{self, Experiment, Grid, Shard, SweepResults, charts};
+use chunkload::sweep::{self, Experiment, Grid, ShardSpec, SweepResults, charts};
 use chunkload::trace::mapping::map_trace;
 use chunkload::trace::{MmapRule, Reader};
 
@@ -60,9 +60,14 @@ pub struct SweepArgs {
     #[arg(long, value_enum, default_value = "replay")]
     experiment: ExperimentKind,
     /// Run only slice i of n (1-based; round robin over point indices) and write
-    /// results-shard-I-of-N.json; join the slices with `chunkload merge`.
-    #[arg(long, value_name = "I/N")]
-    shard: Option<Shard>,
+    /// results-shard-I-of-N.json; join the slices with `chunkload merge`. `auto`: i (and n) from
+    /// a SLURM, Kubernetes Indexed Job or AWS Batch array task's environment (docs/sweeps.md).
+    #[arg(long, value_name = "I/N|auto")]
+    shard: Option<ShardSpec>,
+    /// With --shard auto: the number of shards, for schedulers that do not say it (Kubernetes, AWS
+    /// Batch) or a resubmitted part of a SLURM array.
+    #[arg(long, value_name = "N", requires = "shard")]
+    shard_count: Option<usize>,
     /// Seed every point runs with (overrides the scenario's; all points share it).
     #[arg(long)]
     seed: Option<u64>,
@@ -203,7 +208,12 @@ fn sweep_with<E: Experiment>(
     seed: u64,
     args: &SweepArgs,
 ) -> Result<()> {
-    let n = args.shard.map(|s| s.points(grid.len()).count()).unwrap_or(grid.len());
+    let resolved = args.shard.map(|s| s.resolve(args.shard_count, &|k| std::env::var(k).ok())).transpose()?;
+    let shard = resolved.as_ref().map(|r| r.shard);
+    if let Some(r) = resolved.filter(|r| !r.source.is_empty() && !args.quiet) {
+        eprintln!("--shard auto: shard {} from {}", r.shard, r.source);
+    }
+    let n = shard.map(|s| s.points(grid.len()).count()).unwrap_or(grid.len());
     let bar = ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr());
     if args.quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -215,8 +225,8 @@ fn sweep_with<E: Experiment>(
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    bar.set_prefix(args.shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into()));
-    let results = sweep::run(exp, base, grid, seed, args.shard, &|| bar.inc(1))?;
+    bar.set_prefix(shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into()));
+    let results = sweep::run(exp, base, grid, seed, shard, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let written = write_outputs(&results, &args.out)?;
     report(&results, exp.headline(), &written, args.json)

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 pub use grid::{Grid, Point};
 pub use results::{Row, SweepResults};
 pub use run::run;
-pub use shard::Shard;
+pub use shard::{Shard, ShardSpec};
 
 /// What a sweep runs at each point. `run` must be a pure function of its arguments (same
 /// scenario and seed, same numbers): that is what makes shards merge into the bytes of one run.

@@ -10,6 +10,7 @@ mod manifest_cli;
 mod mount;
 mod replay_cli;
 mod simulate_cli;
+mod slurm;
 mod support;
 mod sweep_cli;
 mod sweep_fleet;
