@@ -13,6 +13,7 @@ use chunkload::sim::Scenario;
 use chunkload::sim::replay::ChunkTable;
 use chunkload::sim::scenario::DEFAULT_SEED;
 use chunkload::sweep::fleet::FleetExperiment;
+use chunkload::sweep::plan::WallTime;
 use chunkload::sweep::replay::{ReplayExperiment, StartState};
 use chunkload::sweep::results::write_atomic;
 use chunkload::sweep::{self, Experiment, Grid, ShardSpec, SweepResults, charts};
@@ -72,8 +73,15 @@ pub struct SweepArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Output directory (created if missing): results.json, results.csv, charts (*.svg).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "plan")]
+    out: Option<PathBuf>,
+    /// Run nothing: list the points, estimate each one's time and memory from a short
+    /// calibration run of point 0, and suggest an array size (docs/sweeps.md, "Planning").
+    #[arg(long, conflicts_with_all = ["shard", "json"])]
+    plan: bool,
+    /// With --plan: the wall time the array should finish in, e.g. 1h or 45min.
+    #[arg(long, value_name = "TIME", requires = "plan")]
+    target_wall: Option<WallTime>,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short)]
     quiet: bool,
@@ -208,6 +216,10 @@ fn sweep_with<E: Experiment>(
     seed: u64,
     args: &SweepArgs,
 ) -> Result<()> {
+    if args.plan {
+        print!("{}", sweep::plan::plan(exp, base, grid, seed, args.target_wall)?);
+        return Ok(());
+    }
     let resolved = args.shard.map(|s| s.resolve(args.shard_count, &|k| std::env::var(k).ok())).transpose()?;
     let shard = resolved.as_ref().map(|r| r.shard);
     if let Some(r) = resolved.filter(|r| !r.source.is_empty() && !args.quiet) {
@@ -228,7 +240,7 @@ fn sweep_with<E: Experiment>(
     bar.set_prefix(shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into()));
     let results = sweep::run(exp, base, grid, seed, shard, &|| bar.inc(1))?;
     bar.finish_and_clear();
-    let written = write_outputs(&results, &args.out)?;
+    let written = write_outputs(&results, args.out.as_deref().expect("clap requires --out without --plan"))?;
     report(&results, exp.headline(), &written, args.json)
 }
 

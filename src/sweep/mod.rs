@@ -11,6 +11,7 @@ pub mod charts;
 pub mod fleet;
 pub mod grid;
 pub mod overrides;
+pub mod plan;
 pub mod replay;
 pub mod results;
 pub mod run;

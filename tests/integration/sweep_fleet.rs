@@ -138,6 +138,38 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     );
     fails(auto_sweep(&bad, &[("AWS_BATCH_JOB_ARRAY_INDEX", "0")], &[]), &["AWS Batch", "--shard-count"]);
 
+    // --plan runs nothing into --out: it lists the points with estimates and sizes an array.
+    let o = chunkload()
+        .args(["sweep", "--experiment", "fleet", "--scenario"])
+        .arg(&scenario)
+        .args(["--grid", GRID, "--plan", "--target-wall", "1h"])
+        .output()
+        .unwrap();
+    let plan = ok(o);
+    for want in [
+        "plan: fleet sweep, 4 points",
+        "calibration: point 0 run at 0.128 and 0.250 of its 180.000s simulated time",
+        "l2.node_capacity=300MiB;chunk_size=1MiB",
+        "est. time",
+        "est. memory",
+        "target wall 1.0h: 1 array task (--array=1-1, --shard auto)",
+    ] {
+        assert!(plan.contains(want), "{want:?} not in {plan}");
+    }
+    let refused = |extra: &[&str], want: &str| {
+        let o = chunkload()
+            .args(["sweep", "--experiment", "fleet", "--grid", GRID])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{o:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{want:?}: {o:?}");
+    };
+    refused(&["--plan", "--shard", "1/2"], "--shard");
+    refused(&["--target-wall", "1h", "--out", "x"], "--plan");
+    refused(&["--shard-count", "2", "--out", "x"], "--shard");
+    refused(&[], "--out");
+
     // Shards of another scenario or seed are refused by merge, naming the file and the difference.
     let other = t.path().join("other.toml");
     fs::write(&other, format!("l2_belady = false\n{TINY_REGION}")).unwrap();
