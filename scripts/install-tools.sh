@@ -6,8 +6,10 @@
 need=()
 for tool in umoci skopeo; do command -v "$tool" >/dev/null || need+=("$tool"); done
 command -v fusermount3 >/dev/null || need+=(fuse3)
-for tool in slurmctld slurmd sbatch; do command -v "$tool" >/dev/null || { need+=(slurm-wlm); break; }; done
-command -v munged >/dev/null || need+=(munge)
+# The daemons live in /usr/sbin, which a non-login PATH may lack.
+have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
+for tool in slurmctld slurmd sbatch; do have "$tool" || { need+=(slurm-wlm); break; }; done
+have munged || need+=(munge)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

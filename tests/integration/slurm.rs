@@ -105,6 +105,16 @@ fn tagged_all(want: &[&str]) -> Vec<libc::pid_t> {
         .collect()
 }
 
+/// A daemon's path: /usr/sbin's when it is there (a non-login PATH may lack /usr/sbin).
+fn sbin(daemon: &str) -> String {
+    let p = format!("/usr/sbin/{daemon}");
+    if Path::new(&p).exists() { p } else { daemon.to_string() }
+}
+
+fn which(tool: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -124,8 +134,14 @@ fn tail(path: &Path, lines: usize) -> String {
 
 impl Cluster {
     fn start() -> Cluster {
-        for tool in ["munged", "slurmctld", "slurmd", "sbatch", "sinfo", "squeue", "scancel", "scontrol"] {
+        for tool in ["sbatch", "sinfo", "squeue", "scancel", "scontrol"] {
             require_tool(tool);
+        }
+        for daemon in ["munged", "slurmctld", "slurmd"] {
+            assert!(
+                Path::new(&sbin(daemon)).exists() || which(daemon),
+                "{daemon} is required for this test (apt-get install -y slurm-wlm munge); .ci/run installs it"
+            );
         }
         // Under /tmp rather than target/: a unix socket's path must stay short.
         let dir = tempfile::Builder::new().prefix("chunkload-slurm-").tempdir().expect("tempdir");
@@ -147,7 +163,7 @@ impl Cluster {
         let m = |name: &str| format!("--{name}={}", munge.join(name.replace("-file", "")).display());
         cluster.spawn(
             "munged",
-            Command::new("munged").args([
+            Command::new(sbin("munged")).args([
                 "--foreground".to_string(),
                 "--force".to_string(),
                 format!("--key-file={}", key.display()),
@@ -164,9 +180,10 @@ impl Cluster {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let p = |rel: &str| root.join(rel).display().to_string();
         let conf = format!(
-            "# Written by tests/integration/slurm.rs: one node, this host, everything in {root}.
+            "# Written by tests/integration/slurm.rs: one node, this host (by its loopback address, so
+# that no name needs resolving), everything in {root}.
 ClusterName=chunkloadtest
-SlurmctldHost={host}
+SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={ctld_port}
 SlurmdPort={d_port}
 SlurmUser=root
@@ -194,7 +211,7 @@ ReturnToService=2
 KillWait=2
 SlurmctldTimeout=30
 SlurmdTimeout=30
-NodeName={host} CPUs={cpus} State=UNKNOWN
+NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN
 PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
 ",
             root = root.display(),
@@ -210,8 +227,8 @@ PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
         // No cgroup plugin is used (proctrack/linuxproc, task/none); slurmd still reads this file.
         fs::write(root.join("cgroup.conf"), "CgroupPlugin=cgroup/v1\nCgroupAutomount=no\n").unwrap();
         let c = cluster.conf.clone();
-        cluster.spawn("slurmctld", Command::new("slurmctld").arg("-D").arg("-f").arg(&c));
-        cluster.spawn("slurmd", Command::new("slurmd").arg("-D").arg("-f").arg(&c));
+        cluster.spawn("slurmctld", Command::new(sbin("slurmctld")).arg("-D").arg("-f").arg(&c));
+        cluster.spawn("slurmd", Command::new(sbin("slurmd")).arg("-D").arg("-f").arg(&c));
         let tag = cluster.tag.clone();
         cluster.wait_for("the node to be idle in sinfo", Duration::from_secs(90), || {
             let o = Command::new("sinfo")
@@ -315,6 +332,18 @@ PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
         out.trim().split(';').next().unwrap().to_string()
     }
 
+    /// Fails, with the logs, unless every task of job `id` completed (exit 0). `sbatch --wait`
+    /// alone is not enough: it returns 0 for a job cancelled before it ran.
+    fn assert_completed(&self, id: &str) {
+        let out = self.ok(self.client("scontrol").args(["-o", "show", "job", id]));
+        let states: Vec<&str> = out.split_whitespace().filter_map(|w| w.strip_prefix("JobState=")).collect();
+        assert!(
+            !states.is_empty() && states.iter().all(|s| *s == "COMPLETED"),
+            "job {id}: {states:?}\n{out}\n{}",
+            self.logs()
+        );
+    }
+
     /// Waits until no task of job `id` is pending or running.
     fn wait_done(&mut self, id: &str) {
         let limit = Duration::from_secs(300);
@@ -366,6 +395,8 @@ fn slurm_array_with_shard_auto_and_a_dependent_merge_equals_one_run() {
         "--output=merge-%j.out",
     ]);
     cluster.wait_done(&array);
+    cluster.assert_completed(&array);
+    cluster.assert_completed(&merge_job);
     let merged = dir_files(&cluster.out().join("merged"));
     assert_eq!(merged, whole, "merged SLURM shards = one unsharded run, byte for byte\n{}", cluster.logs());
     let shards: Vec<String> = dir_files(&cluster.out().join("shards")).into_keys().collect();
@@ -440,8 +471,11 @@ fn slurm_task_killed_midway_and_resubmitted_gives_the_same_bytes() {
 
     // Resubmit index 2 alone: its environment says MIN=MAX=2, COUNT=1, so the recipe passes the
     // whole count (SHARDS -> --shard-count). Then the merge job.
-    cluster.sbatch(&["--wait", "--array=2", &format!("--export=ALL,SHARDS={SHARDS}")]);
-    cluster.sbatch(&["--wait", &format!("--export=ALL,SHARDS={SHARDS}"), "--output=merge-%j.out"]);
+    let again = cluster.sbatch(&["--wait", "--array=2", &format!("--export=ALL,SHARDS={SHARDS}")]);
+    cluster.assert_completed(&again);
+    let merge_job =
+        cluster.sbatch(&["--wait", &format!("--export=ALL,SHARDS={SHARDS}"), "--output=merge-%j.out"]);
+    cluster.assert_completed(&merge_job);
     assert_eq!(
         dir_files(&cluster.out().join("merged")),
         whole,
