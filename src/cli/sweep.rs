@@ -222,7 +222,7 @@ fn sweep_with<E: Experiment>(
     }
     let resolved = args.shard.map(|s| s.resolve(args.shard_count, &|k| std::env::var(k).ok())).transpose()?;
     let shard = resolved.as_ref().map(|r| r.shard);
-    if let Some(r) = resolved.filter(|r| !r.source.is_empty() && !args.quiet) {
+    if let Some(r) = resolved.filter(|r| !r.source.is_empty()) {
         eprintln!("--shard auto: shard {} from {}", r.shard, r.source);
     }
     let n = shard.map(|s| s.points(grid.len()).count()).unwrap_or(grid.len());

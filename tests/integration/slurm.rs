@@ -333,15 +333,33 @@ PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
     }
 
     /// Fails, with the logs, unless every task of job `id` completed (exit 0). `sbatch --wait`
-    /// alone is not enough: it returns 0 for a job cancelled before it ran.
-    fn assert_completed(&self, id: &str) {
-        let out = self.ok(self.client("scontrol").args(["-o", "show", "job", id]));
-        let states: Vec<&str> = out.split_whitespace().filter_map(|w| w.strip_prefix("JobState=")).collect();
-        assert!(
-            !states.is_empty() && states.iter().all(|s| *s == "COMPLETED"),
-            "job {id}: {states:?}\n{out}\n{}",
-            self.logs()
-        );
+    /// alone is not enough: it returns 0 for a job cancelled before it ran, and it may return
+    /// while the job is still COMPLETING, so this first waits for a final state.
+    fn assert_completed(&mut self, id: &str) {
+        const FINAL: &[&str] = &[
+            "COMPLETED",
+            "FAILED",
+            "CANCELLED",
+            "TIMEOUT",
+            "NODE_FAIL",
+            "OUT_OF_MEMORY",
+            "BOOT_FAIL",
+            "DEADLINE",
+            "PREEMPTED",
+        ];
+        let mut cmd = self.client("scontrol");
+        cmd.args(["-o", "show", "job", id]);
+        let mut out = String::new();
+        let states = |out: &str| -> Vec<String> {
+            out.split_whitespace().filter_map(|w| w.strip_prefix("JobState=")).map(String::from).collect()
+        };
+        self.wait_for(&format!("job {id} to reach a final state"), Duration::from_secs(120), || {
+            out = cmd.output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+            let s = states(&out);
+            !s.is_empty() && s.iter().all(|s| FINAL.contains(&s.as_str()))
+        });
+        let s = states(&out);
+        assert!(s.iter().all(|s| s == "COMPLETED"), "job {id}: {s:?}\n{out}\n{}", self.logs());
     }
 
     /// Waits until no task of job `id` is pending or running.
@@ -406,7 +424,7 @@ fn slurm_array_with_shard_auto_and_a_dependent_merge_equals_one_run() {
     );
     // Each task found its shard in SLURM's environment.
     let log = fs::read_to_string(cluster.root().join(format!("jobs/chunkload-sweep-{array}_2.out"))).unwrap();
-    assert!(log.contains("shard 2/3"), "{log}");
+    assert!(log.contains("shard 2/3 from SLURM_ARRAY_TASK_ID=2, SLURM_ARRAY_TASK_COUNT=3"), "{log}");
     let merge_log = fs::read_to_string(cluster.root().join(format!("jobs/merge-{merge_job}.out"))).unwrap();
     assert!(merge_log.contains("4 of 4 points"), "{merge_log}");
     drop(cluster);
