@@ -11,8 +11,9 @@ use chunkload::ingest;
 use chunkload::replay::{CacheState, Scenario};
 use chunkload::sim::rng::DEFAULT_SEED;
 use chunkload::sweep::fleet::FleetExperiment;
+use chunkload::sweep::plan::WallTime;
 use chunkload::sweep::replay::ReplayExperiment;
-use chunkload::sweep::{self, Experiment, Grid, Shard};
+use chunkload::sweep::{self, Experiment, Grid, ShardSpec};
 use chunkload::trace::{MmapRule, Reader};
 
 use super::common::{self, ManifestFlags};
@@ -41,15 +42,27 @@ pub struct SweepArgs {
     #[arg(long, value_enum, default_value = "replay")]
     experiment: ExperimentKind,
     /// Run only slice i of n (1-based; round robin over point indices) and write
-    /// results-shard-I-of-N.json; join the slices with `chunkload merge`.
-    #[arg(long, value_name = "I/N")]
-    shard: Option<Shard>,
+    /// results-shard-I-of-N.json; join the slices with `chunkload merge`. `auto`: i (and n) from
+    /// a SLURM, Kubernetes Indexed Job or AWS Batch array task's environment (docs/sweeps.md).
+    #[arg(long, value_name = "I/N|auto")]
+    shard: Option<ShardSpec>,
+    /// With --shard auto: the number of shards, for schedulers that do not say it (Kubernetes, AWS
+    /// Batch) or a resubmitted part of a SLURM array.
+    #[arg(long, value_name = "N", requires = "shard")]
+    shard_count: Option<usize>,
     /// Seed every point runs with (overrides the scenario's; all points share it).
     #[arg(long)]
     seed: Option<u64>,
     /// Output directory (created if missing): results.json, results.csv, charts (*.svg).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "plan")]
+    out: Option<PathBuf>,
+    /// Run nothing: list the points, estimate each one's time and memory from a short
+    /// calibration run of point 0, and suggest an array size (docs/sweeps.md, "Planning").
+    #[arg(long, conflicts_with_all = ["shard", "json"])]
+    plan: bool,
+    /// With --plan: the wall time the array should finish in, e.g. 1h or 45min.
+    #[arg(long, value_name = "TIME", requires = "plan")]
+    target_wall: Option<WallTime>,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short)]
     quiet: bool,
@@ -176,7 +189,16 @@ fn sweep_with<E: Experiment>(
     seed: u64,
     args: &SweepArgs,
 ) -> Result<()> {
-    let n = args.shard.map(|s| s.points(grid.len()).count()).unwrap_or(grid.len());
+    if args.plan {
+        print!("{}", sweep::plan::plan(exp, base, grid, seed, args.target_wall)?);
+        return Ok(());
+    }
+    let resolved = args.shard.map(|s| s.resolve(args.shard_count, &|k| std::env::var(k).ok())).transpose()?;
+    let shard = resolved.as_ref().map(|r| r.shard);
+    if let Some(r) = resolved.filter(|r| !r.source.is_empty()) {
+        eprintln!("--shard auto: shard {} from {}", r.shard, r.source);
+    }
+    let n = shard.map(|s| s.points(grid.len()).count()).unwrap_or(grid.len());
     let bar = ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr());
     if args.quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -188,9 +210,12 @@ fn sweep_with<E: Experiment>(
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    bar.set_prefix(args.shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into()));
-    let results = sweep::run(exp, base, grid, seed, args.shard, &|| bar.inc(1))?;
+    bar.set_prefix(shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into()));
+    let results = sweep::run(exp, base, grid, seed, shard, &|| bar.inc(1))?;
     bar.finish_and_clear();
-    let written = common::write_sweep_outputs(&results, &args.out)?;
+    let written = common::write_sweep_outputs(
+        &results,
+        args.out.as_deref().expect("clap requires --out without --plan"),
+    )?;
     common::print_sweep(&results, exp.headline(), &written, args.json)
 }

@@ -10,6 +10,7 @@
 pub mod charts;
 pub mod fleet;
 pub mod grid;
+pub mod plan;
 pub mod replay;
 pub mod results;
 pub mod run;
@@ -23,7 +24,7 @@ use serde::de::DeserializeOwned;
 pub use grid::{Grid, Point};
 pub use results::{Row, SweepResults};
 pub use run::run;
-pub use shard::Shard;
+pub use shard::{Shard, ShardSpec};
 
 /// What a sweep runs at each point. `run` must be a pure function of its arguments (same
 /// scenario and seed, same numbers): that is what makes shards merge into the bytes of one run.

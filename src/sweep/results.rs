@@ -156,31 +156,50 @@ fn csv_field(s: &str) -> String {
 /// Joins shard files into the file one unsharded run writes. The shards must come from the same
 /// experiment, inputs, version, seed, grid and scenario, with one shard count, and together hold
 /// every shard exactly once; each shard must hold exactly its points. Argument order is free.
+/// When shards are missing or given twice, the error lists every such index (and the files of
+/// each duplicate), so the tasks to rerun can be read off it.
 pub fn merge(files: &[(String, SweepResults)]) -> Result<SweepResults, SweepError> {
     let merr = |s: String| SweepError::Merge(s);
     let Some((first_name, first)) = files.first() else {
         return Err(merr("no shard files given".into()));
     };
-    let mut by_index: BTreeMap<usize, &str> = BTreeMap::new();
+    let mut by_index: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
     let mut count = None;
     for (name, r) in files {
         let Some(shard) = r.shard else {
             return Err(merr(format!("{name} is a whole run, not a shard (it has no shard field)")));
         };
-        let same = |what: &str, a: String, b: String| {
+        let same = |what: &str, a: &str, b: &str| {
             if a == b {
                 Ok(())
             } else {
                 Err(merr(format!("{name} is from a different {what} than {first_name}: {b:?} vs {a:?}")))
             }
         };
-        same("experiment", first.experiment.clone(), r.experiment.clone())?;
-        same("chunkload version", first.chunkload_version.clone(), r.chunkload_version.clone())?;
-        same("seed", first.seed.to_string(), r.seed.to_string())?;
-        same("grid", first.grid.clone(), r.grid.clone())?;
-        same("scenario", first.scenario.clone(), r.scenario.clone())?;
-        same("input set", format!("{:?}", first.inputs), format!("{:?}", r.inputs))?;
-        same("seeding", first.seeding.clone(), r.seeding.clone())?;
+        same("experiment", &first.experiment, &r.experiment)?;
+        same("chunkload version", &first.chunkload_version, &r.chunkload_version)?;
+        same("seed", &first.seed.to_string(), &r.seed.to_string())?;
+        same("grid", &first.grid, &r.grid)?;
+        if first.scenario != r.scenario {
+            // Whole scenarios are long: name the first line that differs and both digests.
+            let (a, b) = first
+                .scenario
+                .lines()
+                .map(Some)
+                .chain(std::iter::repeat(None))
+                .zip(r.scenario.lines().map(Some).chain(std::iter::repeat(None)))
+                .find(|(a, b)| a != b)
+                .unwrap_or((None, None));
+            return Err(merr(format!(
+                "{name} is from a different base scenario than {first_name} (sha256 {} vs {}): {:?} vs {:?}",
+                digest(&r.scenario),
+                digest(&first.scenario),
+                b.unwrap_or("(end)"),
+                a.unwrap_or("(end)"),
+            )));
+        }
+        same("input set", &format!("{:?}", first.inputs), &format!("{:?}", r.inputs))?;
+        same("seeding", &first.seeding, &r.seeding)?;
         match count {
             None => count = Some(shard.count),
             Some(n) if n != shard.count => {
@@ -190,9 +209,6 @@ pub fn merge(files: &[(String, SweepResults)]) -> Result<SweepResults, SweepErro
             }
             Some(_) => {}
         }
-        if let Some(other) = by_index.insert(shard.index, name) {
-            return Err(merr(format!("shard {shard} is given twice: {other} and {name}")));
-        }
         let want: Vec<usize> = shard.points(r.points).collect();
         let have: Vec<usize> = r.rows.iter().map(|row| row.index).collect();
         if want != have {
@@ -200,26 +216,62 @@ pub fn merge(files: &[(String, SweepResults)]) -> Result<SweepResults, SweepErro
                 "{name} does not hold exactly the points of shard {shard} (incomplete or edited)"
             )));
         }
+        by_index.entry(shard.index).or_default().push(name);
     }
     let n = count.expect("at least one file");
-    let missing: Vec<String> =
-        (1..=n).filter(|i| !by_index.contains_key(i)).map(|i| format!("{i}/{n}")).collect();
+    let missing: Vec<String> = (1..=n).filter(|i| !by_index.contains_key(i)).map(|i| i.to_string()).collect();
+    let twice: Vec<String> = by_index
+        .iter()
+        .filter(|(_, names)| names.len() > 1)
+        .map(|(i, names)| format!("{i} ({})", names.join(", ")))
+        .collect();
+    let mut problems = Vec::new();
     if !missing.is_empty() {
-        return Err(merr(format!("missing shard {} of {n}", missing.join(", "))));
+        problems.push(format!("missing shard{} {} of {n}", plural(missing.len()), missing.join(", ")));
+    }
+    if !twice.is_empty() {
+        problems.push(format!("shard{} given more than once: {}", plural(twice.len()), twice.join("; ")));
+    }
+    if !problems.is_empty() {
+        return Err(merr(problems.join("; ")));
     }
     let mut rows: Vec<Row> = files.iter().flat_map(|(_, r)| r.rows.iter().cloned()).collect();
     rows.sort_by_key(|r| r.index);
     Ok(SweepResults { shard: None, rows, ..first.clone() })
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file under the final name.
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Hex SHA-256 of a text (the first 16 digits: enough to tell two scenarios apart in a message).
+fn digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))[..16].to_string()
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, flushed to disk, and
+/// a rename, so a reader never sees a half-written file under the final name: a task killed
+/// before the rename leaves only `.<name>.<random>.partial`, which nothing reads. Each writer has
+/// its own temporary name, so two attempts of one task (a retry racing a straggler) cannot
+/// interleave their bytes; they write the same bytes, and the last rename wins.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SweepError> {
+    use std::io::Write as _;
     let werr = |source| SweepError::Write { path: path.display().to_string(), source };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&tmp, bytes).map_err(werr)?;
-    std::fs::rename(&tmp, path).map_err(werr)
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(werr)?;
+    tmp.write_all(bytes).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    tmp.persist(path).map_err(|e| werr(e.error))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -246,6 +298,11 @@ mod tests {
         let p = dir.path().join("results.json");
         write_atomic(&p, whole.to_json().as_bytes()).unwrap();
         assert_eq!(SweepResults::read(&p).unwrap(), whole);
+        // A rewrite (a retried task) replaces the file and leaves no temporary behind.
+        write_atomic(&p, whole.to_json().as_bytes()).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["results.json"]);
+        assert!(write_atomic(&dir.path().join("no/such/dir.json"), b"x").is_err());
         let csv = whole.to_csv();
         assert!(csv.starts_with("# chunkload "), "{csv}");
         assert!(csv.contains("seed 3") && csv.contains("#   scale = 1.0"), "{csv}");
@@ -285,10 +342,26 @@ mod tests {
         let e = |files: &[(String, SweepResults)]| merge(files).unwrap_err().to_string();
         let mut s = shards(3);
         let third = s.remove(2);
-        assert!(e(&s).contains("missing shard 3/3"), "{}", e(&s));
+        assert!(e(&s).ends_with("merge: missing shard 3 of 3"), "{}", e(&s));
         let mut dup = s.clone();
         dup.push(("again".into(), s[0].1.clone()));
-        assert!(e(&dup).contains("shard 1/3 is given twice: s1 and again"), "{}", e(&dup));
+        assert!(
+            e(&dup).ends_with("missing shard 3 of 3; shard given more than once: 1 (s1, again)"),
+            "{}",
+            e(&dup)
+        );
+        // Every missing and doubled index is listed, whatever the order of the files.
+        let mut six = shards(6);
+        six.retain(|(n, _)| n != "s2" && n != "s5");
+        six.push(("s4b".into(), six[2].1.clone()));
+        six.push(("s1b".into(), six[0].1.clone()));
+        six.reverse();
+        assert!(
+            e(&six)
+                .ends_with("missing shards 2, 5 of 6; shards given more than once: 1 (s1b, s1); 4 (s4b, s4)"),
+            "{}",
+            e(&six)
+        );
         let mut foreign = s.clone();
         let mut other = third.1.clone();
         other.grid = "cache.capacity=1GiB".into();
@@ -299,6 +372,18 @@ mod tests {
         other.seed = 4;
         seeded.push(("other".into(), other));
         assert!(e(&seeded).contains("different seed"));
+        let mut rescened = s.clone();
+        let mut other = third.1.clone();
+        other.scenario = other.scenario.replace("scale = 1.0", "scale = 0.5");
+        rescened.push(("other".into(), other));
+        let msg = e(&rescened);
+        assert!(msg.contains("other is from a different base scenario than s1 (sha256 "), "{msg}");
+        assert!(msg.contains("\"scale = 0.5\" vs \"scale = 1.0\""), "{msg}");
+        let mut versioned = s.clone();
+        let mut other = third.1.clone();
+        other.chunkload_version = "0.0.1".into();
+        versioned.push(("other".into(), other));
+        assert!(e(&versioned).contains("different chunkload version"), "{}", e(&versioned));
         let mut mixed = s.clone();
         mixed.push(("four".into(), shards(4).remove(2).1));
         assert!(e(&mixed).contains("split the grid the same way"), "{}", e(&mixed));

@@ -11,6 +11,7 @@ mod mount;
 mod replay_cli;
 mod sandbox;
 mod simulate_cli;
+mod slurm;
 mod store_cli;
 mod support;
 mod sweep_cli;

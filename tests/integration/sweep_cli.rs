@@ -119,8 +119,11 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(e.contains(want), "{want:?} not in {e}");
     };
-    fails(merge(&bad, &[shard(1), shard(3)]), "missing shard 2/3");
-    fails(merge(&bad, &[shard(1), shard(2), shard(2)]), "shard 2/3 is given twice");
+    fails(merge(&bad, &[shard(3), shard(1)]), "merge: missing shard 2 of 3");
+    fails(
+        merge(&bad, &[shard(2), shard(1), shard(2)]),
+        "missing shard 3 of 3; shard given more than once: 2 (",
+    );
     let foreign = t.path().join("foreign");
     let o = chunkload()
         .arg("sweep")

@@ -100,6 +100,104 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
             assert!(e.contains(w), "{w:?} not in {e}");
         }
     };
+
+    // `--shard auto` reads the array task from the environment and writes the same shard file.
+    let auto = t.path().join("auto");
+    let sched_vars = [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_MAX",
+        "SLURM_JOB_ID",
+        "JOB_COMPLETION_INDEX",
+        "AWS_BATCH_JOB_ARRAY_INDEX",
+    ];
+    let auto_sweep = |out: &PathBuf, env: &[(&str, &str)], extra: &[&str]| {
+        let mut c = chunkload();
+        for v in sched_vars {
+            c.env_remove(v);
+        }
+        c.envs(env.iter().copied())
+            .args(["sweep", "--experiment", "fleet", "--scenario"])
+            .arg(&scenario)
+            .args(["--grid", GRID, "--shard", "auto", "--out"])
+            .arg(out)
+            .args(extra);
+        c.output().unwrap()
+    };
+    let o = auto_sweep(&auto, &[("JOB_COMPLETION_INDEX", "1")], &["--shard-count", "2"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shard 2/2 from JOB_COMPLETION_INDEX=1"), "{o:?}");
+    ok(o);
+    assert_eq!(
+        dir_files(&auto)["results-shard-2-of-2.json"],
+        dir_files(&shards)["results-shard-2-of-2.json"]
+    );
+    fails(
+        auto_sweep(&bad, &[], &[]),
+        &["--shard auto", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"],
+    );
+    fails(auto_sweep(&bad, &[("AWS_BATCH_JOB_ARRAY_INDEX", "0")], &[]), &["AWS Batch", "--shard-count"]);
+
+    // --plan runs nothing into --out: it lists the points with estimates and sizes an array.
+    let o = chunkload()
+        .args(["sweep", "--experiment", "fleet", "--scenario"])
+        .arg(&scenario)
+        .args(["--grid", GRID, "--plan", "--target-wall", "1h"])
+        .output()
+        .unwrap();
+    let plan = ok(o);
+    for want in [
+        "plan: fleet sweep, 4 points",
+        "calibration: point 0 run at 0.128 and 0.250 of its 180.000s simulated time",
+        "l2.node_capacity=300MiB;chunk_size=1MiB",
+        "est. time",
+        "est. memory",
+        "target wall 1.0h: 1 array task (--array=1-1, --shard auto)",
+    ] {
+        assert!(plan.contains(want), "{want:?} not in {plan}");
+    }
+    let refused = |extra: &[&str], want: &str| {
+        let o = chunkload()
+            .args(["sweep", "--experiment", "fleet", "--grid", GRID])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{o:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{want:?}: {o:?}");
+    };
+    refused(&["--plan", "--shard", "1/2"], "--shard");
+    refused(&["--target-wall", "1h", "--out", "x"], "--plan");
+    refused(&["--shard-count", "2", "--out", "x"], "--shard");
+    refused(&[], "--out");
+
+    // Shards of another scenario or seed are refused by merge, naming the file and the difference.
+    let other = t.path().join("other.toml");
+    fs::write(&other, format!("l2_belady = false\n{TINY_REGION}")).unwrap();
+    let foreign = t.path().join("foreign");
+    let o = chunkload()
+        .args(["sweep", "--experiment", "fleet", "--scenario"])
+        .arg(&other)
+        .args(["--grid", GRID, "--quiet", "--shard", "1/2", "--out"])
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    ok(o);
+    ok(sweep(&foreign.join("seeded"), GRID, &["--shard", "1/2", "--seed", "7"]));
+    let merge = |first: PathBuf| {
+        chunkload()
+            .arg("merge")
+            .arg(first)
+            .arg(shards.join("results-shard-2-of-2.json"))
+            .arg("--out")
+            .arg(&bad)
+            .output()
+            .unwrap()
+    };
+    fails(
+        merge(foreign.join("results-shard-1-of-2.json")),
+        &["foreign/results-shard-1-of-2.json", "different base scenario", "l2_belady = false"],
+    );
+    fails(merge(foreign.join("seeded/results-shard-1-of-2.json")), &["different seed", "\"7\""]);
     fails(sweep(&bad, "l1.capacity=1GiB,4GiB", &[]), &["l1.capacity", "unknown key", "memory_capacity"]);
     fails(sweep(&bad, "chunk_size=0B", &[]), &["chunk_size"]);
     fails(sweep(&bad, "l2.policy=lru;placement.workers=0,10", &[]), &["workers"]);
