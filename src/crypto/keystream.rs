@@ -316,10 +316,11 @@ mod x86 {
                 *x = _mm256_xor_si256(_mm256_shuffle_epi8(ctr, reverse), rk[0]);
                 ctr = _mm256_add_epi64(ctr, two);
             }
+            // Round by round over all the blocks (`map` over the array keeps them in registers and
+            // the rounds of different blocks interleaved; nested loops let LLVM chain each block's
+            // rounds one after the other, a latency-bound serial chain).
             for key in &rk[1..14] {
-                for x in &mut b {
-                    *x = _mm256_aesenc_epi128(*x, *key);
-                }
+                b = b.map(|x| _mm256_aesenc_epi128(x, *key));
             }
             for (j, x) in b.iter().enumerate() {
                 let last = _mm256_aesenclast_epi128(*x, rk[14]);
@@ -355,10 +356,9 @@ mod x86 {
                 *x = _mm_xor_si128(_mm_shuffle_epi8(ctr, reverse), rk[0]);
                 ctr = _mm_add_epi64(ctr, one);
             }
+            // Round by round over all the blocks (see the AVX2 kernel).
             for key in &rk[1..14] {
-                for x in &mut b {
-                    *x = _mm_aesenc_si128(*x, *key);
-                }
+                b = b.map(|x| _mm_aesenc_si128(x, *key));
             }
             for (j, x) in b.iter().enumerate() {
                 let last = _mm_aesenclast_si128(*x, rk[14]);
