@@ -1,7 +1,10 @@
 //! Single-thread throughput of the crypto stage on one 512 KiB chunk.
 //!
 //! `primitive/aes256_ctr` is the `ctr` crate, `primitive/keystream` chunkload's own AES-256-CTR
-//! (crypto/keystream.rs), which the chunk functions use.
+//! (crypto/keystream.rs) on the kernel the chunk functions use, and `primitive/keystream-<path>`
+//! each kernel this CPU can run, forced. The run starts by printing the CPU's features and the
+//! kernels chosen (to stderr), so a figure can be compared with one from another machine;
+//! `CHUNKLOAD_CRYPTO_PATH=avx2-vaes` (or `aesni`, `portable`) runs the chunk benches on another.
 //! The crypto stage runs SHA-256 three times over each chunk (key, plaintext digest, name) and
 //! AES-256-CTR once. `convergent/encrypt_chunk` does one chunk alone; `convergent/sealer` is what
 //! a convert worker runs: a stream of chunks, each one's plaintext hashed together with the
@@ -11,8 +14,10 @@
 use std::hint::black_box;
 
 use aes::Aes256;
-use chunkload::crypto::{ChunkKey, Keystream, Salt, Sealer, encrypt_chunk, open_chunk};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use chunkload::crypto::{
+    ChunkKey, CryptoPath, Keystream, Salt, Sealer, describe_kernels, encrypt_chunk, open_chunk,
+};
+use criterion::{Criterion, Throughput, criterion_group};
 use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 use sha2::{Digest, Sha256};
@@ -37,6 +42,11 @@ fn primitives(c: &mut Criterion) {
     // The same cipher through chunkload's own keystream (fused VAES path where the CPU has it).
     let key = ChunkKey::from_bytes([7; 32]);
     g.bench_function("keystream", |b| b.iter(|| Keystream::new(&key, &[0; 16]).apply(black_box(&mut buf))));
+    for path in CryptoPath::supported_paths() {
+        g.bench_function(format!("keystream-{path}"), |b| {
+            b.iter(|| Keystream::with_path(&key, &[0; 16], path).unwrap().apply(black_box(&mut buf)))
+        });
+    }
     g.finish();
 }
 
@@ -75,4 +85,13 @@ fn convergent(c: &mut Criterion) {
 }
 
 criterion_group!(benches, primitives, convergent);
-criterion_main!(benches);
+// criterion_main!, with the machine's crypto kernels named first.
+fn main() {
+    eprintln!("chunkload crypto bench: {}", describe_kernels());
+    eprintln!(
+        "kernels this CPU runs: {}",
+        CryptoPath::supported_paths().iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+    );
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,36 +1,68 @@
 #!/usr/bin/env bash
-# Sequential reads of one large file (pyarrow's libarrow.so.2000, 66.4 MB) through `chunkload
-# mount` and from `chunkload extract` output, page cache dropped before each cold read
-# (docs/performance.md, "Real mode"). Root; run in the directory scripts/compare-strace-fuse.sh
-# prepared (default /tmp/real: realistic.manifest, store, key, rootfs). RUNS (default 5) rounds of:
-#   mount-cold         fresh mount, empty cache dir: every chunk from the store
-#   mount-cold-ra4     the same with --read-ahead-chunks 4
-#   mount-warm-memory  same mount, page cache dropped: every chunk from the memory tier
-#   mount-warm-disk    new mount on that cache dir, page cache dropped: chunks from the disk tier
-#   mount-pagecache    the same read again: the kernel's page cache, the agent not asked
+# Reads of one large file through `chunkload mount` and from `chunkload extract` output, page
+# cache dropped before each cold read (docs/performance.md, "Real mode"). Root; run in a directory
+# holding realistic.manifest, store, key and rootfs (default /tmp/real, as
+# scripts/compare-strace-fuse.sh prepares it; F names the file, default pyarrow's
+# libarrow.so.2000, 66.4 MB). RUNS (default 5) rounds of:
+#   mount-cold           fresh mount, empty cache dir, defaults (read-ahead auto: the next chunks
+#                        of the file load on one prefetch worker per core)
+#   mount-cold-ra0       the same with --read-ahead-chunks 0: one chunk at a time, as before
+#   old-cold             the same with $OLD_BIN (another build, e.g. main's), if set
+#   random-*             fresh mount, cold: 64 preads of 4 KiB at seeded random offsets, one after
+#                        the other (ms per read), for the default, ra0 and $OLD_BIN
+#   mount-warm-memory    same mount, page cache dropped: every chunk from the memory tier
+#   mount-warm-disk      new mount on that cache dir, page cache dropped: chunks from the disk tier
+#   mount-pagecache      the same read again: the kernel's page cache, the agent not asked
 #   extract-cold / extract-pagecache: the extracted file, cold and from the page cache
+# Each line carries the 1-minute load average at its start; compare rows of one round.
 set -euo pipefail
 B=$(realpath "${BIN:-$(dirname "$0")/../target/release/chunkload}")
+OLD=${OLD_BIN:+$(realpath "$OLD_BIN")}
 cd "${OUT:-/tmp/real}"
-F=usr/local/lib/python3.11/dist-packages/pyarrow/libarrow.so.2000
+F=${F:-usr/local/lib/python3.11/dist-packages/pyarrow/libarrow.so.2000}
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 rd() { dd if="$1" of=/dev/null bs=1M 2>&1 | tail -1 | awk '{print $(NF-1), $NF}'; }
+rnd() {
+  python3 - "$1" <<'PY'
+import os, random, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = os.fstat(fd).st_size
+rng = random.Random(19)
+offsets = [rng.randrange(0, size - 4096) for _ in range(64)]
+t = time.perf_counter()
+for o in offsets:
+    assert len(os.pread(fd, 4096, o)) == 4096
+print("%.2f ms/read" % ((time.perf_counter() - t) * 1000 / len(offsets)))
+PY
+}
+load() { cut -d' ' -f1 /proc/loadavg; }
 mkdir -p mnt
-mountit() { $B mount realistic.manifest --store store --key key mnt --cache-dir "$1" "${@:2}" > mount.log 2>&1 &
-  for i in $(seq 100); do mountpoint -q mnt && break; sleep 0.05; done; }
+mountit() { local bin=$1 cache=$2; shift 2
+  "$bin" mount realistic.manifest --store store --key key mnt --cache-dir "$cache" "$@" > mount.log 2>&1 &
+  for _ in $(seq 200); do mountpoint -q mnt && break; sleep 0.05; done; }
 umountit() { kill -TERM %1; wait %1 || true; }
+cold() { local what=$1 bin=$2; shift 2
+  rm -rf cache; mountit "$bin" cache "$@"; drop
+  echo "run $run load $(load) $what $(rd "mnt/$F")"
+  umountit; }
+random() { local what=$1 bin=$2; shift 2
+  rm -rf cache; mountit "$bin" cache "$@"; drop
+  echo "run $run load $(load) $what $(rnd "mnt/$F")"
+  umountit; }
 for run in $(seq "${RUNS:-5}"); do
-  rm -rf cache; mountit cache; drop
-  echo "run $run mount-cold $(rd mnt/$F)"
-  drop; echo "run $run mount-warm-memory $(rd mnt/$F)"
+  cold mount-cold "$B"
+  cold mount-cold-ra0 "$B" --read-ahead-chunks 0
+  [ -n "$OLD" ] && cold old-cold "$OLD"
+  random random-default "$B"
+  random random-ra0 "$B" --read-ahead-chunks 0
+  [ -n "$OLD" ] && random random-old "$OLD"
+  rm -rf cache; mountit "$B" cache; rd "mnt/$F" > /dev/null
+  drop; echo "run $run load $(load) mount-warm-memory $(rd "mnt/$F")"
   umountit
-  rm -rf cache; mountit cache --read-ahead-chunks 4; drop
-  echo "run $run mount-cold-ra4 $(rd mnt/$F)"
+  mountit "$B" cache; drop
+  echo "run $run load $(load) mount-warm-disk $(rd "mnt/$F")"
+  echo "run $run load $(load) mount-pagecache $(rd "mnt/$F")"
   umountit
-  mountit cache; drop
-  echo "run $run mount-warm-disk $(rd mnt/$F)"
-  echo "run $run mount-pagecache $(rd mnt/$F)"
-  umountit
-  drop; echo "run $run extract-cold $(rd rootfs/$F)"
-  echo "run $run extract-pagecache $(rd rootfs/$F)"
+  drop; echo "run $run load $(load) extract-cold $(rd "rootfs/$F")"
+  echo "run $run load $(load) extract-pagecache $(rd "rootfs/$F")"
 done

@@ -77,6 +77,11 @@ pub use common::{ImageFlags, ManifestFlags};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A crypto kernel forced (CHUNKLOAD_CRYPTO_PATH) that this CPU cannot run is refused up front.
+    if let Err(e) = chunkload::crypto::CryptoPath::active() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Inspect(args) => inspect::run(args),

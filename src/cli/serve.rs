@@ -9,7 +9,7 @@ use clap::Args;
 
 use chunkload::cache::PolicyKind;
 use chunkload::chunk::ChunkedImage;
-use chunkload::mount::{CacheConfig, InjectedLatency, MountOptions, Opened, RemoteTier};
+use chunkload::mount::{self, CacheConfig, InjectedLatency, MountOptions, Opened, RemoteTier};
 use chunkload::replay::Scenario;
 use chunkload::units::ByteSize;
 
@@ -31,10 +31,14 @@ pub struct ServeFlags {
     /// Eviction policy of the disk cache (default: the scenario's l1.policy).
     #[arg(long)]
     policy: Option<PolicyKind>,
-    /// After a chunk comes from the store, also load the next N in the background (default: the
-    /// scenario's fetch.read_ahead_chunks, 0).
+    /// While a file is read sequentially, keep its next N chunks loading on the prefetch workers
+    /// (the model's fetch.read_ahead_chunks; 0 = off). Default `auto`: the scenario's value if it
+    /// sets one, else 4 per prefetch worker.
+    #[arg(long, value_name = "N|auto")]
+    read_ahead_chunks: Option<ReadAhead>,
+    /// Threads loading chunks ahead (default: one per core).
     #[arg(long, value_name = "N")]
-    read_ahead_chunks: Option<u32>,
+    prefetch_workers: Option<u16>,
     /// Threads serving kernel requests.
     #[arg(long, default_value_t = 4)]
     threads: usize,
@@ -45,6 +49,26 @@ pub struct ServeFlags {
     /// Scenario file (TOML) for cache defaults, latencies and the seed. Default: built-in.
     #[arg(long)]
     scenario: Option<PathBuf>,
+}
+
+/// `--read-ahead-chunks`: a number of chunks, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadAhead {
+    Auto,
+    Chunks(u32),
+}
+
+impl std::str::FromStr for ReadAhead {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(ReadAhead::Auto),
+            _ => s
+                .parse()
+                .map(ReadAhead::Chunks)
+                .map_err(|_| format!("{s:?} is neither a number of chunks nor `auto`")),
+        }
+    }
 }
 
 impl ManifestFlags {
@@ -93,13 +117,23 @@ impl ServeFlags {
                 (d.clone(), Some(TempCacheDir(d)))
             }
         };
+        let workers = match self.prefetch_workers {
+            Some(0) => bail!("--prefetch-workers must be at least 1"),
+            Some(n) => usize::from(n),
+            None => mount::default_workers(),
+        };
         let cache = CacheConfig {
             dir,
             disk_capacity: self.cache_size.unwrap_or(sc.l1.disk_capacity),
             memory_capacity: self.memory_size.unwrap_or(sc.l1.memory_capacity),
             policy: self.policy.unwrap_or(sc.l1.policy),
             seed: sc.seed,
-            read_ahead_chunks: self.read_ahead_chunks.unwrap_or(sc.fetch.read_ahead_chunks),
+            read_ahead_chunks: match self.read_ahead_chunks.unwrap_or(ReadAhead::Auto) {
+                ReadAhead::Chunks(n) => n,
+                ReadAhead::Auto if sc.fetch.read_ahead_chunks > 0 => sc.fetch.read_ahead_chunks,
+                ReadAhead::Auto => mount::auto_read_ahead_chunks(workers),
+            },
+            prefetch_workers: workers,
         };
         let latency = self.inject_latency.map(|remote| {
             InjectedLatency::new(sc.l1.disk_hit, sc.latency.az_stripe, sc.latency.s3_get, remote, sc.seed)

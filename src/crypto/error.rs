@@ -69,6 +69,10 @@ pub enum Error {
     #[error("cannot build manifest: {0}")]
     ManifestBuild(String),
 
+    /// `CHUNKLOAD_CRYPTO_PATH` named a kernel that does not exist or that this CPU cannot run.
+    #[error("CHUNKLOAD_CRYPTO_PATH={value}: {reason}")]
+    CryptoPath { value: String, reason: String },
+
     /// A sealed manifest could not be written to its file.
     #[error("manifest file {}: {source}", path.display())]
     ManifestIo { path: PathBuf, source: io::Error },

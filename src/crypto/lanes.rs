@@ -29,6 +29,15 @@ pub(super) fn compress<const N: usize>(states: [&mut [u32; 8]; N], blocks: [&[Bl
     portable(states, blocks);
 }
 
+/// The kernel [`compress`] runs on this CPU, for benchmarks and measurements to print.
+pub(super) fn kernel() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if shani::available() {
+        return "sha-ni (interleaved lanes)";
+    }
+    "portable (sha2::compress256, lane by lane)"
+}
+
 fn portable<const N: usize>(mut states: [&mut [u32; 8]; N], blocks: [&[Block]; N]) {
     for i in 0..blocks.first().map_or(0, |b| b.len()) {
         for (s, b) in states.iter_mut().zip(&blocks) {

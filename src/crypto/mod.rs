@@ -3,6 +3,7 @@
 //! - [`encrypt_chunk`] / [`open_chunk`]: one chunk, in place (see `convergent.rs` for the scheme).
 //! - [`ChunkName`], [`PlainDigest`]: content ids; [`Salt`]: the dedup namespace.
 //! - [`ChunkKey`], [`CustomerKey`]: secrets, redacted in `Debug`, zeroed on drop.
+//! - [`CryptoPath`]: which AES-256-CTR kernel runs (detected, or forced by `CHUNKLOAD_CRYPTO_PATH`).
 //! - [`Manifest`]: per-image chunk list and sealed key table; [`ManifestPublic`] reads it keyless.
 
 mod convergent;
@@ -12,6 +13,7 @@ mod keys;
 mod keystream;
 mod lanes;
 mod manifest;
+mod path;
 mod salt;
 mod sealer;
 
@@ -21,5 +23,6 @@ pub use ids::{ChunkName, PlainDigest};
 pub use keys::{ChunkKey, CustomerKey};
 pub use keystream::Keystream;
 pub use manifest::{ChunkEntry, FORMAT_VERSION, Manifest, ManifestBuilder, ManifestHeader, ManifestPublic};
+pub use path::{CRYPTO_PATH_ENV, CryptoPath, cpu_features, describe as describe_kernels};
 pub use salt::Salt;
 pub use sealer::{Sealed, Sealer};

@@ -131,10 +131,13 @@ impl ImageFs {
         let cs = self.loader.chunk_size();
         let (from, to) = (range.start + offset, range.start + end);
         let mut out = Vec::with_capacity((to - from) as usize);
+        // Read-ahead stays within this file.
+        let last = (range.end.max(range.start + 1) - 1) / cs;
+        let last = u32::try_from(last).unwrap_or(u32::MAX);
         let mut pos = from;
         while pos < to {
             let index = (pos / cs) as u32;
-            let chunk = self.loader.chunk(index)?;
+            let chunk = self.loader.chunk_within(index, last)?;
             let within = (pos - u64::from(index) * cs) as usize;
             let take = ((to - pos) as usize).min(cs as usize - within);
             out.extend_from_slice(&chunk[within..within + take]);

@@ -1,6 +1,7 @@
 //! The agent's chunk loader: a chunk comes from the in-memory recent-chunk tier, else the local
 //! disk tier, else the store, in that order, and is checked against the manifest before any byte
-//! is served. Concurrent readers of one chunk share one load (single flight). Optional injected
+//! is served. Concurrent readers of one chunk share one load (single flight). A file read
+//! sequentially has its next chunks loaded ahead on a worker pool (prefetch.rs). Optional injected
 //! latency lets a local store feel like the AZ cache or S3.
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use crate::units::ByteSize;
 
 use super::MountError;
 use super::disk_cache::DiskCache;
+use super::prefetch::{LoadAhead, Prefetcher, Streams};
 
 /// Marks a hole (an all-zero chunk the manifest leaves out) in `Loader::ids`.
 const HOLE: u32 = u32::MAX;
@@ -133,7 +135,7 @@ pub struct LoaderStats {
     pub disk_rejects: u64,
     /// Loads that failed (served as I/O errors).
     pub failures: u64,
-    /// Chunks loaded ahead of need (`read_ahead_chunks` after a store fetch).
+    /// Chunks queued to load ahead of need (a sequential reader's next `read_ahead_chunks`).
     pub read_ahead: u64,
     pub memory: CacheStats,
     pub disk: CacheStats,
@@ -180,7 +182,10 @@ pub struct Loader {
     inflight: Mutex<HashMap<u32, Arc<Flight>>>,
     zeros: Arc<Vec<u8>>,
     latency: Option<InjectedLatency>,
+    /// The read-ahead window in chunks, capped to half the memory tier (0 = off).
     read_ahead_chunks: u32,
+    streams: Streams,
+    prefetch: Prefetcher,
     counters: Counters,
 }
 
@@ -192,9 +197,12 @@ pub struct CacheConfig {
     pub memory_capacity: ByteSize,
     pub policy: PolicyKind,
     pub seed: u64,
-    /// After a chunk comes from the store, also load the next N chunks in the background (the
-    /// model's `fetch.read_ahead_chunks`; 0 = off).
+    /// While a file is read sequentially, keep its next N chunks loaded or loading on the
+    /// prefetch workers (the model's `fetch.read_ahead_chunks`; 0 = off). Capped to half the
+    /// memory tier, so that chunks loaded ahead are not evicted before they are read.
     pub read_ahead_chunks: u32,
+    /// Threads loading chunks ahead (0: one per core).
+    pub prefetch_workers: usize,
 }
 
 impl Loader {
@@ -231,6 +239,13 @@ impl Loader {
             order: BoundedCache::with_policy(PolicyKind::Lru, cache.memory_capacity, chunk_size, cache.seed),
             data: HashMap::new(),
         };
+        let fits = cache.memory_capacity.bytes() / chunk_size.bytes().max(1) / 2;
+        let read_ahead_chunks = cache.read_ahead_chunks.min(u32::try_from(fits).unwrap_or(u32::MAX));
+        let workers = if cache.prefetch_workers == 0 {
+            super::prefetch::default_workers()
+        } else {
+            cache.prefetch_workers
+        };
         Ok(Loader {
             zeros: Arc::new(vec![0u8; chunk_size.bytes() as usize]),
             manifest,
@@ -241,7 +256,9 @@ impl Loader {
             disk,
             inflight: Mutex::new(HashMap::new()),
             latency,
-            read_ahead_chunks: cache.read_ahead_chunks,
+            read_ahead_chunks,
+            streams: Streams::default(),
+            prefetch: Prefetcher::new(workers, read_ahead_chunks as usize),
             counters: Counters::default(),
         })
     }
@@ -251,25 +268,40 @@ impl Loader {
     }
 
     /// The verified plaintext of chunk `index` (a hole reads as zeros; the slice may be longer
-    /// than the last chunk). A chunk that had to come from the store starts background loads of
-    /// the next `read_ahead_chunks` chunks.
+    /// than the last chunk). Read-ahead may run up to the image's last chunk.
     pub fn chunk(self: &Arc<Self>, index: u32) -> Loaded {
-        let (loaded, from_store) = self.get(index, false);
-        if from_store && self.read_ahead_chunks > 0 {
-            let last = (index as usize + self.read_ahead_chunks as usize).min(self.ids.len() - 1);
-            for next in index + 1..=last as u32 {
-                let id = self.ids[next as usize];
-                if id == HOLE || self.is_present(id) {
-                    continue;
-                }
-                let me = Arc::clone(self);
-                me.counters.read_ahead.fetch_add(1, Ordering::Relaxed);
-                rayon::spawn(move || {
-                    let _ = me.get(next, true);
-                });
+        self.chunk_within(index, u32::MAX)
+    }
+
+    /// Chunk `index` of a file whose last chunk is `last`: if the request continues a sequential
+    /// run, the next `read_ahead_chunks` chunks (not past `last`) are queued for the prefetch
+    /// workers first, so they load while this one is served.
+    pub fn chunk_within(self: &Arc<Self>, index: u32, last: u32) -> Loaded {
+        if self.read_ahead_chunks > 0 && self.streams.observe(index) {
+            self.read_ahead(index, last);
+        }
+        self.get(index, false).0
+    }
+
+    /// Queues the chunks after `index`, up to the window and `last`, that are neither holes nor
+    /// in memory nor loading.
+    fn read_ahead(self: &Arc<Self>, index: u32, last: u32) {
+        let end =
+            (index as usize + self.read_ahead_chunks as usize).min(self.ids.len() - 1).min(last as usize);
+        for next in index as usize + 1..=end {
+            let id = self.ids[next];
+            if id == HOLE || self.is_present(id) {
+                continue;
+            }
+            if self.prefetch.push(self, next as u32) {
+                self.counters.read_ahead.fetch_add(1, Ordering::Relaxed);
             }
         }
-        loaded
+    }
+
+    /// The read-ahead window in effect (chunks; 0 = off).
+    pub fn read_ahead_chunks(&self) -> u32 {
+        self.read_ahead_chunks
     }
 
     /// Whether content `id` is in memory or being loaded.
@@ -426,6 +458,13 @@ impl Loader {
     }
 }
 
+impl LoadAhead for Loader {
+    fn load_ahead(&self, index: u32) {
+        // A failure is not cached: the reader that gets there retries and reports it.
+        let _ = self.get(index, true);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
@@ -470,14 +509,19 @@ mod tests {
 
     /// Chunks 0 and 2 hold distinct bytes, chunk 1 is a hole, chunk 3 repeats chunk 0.
     fn image(store: &dyn ChunkStore) -> (Manifest, Vec<Vec<u8>>) {
+        image_of(store, &[1, 0, 2, 1])
+    }
+
+    /// One chunk per byte value, filled with it (0: a hole).
+    fn image_of(store: &dyn ChunkStore, fill: &[u8]) -> (Manifest, Vec<Vec<u8>>) {
         let salt = Salt::new("test").unwrap();
         let header = ManifestHeader {
             chunk_size: CHUNK as u32,
-            image_size: 4 * CHUNK as u64,
+            image_size: (fill.len() * CHUNK) as u64,
             salt: salt.clone(),
             source: "t".into(),
         };
-        let plain: Vec<Vec<u8>> = [1u8, 0, 2, 1].iter().map(|&b| vec![b; CHUNK]).collect();
+        let plain: Vec<Vec<u8>> = fill.iter().map(|&b| vec![b; CHUNK]).collect();
         let mut b = Manifest::builder(header);
         for (i, p) in plain.iter().enumerate() {
             if p[0] == 0 {
@@ -508,29 +552,60 @@ mod tests {
             policy: PolicyKind::Lru,
             seed: 1,
             read_ahead_chunks: ahead,
+            prefetch_workers: 2,
         };
         Arc::new(Loader::new(manifest, store, &cache, None).unwrap())
     }
 
     #[test]
-    fn read_ahead_loads_the_next_chunks_after_a_store_fetch() {
+    fn a_sequential_reader_gets_the_next_chunks_loaded_ahead() {
         let store = Arc::new(MemStore::new());
-        let (manifest, plain) = image(store.as_ref());
+        // 0 and 1: distinct; 2: a hole; 3: chunk 0's content; 4, 5, 6: distinct.
+        let (manifest, plain) = image_of(store.as_ref(), &[1, 2, 0, 1, 4, 5, 6]);
         let dir = tempfile::tempdir().unwrap();
         let l = loader_with(dir.path(), store, manifest, 3);
-        assert_eq!(*l.chunk(0).unwrap(), plain[0]);
-        // Next: 1 is a hole, 2 is loaded ahead, 3 has chunk 0's content (already in memory).
+        for i in 0..2 {
+            assert_eq!(*l.chunk(i).unwrap(), plain[i as usize]);
+        }
+        assert_eq!(l.stats().read_ahead, 0, "two chunks are not a sequential run yet");
+        assert_eq!(*l.chunk(2).unwrap(), plain[2]);
+        // The hole at 2 continues 0, 1: of 3, 4, 5, only 4 and 5 load ahead (3 is chunk 0's
+        // content, in memory); 6 is past the window.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while l.stats().store_fetches < 2 {
-            assert!(std::time::Instant::now() < deadline, "read-ahead never fetched chunk 2");
+        while l.stats().store_fetches < 4 {
+            assert!(std::time::Instant::now() < deadline, "read-ahead never fetched chunks 4 and 5");
             std::thread::sleep(Duration::from_millis(5));
         }
         while !l.inflight.lock().unwrap().is_empty() {
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(*l.chunk(2).unwrap(), plain[2]);
         let s = l.stats();
-        assert_eq!((s.store_fetches, s.read_ahead, s.requests, s.memory_hits), (2, 1, 2, 1));
+        assert_eq!((s.store_fetches, s.read_ahead, s.requests), (4, 2, 2));
+        assert_eq!(*l.chunk(4).unwrap(), plain[4]);
+        assert_eq!(l.stats().memory_hits, 1, "chunk 4 was waiting in memory");
+    }
+
+    #[test]
+    fn random_reads_and_the_end_of_a_file_stop_read_ahead() {
+        let store = Arc::new(MemStore::new());
+        let (manifest, plain) = image(store.as_ref());
+        let dir = tempfile::tempdir().unwrap();
+        let l = loader_with(dir.path(), store, manifest, 3);
+        for i in [3, 0, 2] {
+            assert_eq!(*l.chunk(i).unwrap(), plain[i as usize]);
+        }
+        assert_eq!(l.stats().read_ahead, 0, "3, 0, 2 is no sequential run");
+        // 0, 1, 2 is a run, but chunk 2 is the last of its file: nothing past it is loaded.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MemStore::new());
+        let (manifest, _) = image_of(store.as_ref(), &[1, 2, 3, 4, 5]);
+        let l = loader_with(dir.path(), store, manifest, 3);
+        for i in 0..3 {
+            l.chunk_within(i, 2).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let s = l.stats();
+        assert_eq!((s.read_ahead, s.store_fetches), (0, 3));
     }
 
     #[test]

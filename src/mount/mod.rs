@@ -14,6 +14,7 @@
 pub mod disk_cache;
 pub mod fs;
 pub mod loader;
+mod prefetch;
 pub mod record;
 pub mod run;
 pub mod sandbox;
@@ -30,6 +31,7 @@ use crate::store::ChunkStore;
 use crate::units::ByteSize;
 
 pub use loader::{CacheConfig, InjectedLatency, LoadError, Loader, LoaderStats, RemoteTier};
+pub use prefetch::{AUTO_CHUNKS_PER_WORKER, auto_read_ahead_chunks, default_workers};
 pub use record::Recorder;
 pub use run::{Opened, OutputGuard, Signals, trace_header};
 
@@ -99,7 +101,10 @@ pub struct MountReport {
     pub memory_capacity: ByteSize,
     pub disk_policy: String,
     pub threads: usize,
+    /// The read-ahead window in effect (the one asked for, capped to half the memory tier).
     pub read_ahead_chunks: u32,
+    /// Threads loading chunks ahead.
+    pub prefetch_workers: usize,
     /// The tier store fetches were made to feel like (`az`, `s3`), if latency was injected.
     pub injected_latency: Option<RemoteTier>,
     pub seed: u64,
@@ -193,7 +198,8 @@ impl Mounted {
             memory_capacity: c.memory_capacity,
             disk_policy: self.loader.disk_policy(),
             threads: self.options.threads,
-            read_ahead_chunks: c.read_ahead_chunks,
+            read_ahead_chunks: self.loader.read_ahead_chunks(),
+            prefetch_workers: if c.prefetch_workers == 0 { default_workers() } else { c.prefetch_workers },
             injected_latency: self.injected,
             seed: c.seed,
             loader: self.loader.stats(),
@@ -236,13 +242,14 @@ impl fmt::Display for MountReport {
         let latency = self.injected_latency.map_or("none".to_string(), |t| t.to_string());
         writeln!(
             f,
-            "  configuration   cache {} ({} disk, {} memory, {}), {} threads, read-ahead {} chunks, injected latency {latency}, seed {}",
+            "  configuration   cache {} ({} disk, {} memory, {}), {} threads, read-ahead {} chunks on {} workers, injected latency {latency}, seed {}",
             self.cache_dir.display(),
             self.disk_capacity,
             self.memory_capacity,
             self.disk_policy,
             self.threads,
             self.read_ahead_chunks,
+            self.prefetch_workers,
             self.seed
         )?;
         writeln!(

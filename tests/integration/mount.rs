@@ -542,3 +542,70 @@ fn a_mount_is_nosuid_and_nodev_unless_asked_for_suid_and_dev() {
     assert!(!opts.contains(&"nosuid".into()) && !opts.contains(&"nodev".into()), "{opts:?}");
     mount.stop();
 }
+
+/// The largest regular file under `root`, and its size.
+fn largest_file(root: &Path) -> (PathBuf, u64) {
+    let mut best = (PathBuf::new(), 0);
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            if m.is_dir() {
+                dirs.push(e.path());
+            } else if m.is_file() && m.len() > best.1 {
+                best = (e.path().strip_prefix(root).unwrap().to_path_buf(), m.len());
+            }
+        }
+    }
+    best
+}
+
+#[test]
+fn a_sequential_cold_read_loads_ahead_on_the_workers_and_random_reads_do_not() {
+    let t = scratch();
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/oci");
+    let image = convert(t.path(), &format!("{}:hello-py", images.display()));
+    let extracted = t.path().join("extracted");
+    image.extract(&extracted);
+    let (rel, len) = largest_file(&extracted);
+    assert!(len > 4 * 512 * 1024, "{} is too small to span several chunks", rel.display());
+    let want = fs::read(extracted.join(&rel)).unwrap();
+    // Sequential, in the kernel's pieces: the default window loads ahead on the workers.
+    let mount = Mount::start(&image, &t.path().join("mnt"), &["--prefetch-workers", "2"]);
+    let got = fs::read(mount.point.join(&rel)).unwrap();
+    assert!(got == want, "{} read through the mount differs", rel.display());
+    let (report, _) = mount.stop();
+    let l = &report["loader"];
+    assert!(l["read_ahead"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(
+        (report["read_ahead_chunks"].as_u64(), report["prefetch_workers"].as_u64()),
+        (Some(8), Some(2))
+    );
+    assert_eq!(l["failures"], 0, "{report}");
+    // Reads that jump about (every third chunk, backwards) never trigger it.
+    let mount = Mount::start(&image, &t.path().join("mnt"), &[]);
+    let f = fs::File::open(mount.point.join(&rel)).unwrap();
+    let chunk = 512 * 1024;
+    let mut at = (len - 1) / chunk * chunk;
+    loop {
+        let mut buf = vec![0u8; 4096.min((len - at) as usize)];
+        f.read_exact_at(&mut buf, at).unwrap();
+        assert!(buf == want[at as usize..at as usize + buf.len()], "at {at}");
+        if at < 3 * chunk {
+            break;
+        }
+        at -= 3 * chunk;
+    }
+    drop(f);
+    let (report, _) = mount.stop();
+    assert_eq!(report["loader"]["read_ahead"], 0, "{report}");
+    // And `--read-ahead-chunks 0` turns it off.
+    let mount = Mount::start(&image, &t.path().join("mnt"), &["--read-ahead-chunks", "0"]);
+    assert!(fs::read(mount.point.join(&rel)).unwrap() == want);
+    let (report, _) = mount.stop();
+    assert_eq!(
+        (report["loader"]["read_ahead"].as_u64(), report["read_ahead_chunks"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
