@@ -33,7 +33,7 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: DemoArgs) -> Result<()> {
-    let scenario = super::replay::load_scenario(args.scenario.as_deref(), args.seed, None)?;
+    let scenario = super::common::load_scenario(args.scenario.as_deref(), args.seed, None)?;
     let fleet = match &args.fleet_scenario {
         None => demo::fleet_scenario()?,
         Some(path) => {

@@ -61,7 +61,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     let scenario = args.start.scenario()?;
     let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
     let store = match &args.store {
-        Some(dir) => Some(super::dedup::open_existing_store(dir)?),
+        Some(dir) => Some(super::common::open_existing_store(dir)?),
         None if args.key.is_some() => bail!("--key names a manifest, which needs --store to read its chunks"),
         None => None,
     };

@@ -7,7 +7,7 @@ use chunkload::crypto::{CustomerKey, Manifest, ManifestPublic};
 use chunkload::report::manifest::{Authenticity, ManifestReport};
 use chunkload::store::{ChunkStore, DirStore, ManifestName};
 
-use super::dedup::open_existing_store;
+use super::common::open_existing_store;
 
 #[derive(Debug, Args)]
 pub struct ManifestArgs {

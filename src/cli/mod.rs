@@ -1,6 +1,7 @@
 //! The command line: parses flags into the library's options, runs one command, prints its report.
 //! `anyhow` lives here only; the library's errors carry the detail.
 
+mod common;
 mod convert;
 mod dedup;
 mod demo;
@@ -108,7 +109,7 @@ pub struct ManifestFlags {
 
 impl ManifestFlags {
     pub fn open_store(&self) -> anyhow::Result<DirStore> {
-        dedup::open_existing_store(&self.store)
+        common::open_existing_store(&self.store)
     }
 
     /// Opens (authenticates and decrypts) the manifest and pairs it with the store.

@@ -7,6 +7,7 @@
 //! pages to chunks); what a `mmap` record costs is chosen by [`MmapRule`]. Replay comes later.
 
 mod error;
+pub mod footprint;
 pub mod format;
 pub mod mapping;
 mod mmap;
