@@ -179,6 +179,25 @@ mod tests {
     }
 
     #[test]
+    fn simulate_set_and_sweep_grid_word_errors_alike() {
+        use crate::fleet::FleetScenario;
+        let e = FleetScenario::load(None, &["l1.capacity=1GiB".into()]).unwrap_err().to_string();
+        assert!(e.starts_with("override l1.capacity=1GiB: unknown key: [l1] has "), "{e}");
+        assert!(e.contains("memory_capacity"), "{e}");
+        let base = FleetScenario::paper_region();
+        let sweep = apply(&base, &ov(&[("l1.capacity", "1GiB")])).unwrap_err().to_string();
+        assert_eq!(e, sweep);
+        // Units are checked by the scenario's own types, naming the override.
+        let e = FleetScenario::load(None, &["duration=ten minutes".into()]).unwrap_err().to_string();
+        assert!(e.starts_with("override duration=ten minutes: "), "{e}");
+        // A mistake in the file is the file's, not the first override's.
+        let e = FleetScenario::load(Some(("f.toml", "[l1]\ncapacity = 1\n")), &["name=x".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("scenario: ") && !e.contains("override"), "{e}");
+    }
+
+    #[test]
     fn specs_split_at_the_first_equals_sign() {
         assert_eq!(parse_spec(" l1.policy = lru ").unwrap(), ("l1.policy".into(), "lru".into()));
         assert_eq!(parse_spec("name=a=b").unwrap(), ("name".into(), "a=b".into()));

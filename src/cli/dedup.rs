@@ -1,12 +1,14 @@
 use std::fs::{self, File};
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 
 use chunkload::report::dedup::DedupReport;
-use chunkload::store::{DirStore, ManifestName};
+use chunkload::store::ManifestName;
+
+use super::common::open_store;
 
 #[derive(Debug, Args)]
 pub struct DedupArgs {
@@ -25,7 +27,7 @@ pub struct DedupArgs {
 }
 
 pub fn run(args: DedupArgs) -> Result<()> {
-    let store = open_existing_store(&args.store)?;
+    let store = open_store(&args.store)?;
     let report = DedupReport::from_store(&store, &args.manifests)?;
     if let Some(dir) = &args.csv_dir {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -46,13 +48,4 @@ pub fn run(args: DedupArgs) -> Result<()> {
         print!("{report}");
     }
     Ok(())
-}
-
-/// Opens a store directory for reading. `DirStore::open` creates missing directories, which would
-/// turn a mistyped path into a new empty store and an empty report; read commands refuse that.
-pub(super) fn open_existing_store(dir: &Path) -> Result<DirStore> {
-    if !dir.join("manifests").is_dir() {
-        bail!("{} is not a chunk store (it has no manifests/ directory)", dir.display());
-    }
-    Ok(DirStore::open(dir)?.with_sync(false))
 }

@@ -7,7 +7,7 @@ use chunkload::crypto::{CustomerKey, Manifest, ManifestPublic};
 use chunkload::report::manifest::{Authenticity, ManifestReport};
 use chunkload::store::{ChunkStore, DirStore, ManifestName};
 
-use super::dedup::open_existing_store;
+use super::common::open_store;
 
 #[derive(Debug, Args)]
 pub struct ManifestArgs {
@@ -48,7 +48,7 @@ pub fn run(args: ManifestArgs) -> Result<()> {
 fn show(args: ShowArgs) -> Result<()> {
     let (label, bytes) = match &args.store {
         Some(dir) => {
-            let store: DirStore = open_existing_store(dir)?;
+            let store: DirStore = open_store(dir)?;
             let name = ManifestName::new(args.manifest.as_str())?;
             (format!("{}:{name}", dir.display()), store.get_manifest(&name)?)
         }

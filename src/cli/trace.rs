@@ -13,7 +13,7 @@ use chunkload::ingest::synth::{SynthOptions, synthesize};
 use chunkload::layout::{BlockLayout, BlockMeta};
 use chunkload::mount::run::{self, Opened, RecordSpec, Signals};
 use chunkload::mount::sandbox::{Limits, Network};
-use chunkload::trace::Region;
+use chunkload::trace::footprint::{ImageSizes, MapSubject, TraceFootprint};
 use chunkload::trace::strace::{self, ImportOptions};
 use chunkload::trace::{MmapRule, Reader, TraceStats, Writer};
 use chunkload::units::ByteSize;
@@ -251,66 +251,24 @@ fn map(args: MapArgs) -> Result<()> {
     let layout = BlockLayout::new(&flat);
     let meta = BlockMeta::new(layout.superblock, layout.meta.clone())?;
     let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
-    let n = records.len();
+    let subject = MapSubject {
+        trace: args.trace.display().to_string(),
+        image: image.reference.clone(),
+        records: records.len(),
+        mmap_rule: args.mmap,
+    };
     let map = map_trace(&meta, records, args.mmap);
-    let cs = args.chunk_size.bytes();
-    let mut chunks = std::collections::BTreeSet::new();
-    let (mut meta_bytes, mut data_bytes) = (0u64, 0u64);
-    for a in &map.accesses {
-        chunks.extend(a.chunks(cs));
-        match a.region {
-            Region::Metadata => meta_bytes += a.bytes.end - a.bytes.start,
-            Region::Data => data_bytes += a.bytes.end - a.bytes.start,
-        }
-    }
-    let image_size = layout.image_size();
-    let total_chunks = image_size.div_ceil(cs);
-    let pages = map.pages();
-    let out = serde_json::json!({
-        "trace": args.trace, "image": image.reference, "records": n, "mmap_rule": args.mmap.to_string(),
-        "chunk_size": cs, "image_bytes": image_size, "live_file_bytes": flat.summary.total_bytes,
-        "pages_touched": pages, "bytes_touched": pages * 4096,
-        "chunks_touched": chunks.len(), "chunks_in_image": total_chunks,
-        "metadata_page_reads_bytes": meta_bytes, "data_page_reads_bytes": data_bytes,
-        "missing_paths": map.missing, "not_files": map.not_files, "clipped_bytes": map.clipped_bytes,
-    });
+    let sizes = ImageSizes {
+        chunk_size: args.chunk_size.bytes(),
+        image_bytes: layout.image_size(),
+        live_file_bytes: flat.summary.total_bytes,
+    };
+    let footprint = TraceFootprint::measure(subject, &map, sizes);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        println!("{}", serde_json::to_string_pretty(&footprint)?);
+    } else {
+        print!("{footprint}");
     }
-    let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
-    println!(
-        "trace {} on {} ({} records, mmap rule {})",
-        args.trace.display(),
-        image.reference,
-        n,
-        args.mmap
-    );
-    println!("  block image      {} in {} chunks of {}", ByteSize(image_size), total_chunks, args.chunk_size);
-    println!(
-        "  pages touched    {} ({}, {:.1}% of the live file bytes)",
-        pages,
-        ByteSize(pages * 4096),
-        pct((pages * 4096) as f64, flat.summary.total_bytes as f64)
-    );
-    println!(
-        "  chunks touched   {} ({:.1}% of the image's chunks; {} fetched at {})",
-        chunks.len(),
-        pct(chunks.len() as f64, total_chunks as f64),
-        ByteSize(chunks.len() as u64 * cs),
-        args.chunk_size
-    );
-    println!(
-        "  page reads       {} metadata, {} data (before de-duplication)",
-        ByteSize(meta_bytes),
-        ByteSize(data_bytes)
-    );
-    println!(
-        "  not mapped       {} missing paths, {} non-file reads, {} past end of file",
-        map.missing,
-        map.not_files,
-        ByteSize(map.clipped_bytes)
-    );
     Ok(())
 }
 

@@ -87,7 +87,11 @@ fn minutes(r: &FleetReport) -> Result<String, PlotError> {
     let lo = rates.iter().map(|p| p.1).fold(99.0, f64::min).floor();
     let top = [Series::new("AZ cache hit rate", rates)];
     let bottom = [Series::new("S3 GETs", s3)];
-    let top_opt = options("AZ cache hit rate per minute, %", "minute", "hit rate, %").y_range(lo, 100.0);
-    let bottom_opt = options("S3 GETs per minute", "minute", "GETs");
+    // Whole minutes on x.
+    let minutes: Vec<f64> = r.minutes.iter().map(|m| f64::from(m.minute)).collect();
+    let top_opt = options("AZ cache hit rate per minute, %", "minute", "hit rate, %")
+        .y_range(lo, 100.0)
+        .x_ticks(minutes.clone());
+    let bottom_opt = options("S3 GETs per minute", "minute", "GETs").x_ticks(minutes);
     plot::time_series_panels(&[(&top, &top_opt), (&bottom, &bottom_opt)])
 }

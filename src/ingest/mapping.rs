@@ -5,40 +5,8 @@
 
 use std::ops::Range;
 
-use serde::Serialize;
-
 use crate::layout::{BLOCK_SIZE, BlockMeta};
-use crate::trace::{Access, MappedAccess, MmapRule, Record, Region};
-
-/// A trace mapped onto one block image.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TraceMap {
-    pub accesses: Vec<MappedAccess>,
-    /// Records whose path does not exist in the image (their lookups still cost metadata).
-    pub missing: u64,
-    /// Reads and mmaps of something that is not a regular file.
-    pub not_files: u64,
-    /// Bytes the trace asked for past the end of files (dropped).
-    pub clipped_bytes: u64,
-}
-
-impl TraceMap {
-    /// Distinct 4 KiB pages of the block image the trace touches.
-    pub fn pages(&self) -> u64 {
-        let mut ranges: Vec<Range<u64>> = self.accesses.iter().map(|a| a.bytes.clone()).collect();
-        ranges.sort_by_key(|r| r.start);
-        let mut total = 0;
-        let mut end = 0;
-        for r in ranges {
-            let start = r.start.max(end);
-            if r.end > start {
-                total += r.end - start;
-            }
-            end = end.max(r.end);
-        }
-        total / BLOCK_SIZE
-    }
-}
+use crate::trace::{Access, MappedAccess, MmapRule, Record, Region, TraceMap};
 
 fn page_aligned(r: Range<u64>) -> Range<u64> {
     r.start / BLOCK_SIZE * BLOCK_SIZE..r.end.div_ceil(BLOCK_SIZE) * BLOCK_SIZE

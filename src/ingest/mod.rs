@@ -11,7 +11,7 @@ mod opened;
 pub mod real;
 pub mod synth;
 
-pub use mapping::{TraceMap, map_trace};
+pub use mapping::map_trace;
 pub use opened::{IngestError, Opened, StoreImage, open_store, read_sealed};
 
 use crate::crypto::ManifestPublic;

@@ -13,7 +13,8 @@ use crate::sim::ChunkTable;
 use crate::store::{self, ChunkStore, DirStore, ManifestName, MemStore};
 use crate::trace::{MmapRule, Record};
 
-use super::mapping::{TraceMap, map_trace};
+use super::mapping::map_trace;
+use crate::trace::TraceMap;
 
 /// Why an image or a manifest could not be opened. Each message names the input.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,8 @@ use std::ops::{Range, RangeInclusive};
 
 use serde::Serialize;
 
+use crate::units::BLOCK_SIZE;
+
 /// What part of the block image an access reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,5 +31,35 @@ impl MappedAccess {
     /// The chunks this access needs, for a given chunk size.
     pub fn chunks(&self, chunk_size: u64) -> RangeInclusive<u32> {
         (self.bytes.start / chunk_size) as u32..=((self.bytes.end - 1) / chunk_size) as u32
+    }
+}
+
+/// A trace mapped onto one block image.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TraceMap {
+    pub accesses: Vec<MappedAccess>,
+    /// Records whose path does not exist in the image (their lookups still cost metadata).
+    pub missing: u64,
+    /// Reads and mmaps of something that is not a regular file.
+    pub not_files: u64,
+    /// Bytes the trace asked for past the end of files (dropped).
+    pub clipped_bytes: u64,
+}
+
+impl TraceMap {
+    /// Distinct 4 KiB pages of the block image the trace touches.
+    pub fn pages(&self) -> u64 {
+        let mut ranges: Vec<Range<u64>> = self.accesses.iter().map(|a| a.bytes.clone()).collect();
+        ranges.sort_by_key(|r| r.start);
+        let mut total = 0;
+        let mut end = 0;
+        for r in ranges {
+            let start = r.start.max(end);
+            if r.end > start {
+                total += r.end - start;
+            }
+            end = end.max(r.end);
+        }
+        total / BLOCK_SIZE
     }
 }

@@ -8,6 +8,7 @@
 //! costs is chosen by [`MmapRule`]. The replay engines (`crate::replay`, `crate::fleet`) consume it.
 
 mod error;
+pub mod footprint;
 pub mod format;
 mod mapped;
 mod mmap;
@@ -16,6 +17,6 @@ pub mod strace;
 
 pub use error::{Error, Result};
 pub use format::{Access, Header, Op, Reader, Record, Run, TracePath, Writer};
-pub use mapped::{MappedAccess, Region};
+pub use mapped::{MappedAccess, Region, TraceMap};
 pub use mmap::{MmapRule, mmaps_to_reads};
 pub use stats::TraceStats;
