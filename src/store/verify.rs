@@ -95,6 +95,9 @@ impl VerifyReport {
 /// Checks the store. `keys` non-empty makes the check deep. `progress` counts chunk files, then
 /// (deep) chunks opened; its length is set here.
 pub fn verify(store: &DirStore, keys: &[CustomerKey], progress: &ProgressBar) -> Result<VerifyReport> {
+    // Shared, like a writer: a gc cannot remove chunks under the check (writers may still run,
+    // and what they have not finished is a temporary file or a chunk no manifest names yet).
+    let _lock = store.lock_shared()?;
     let mut report = VerifyReport::default();
     let files = store.chunk_files()?;
     let views = manifest_views(store)?;
