@@ -323,9 +323,10 @@ impl Engine<'_> {
         let lookup = l2.get(id, bytes);
         let redundancy = l2.config().redundancy;
         let (latency, tier) = if lookup.hit {
-            // Priced as if every stripe were present (see docs/replay-model.md).
+            // A degraded read (a stripe evicted or on a lost node) waits for the k-th fastest of
+            // the stripes present, as in the fleet.
             let read =
-                az_read(&self.sc.latency.az_stripe, redundancy, redundancy.stripes(), &mut self.rng_l2);
+                az_read(&self.sc.latency.az_stripe, redundancy, lookup.stripes_present, &mut self.rng_l2);
             (read.latency, Tier::AzCache)
         } else {
             // The worker fetches from S3 and itself fills the AZ cache (off the read's path).

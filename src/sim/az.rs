@@ -4,8 +4,10 @@
 //! where a single-copy 20-node ring loses about a twentieth of its data.
 //!
 //! Model choices the paper leaves open (documented where they are made): memory is an inclusive
-//! tier; placement is fixed when a chunk is first written and changes only when a node fails; there
-//! is no background or read repair of lost stripes; a stripe is `ceil(size / k)` bytes.
+//! tier; placement is fixed when a chunk is first written and changes only when a node fails; the
+//! cache itself repairs nothing in the background: a reader that decoded a degraded chunk writes
+//! its missing stripes back with [`AzCache::put`] (the fleet engine does, with `l2_read_repair`);
+//! a stripe is `ceil(size / k)` bytes.
 
 use serde::{Deserialize, Serialize};
 

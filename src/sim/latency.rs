@@ -53,7 +53,7 @@ pub enum LatencyConfigError {
 
 impl LatencyDist {
     /// A log-normal through `median` whose quantile `q` is `at`, re-expressed by its p99.9: for
-    /// tiers where the paper gives another percentile (the AZ PUT's p99).
+    /// tiers where the paper gives another percentile than the p99.9.
     ///
     /// Panics unless `0.5 < q < 1` (`q` must be on the tail side for the tail to be defined).
     pub fn log_normal_through(median: SimDuration, q: f64, at: SimDuration) -> Self {
@@ -134,10 +134,6 @@ pub struct TierLatencies {
     /// [`decrypt_time`](Self::decrypt_time)). Default 768 MB/s: this project's `open_chunk`
     /// measured single-core in docs/performance.md.
     pub decrypt_bytes_per_sec: u64,
-    /// One AZ-cache PUT (a worker filling L2 after an S3 fetch), server side. Default median
-    /// 125 us and p99 300 us (the paper: median 125 us, p99 < 300 us; the bound taken as equal),
-    /// which puts the p99.9 at about 400 us.
-    pub az_put: LatencyDist,
 }
 
 impl Default for TierLatencies {
@@ -152,24 +148,18 @@ impl Default for TierLatencies {
             s3_get: ln(36_000, 175_000),
             agent_overhead: ln(15, 100),
             decrypt_bytes_per_sec: 768_000_000,
-            az_put: LatencyDist::log_normal_through(
-                SimDuration::from_micros(125),
-                0.99,
-                SimDuration::from_micros(300),
-            ),
         }
     }
 }
 
 impl TierLatencies {
     /// Every distribution with its field name, for reports and validation.
-    pub fn named(&self) -> [(&'static str, &LatencyDist); 5] {
+    pub fn named(&self) -> [(&'static str, &LatencyDist); 4] {
         [
             ("l1_hit", &self.l1_hit),
             ("az_stripe", &self.az_stripe),
             ("s3_get", &self.s3_get),
             ("agent_overhead", &self.agent_overhead),
-            ("az_put", &self.az_put),
         ]
     }
 
@@ -344,7 +334,11 @@ mod tests {
             let lo = d.quantile(0.001).as_nanos_f64();
             assert!((lo * p999.as_nanos_f64() / median.as_nanos_f64().powi(2) - 1.0).abs() < 1e-3, "{name}");
         }
-        let put = TierLatencies::default().az_put;
+        let put = LatencyDist::log_normal_through(
+            SimDuration::from_micros(125),
+            0.99,
+            SimDuration::from_micros(300),
+        );
         assert!(put.quantile(0.99).as_nanos().abs_diff(300_000) <= 1, "{:?}", put.quantile(0.99));
         assert_eq!(
             LatencyDist::Fixed(SimDuration::from_millis(10)).quantile(0.999),
@@ -474,7 +468,6 @@ mod tests {
         s3_get = { fixed = "36ms" }
         agent_overhead = { fixed = 15000 }
         decrypt_bytes_per_sec = 768000000
-        az_put = { log_normal = { median = "125us", p999 = "400us" } }
     "#;
 
     #[test]
@@ -504,9 +497,9 @@ mod tests {
             SCENARIO.replace(r#"median = "550us", p999 = "3.7ms""#, r#"median = "5ms", p999 = "3.7ms""#);
         let e = TierLatencies::from_toml(&bad).unwrap_err().to_string();
         assert!(e.contains("az_stripe") && e.contains("below the median"), "{e}");
-        let zero = SCENARIO.replace(r#"median = "125us""#, r#"median = "0ns""#);
+        let zero = SCENARIO.replace(r#"median = "20us""#, r#"median = "0ns""#);
         let e = TierLatencies::from_toml(&zero).unwrap_err().to_string();
-        assert!(e.contains("az_put"), "{e}");
+        assert!(e.contains("l1_hit"), "{e}");
     }
 
     /// The exact figures of the default model, as docs/latency-model.md must show them.

@@ -2,10 +2,10 @@
 //! ChaCha8 stream per component, derived by name. A component never seeds a generator itself, so
 //! adding a component (or a draw in one) leaves every other component's draws unchanged.
 //!
-//! One derivation, [`derive`]: the run's seed mixed with a 64-bit tag (SplitMix64's finaliser,
+//! One derivation, [`derive()`]: the run's seed mixed with a 64-bit tag (SplitMix64's finaliser,
 //! [`mix64`]). A named stream's tag is its name's FNV-1a hash ([`stream`], [`seed_for`]); a family
 //! of streams (one per worker, per node) uses a tag built from the family's tag and the member's
-//! index ([`derive`] directly).
+//! index ([`derive()`] directly).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
