@@ -14,16 +14,20 @@
 #   mount-warm-disk      new mount on that cache dir, page cache dropped: chunks from the disk tier
 #   mount-pagecache      the same read again: the kernel's page cache, the agent not asked
 #   extract-cold / extract-pagecache: the extracted file, cold and from the page cache
-# Each line carries the 1-minute load average at its start; compare rows of one round.
+# Each line carries the 1-minute load average at its start; compare rows of one round. As root,
+# the mount and the readers run at real-time priority (`chrt -f 50`; RT=0 turns it off), so that
+# other jobs on a shared machine (compilers) do not decide the figures.
 set -euo pipefail
+rt=()
+if [ "$(id -u)" = 0 ] && [ "${RT:-1}" != 0 ] && command -v chrt >/dev/null; then rt=(chrt -f 50); fi
 B=$(realpath "${BIN:-$(dirname "$0")/../target/release/chunkload}")
 OLD=${OLD_BIN:+$(realpath "$OLD_BIN")}
 cd "${OUT:-/tmp/real}"
 F=${F:-usr/local/lib/python3.11/dist-packages/pyarrow/libarrow.so.2000}
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-rd() { dd if="$1" of=/dev/null bs=1M 2>&1 | tail -1 | awk '{print $(NF-1), $NF}'; }
+rd() { "${rt[@]}" dd if="$1" of=/dev/null bs=1M 2>&1 | tail -1 | awk '{print $(NF-1), $NF}'; }
 rnd() {
-  python3 - "$1" <<'PY'
+  "${rt[@]}" python3 - "$1" <<'PY'
 import os, random, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY)
 size = os.fstat(fd).st_size
@@ -38,7 +42,7 @@ PY
 load() { cut -d' ' -f1 /proc/loadavg; }
 mkdir -p mnt
 mountit() { local bin=$1 cache=$2; shift 2
-  "$bin" mount realistic.manifest --store store --key key mnt --cache-dir "$cache" "$@" > mount.log 2>&1 &
+  "${rt[@]}" "$bin" mount realistic.manifest --store store --key key mnt --cache-dir "$cache" "$@" > mount.log 2>&1 &
   for _ in $(seq 200); do mountpoint -q mnt && break; sleep 0.05; done; }
 umountit() { kill -TERM %1; wait %1 || true; }
 cold() { local what=$1 bin=$2; shift 2

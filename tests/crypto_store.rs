@@ -321,3 +321,80 @@ proptest! {
         prop_assert_eq!(holes + m.len() as u64, m.header().total_chunks());
     }
 }
+
+/// Every AES-256-CTR kernel this CPU runs, forced on a whole process (`CHUNKLOAD_CRYPTO_PATH`),
+/// converts an image into the same chunks, and an image converted on one kernel extracts on the
+/// portable one; a kernel that does not exist is refused before any work, naming itself.
+#[test]
+fn every_crypto_kernel_converts_to_the_same_chunks_and_reads_what_the_others_wrote() {
+    use std::path::Path;
+    use std::process::Command;
+
+    use chunkload::crypto::CryptoPath;
+
+    let bin = env!("CARGO_BIN_EXE_chunkload");
+    let image = format!("{}/images/oci:shell-tool", env!("CARGO_MANIFEST_DIR"));
+    let t = tempfile::tempdir().unwrap();
+    let key = t.path().join("key");
+    assert!(Command::new(bin).arg("keygen").arg(&key).status().unwrap().success());
+    let run = |path: &str, args: &[&Path]| {
+        let out = Command::new(bin).env("CHUNKLOAD_CRYPTO_PATH", path).args(args).output().unwrap();
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let mut stores = Vec::new();
+    for p in CryptoPath::supported_paths() {
+        let dir = t.path().join(p.name());
+        let (store, manifest, root) = (dir.join("store"), dir.join("m"), dir.join("root"));
+        let convert = [
+            Path::new("convert"),
+            Path::new(&image),
+            Path::new("--store"),
+            &store,
+            Path::new("--key"),
+            &key,
+            Path::new("-o"),
+            &manifest,
+        ];
+        run(p.name(), &convert);
+        let extract = [
+            Path::new("extract"),
+            Path::new("-q"),
+            &manifest,
+            Path::new("--store"),
+            &store,
+            Path::new("--key"),
+            &key,
+            &root,
+        ];
+        run("portable", &extract);
+        assert!(root.join("bin").exists(), "{p}: nothing extracted");
+        let mut names: Vec<_> = walk(&store);
+        names.sort();
+        stores.push((p, names));
+    }
+    for (p, names) in &stores[1..] {
+        assert!(!names.is_empty() && *names == stores[0].1, "{p} stored other chunks than {}", stores[0].0);
+    }
+    let out = Command::new(bin)
+        .env("CHUNKLOAD_CRYPTO_PATH", "avx1024")
+        .arg("inspect")
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CHUNKLOAD_CRYPTO_PATH=avx1024: unknown kernel"), "{err}");
+
+    fn walk(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        out
+    }
+}
