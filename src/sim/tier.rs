@@ -49,6 +49,30 @@ impl Tier {
         }
     }
 
+    /// The tier as a short label for tables and chart legends (data files use [`Tier::name`]).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Tier::Hole => "zero",
+            Tier::WorkerMemory => "worker mem",
+            Tier::WorkerDisk => "worker disk",
+            Tier::AzCache => "AZ cache",
+            Tier::S3 => "S3",
+            Tier::LocalDisk => "local disk",
+        }
+    }
+
+    /// The tier as a sentence says it ("served by ..."), for the narrated reports.
+    pub const fn phrase(self) -> &'static str {
+        match self {
+            Tier::Hole => "nothing to fetch (an all-zero chunk)",
+            Tier::WorkerMemory => "the worker cache's memory (L1)",
+            Tier::WorkerDisk => "the worker cache's local disk (L1)",
+            Tier::AzCache => "the AZ cache (L2)",
+            Tier::S3 => "S3",
+            Tier::LocalDisk => "the local disk",
+        }
+    }
+
     /// Below the worker: a fetch over the network (AZ cache or S3).
     pub const fn is_remote(self) -> bool {
         matches!(self, Tier::AzCache | Tier::S3)
@@ -127,6 +151,14 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+
+    #[test]
+    fn every_tier_has_distinct_names_labels_and_phrases() {
+        for f in [Tier::name, Tier::label, Tier::phrase] {
+            let all: std::collections::BTreeSet<&str> = Tier::ALL.iter().map(|t| f(*t)).collect();
+            assert_eq!(all.len(), Tier::ALL.len());
+        }
+    }
 
     fn us(n: u64) -> SimDuration {
         SimDuration::from_micros(n)

@@ -92,17 +92,6 @@ pub fn starts_section(demo: &Demo, subject: &str) -> Result<StartsSection, DemoE
     })
 }
 
-fn tier_label(t: Tier) -> &'static str {
-    match t {
-        Tier::Hole => "zero",
-        Tier::WorkerMemory => "worker mem",
-        Tier::WorkerDisk => "worker disk",
-        Tier::AzCache => "AZ cache",
-        Tier::S3 => "S3",
-        Tier::LocalDisk => "local disk",
-    }
-}
-
 /// The tiers a start's chunks come from, in the order the charts stack them.
 const CHART_TIERS: [Tier; 4] = [Tier::WorkerMemory, Tier::WorkerDisk, Tier::AzCache, Tier::S3];
 
@@ -116,7 +105,7 @@ fn served_by(r: &ReplayResult) -> Vec<String> {
     r.by_tier
         .iter()
         .filter(|(_, n)| n.chunks > 0)
-        .map(|(tier, n)| format!("{} {}", n.chunks, tier_label(*tier)))
+        .map(|(tier, n)| format!("{} {}", n.chunks, tier.label()))
         .collect()
 }
 
@@ -158,7 +147,7 @@ impl StartsSection {
         out.push((
             "chunk-sources.svg",
             plot::bar_chart(
-                &CHART_TIERS.iter().map(|t| tier_label(*t).to_string()).collect::<Vec<_>>(),
+                &CHART_TIERS.iter().map(|t| t.label().to_string()).collect::<Vec<_>>(),
                 &self.source_bars(),
                 &ChartOptions::new(
                     format!("Where the chunks of one {} start came from", self.image),
@@ -224,14 +213,14 @@ impl StartsSection {
                     c.l1.name(),
                     c.l2.name(),
                     r.start_time.as_nanos(),
-                    tier_label(*tier),
+                    tier.name(),
                     n.chunks,
                     n.bytes,
                     n.stall.as_nanos()
                 );
             }
             for e in &r.reads {
-                let slowest = e.chunks.iter().max_by_key(|c| (c.ready, c.tier)).map(|c| tier_label(c.tier));
+                let slowest = e.chunks.iter().max_by_key(|c| (c.ready, c.tier)).map(|c| c.tier.name());
                 let _ = writeln!(
                     reads,
                     "{:?},{},{},{},{},{},{}",
@@ -383,13 +372,5 @@ mod tests {
         assert_eq!(served_by(&s.cases[0].result), ["2 zero", "10 S3"]);
         let starts: Vec<f64> = s.start_bars().iter().map(|b| b.values[0]).collect();
         assert_eq!(starts, vec![900.0, 5.0]);
-    }
-
-    #[test]
-    fn tiers_have_distinct_labels() {
-        let all =
-            [Tier::Hole, Tier::WorkerMemory, Tier::WorkerDisk, Tier::AzCache, Tier::S3, Tier::LocalDisk];
-        let labels: std::collections::BTreeSet<&str> = all.iter().map(|t| tier_label(*t)).collect();
-        assert_eq!(labels.len(), all.len());
     }
 }

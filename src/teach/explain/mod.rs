@@ -19,7 +19,6 @@ use crate::ingest::map_trace;
 use crate::layout::BlockMeta;
 use crate::replay::baseline;
 use crate::replay::{self, CacheState, Scenario, Source};
-use crate::sim::Tier;
 use crate::trace::MappedAccess;
 use crate::trace::{MmapRule, Record};
 
@@ -177,18 +176,6 @@ pub fn explain(subject: &Subject<'_>, records: Vec<Record>, opts: &ExplainOption
         },
         total: TotalStory { lazy, baselines },
         scenario: sc.clone(),
-    }
-}
-
-/// A tier as the stories name it.
-fn tier_name(t: Tier) -> &'static str {
-    match t {
-        Tier::Hole => "nothing to fetch (an all-zero chunk)",
-        Tier::WorkerMemory => "the worker cache's memory (L1)",
-        Tier::WorkerDisk => "the worker cache's local disk (L1)",
-        Tier::AzCache => "the AZ cache (L2)",
-        Tier::S3 => "S3",
-        Tier::LocalDisk => "the local disk",
     }
 }
 

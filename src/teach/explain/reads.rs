@@ -7,7 +7,6 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use super::tier_name;
 use crate::layout::BLOCK_SIZE;
 use crate::replay::{ReadEvent, Via};
 use crate::sim::SimDuration;
@@ -197,10 +196,10 @@ impl fmt::Display for TraceStory {
                     Via::InFlight => write!(
                         f,
                         "another read is already fetching it (from {}); waits for that",
-                        tier_name(c.tier)
+                        c.tier.phrase()
                     )?,
                     Via::Requested => {
-                        write!(f, "served by {}", tier_name(c.tier))?;
+                        write!(f, "served by {}", c.tier.phrase())?;
                         if let Some(w) = c.worker_miss {
                             write!(
                                 f,

@@ -5,7 +5,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::tier_name;
 use crate::replay::Baselines;
 use crate::replay::ReplayResult;
 use crate::stats::percent as pct;
@@ -38,7 +37,7 @@ impl fmt::Display for TotalStory {
             writeln!(
                 f,
                 "   {:<34} {:>5} chunks {:>10}   reads waited {} on them",
-                tier_name(*tier),
+                tier.phrase(),
                 c.chunks,
                 ByteSize(c.bytes).to_string(),
                 c.stall
