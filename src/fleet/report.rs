@@ -15,6 +15,7 @@ use super::scenario::FleetScenario;
 use super::workload::WorkloadSummary;
 use crate::report::Table;
 use crate::sim::time::SimDuration;
+use crate::stats::{nearest_rank, share};
 
 /// Where the chunks starts read came from (figure 7).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -113,18 +114,6 @@ pub struct FleetReport {
     pub failures: Vec<FailureRecord>,
     pub minutes: Vec<MinuteRow>,
     pub histograms: Histograms,
-}
-
-fn share(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
-}
-
-fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
 }
 
 impl FleetReport {
