@@ -30,6 +30,14 @@ pub struct ConvertOptions {
     pub salt: Salt,
 }
 
+impl ConvertOptions {
+    /// What an image converted in memory for one command uses: 512 KiB chunks under root 0's
+    /// salt label, `default` (the store's first active root).
+    pub fn in_memory() -> Self {
+        ConvertOptions { chunk_size: ChunkSize::DEFAULT, salt: Salt::new("default").expect("a valid label") }
+    }
+}
+
 /// What a conversion did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ConvertStats {

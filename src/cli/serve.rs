@@ -8,8 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use chunkload::cache::PolicyKind;
-use chunkload::chunk::ChunkedImage;
-use chunkload::mount::{self, CacheConfig, InjectedLatency, MountOptions, Opened, RemoteTier};
+use chunkload::mount::{self, CacheConfig, InjectedLatency, MountOptions, Mountable, RemoteTier};
 use chunkload::replay::Scenario;
 use chunkload::units::ByteSize;
 
@@ -73,13 +72,11 @@ impl std::str::FromStr for ReadAhead {
 
 impl ManifestFlags {
     /// Opens the manifest and reads the block image's metadata (checked against the superblock).
-    pub fn open_for_mount(&self) -> Result<Opened> {
+    pub fn open_for_mount(&self) -> Result<Mountable> {
         let store = self.open_store()?;
-        let image = self.open(&store)?;
-        let (meta, _) = image.tree().context("reading the image's metadata")?;
-        let ChunkedImage { manifest, .. } = image;
-        let label = manifest.header().source.clone();
-        Ok(Opened { meta, manifest, store: Arc::new(store), label })
+        let opened = self.opened(&store, None).context("reading the image's metadata")?;
+        let label = opened.manifest.header().source.clone();
+        Ok(opened.into_mountable(Arc::new(store), label))
     }
 }
 

@@ -1,17 +1,21 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use chunkload::chunk::ChunkSize;
+use chunkload::chunk::ConvertOptions;
 use chunkload::flatten;
 use chunkload::image::Image;
+use chunkload::ingest::Opened;
 use chunkload::ingest::map_trace;
 use chunkload::ingest::synth::{SynthOptions, synthesize};
 use chunkload::layout::{BlockLayout, BlockMeta};
-use chunkload::mount::run::{self, Opened, RecordSpec, Signals};
+use chunkload::mount::Mountable;
+use chunkload::mount::run::{self, RecordSpec, Signals};
 use chunkload::mount::sandbox::{Limits, Network};
 use chunkload::trace::footprint::{ImageSizes, MapSubject, TraceFootprint};
 use chunkload::trace::strace::{self, ImportOptions};
@@ -164,7 +168,7 @@ pub fn run(args: TraceArgs) -> Result<()> {
 
 /// The image behind `trace record` and its configuration: a manifest in a store (no
 /// configuration), or an image converted into memory.
-fn open_source(args: &RecordArgs) -> Result<(Opened, Option<chunkload::image::spec::ProcessConfig>)> {
+fn open_source(args: &RecordArgs) -> Result<(Mountable, Option<chunkload::image::spec::ProcessConfig>)> {
     if let (Some(store), Some(key)) = (&args.store, &args.key) {
         let flags =
             super::ManifestFlags { manifest: args.source.clone(), store: store.clone(), key: key.clone() };
@@ -172,7 +176,9 @@ fn open_source(args: &RecordArgs) -> Result<(Opened, Option<chunkload::image::sp
     }
     let image = Image::open(&args.source, &args.flags.options())?;
     let config = image.config.config.clone().unwrap_or_default();
-    Ok((Opened::convert(&image)?, Some(config)))
+    let label = image.reference.clone();
+    let (opened, store) = Opened::convert_image(image, &ConvertOptions::in_memory())?;
+    Ok((opened.into_mountable(Arc::new(store), label), Some(config)))
 }
 
 fn record(args: RecordArgs) -> Result<()> {

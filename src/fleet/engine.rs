@@ -19,7 +19,7 @@ use super::population::Population;
 use super::scenario::FleetScenario;
 use super::workload::{ColdStart, TickBatch};
 use crate::cache::{ChunkId, belady};
-use crate::sim::rng::{mix64, stream};
+use crate::sim::rng::stream;
 use crate::sim::time::{SimDuration, SimTime};
 use crate::sim::{AzCache, S3, Tier, az_read, worker_hit};
 use crate::units::ByteSize;
@@ -87,7 +87,7 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
         let chunk = sc.chunk_size;
-        let mut az = sc.l2.az_config(mix64(seed ^ 0x6c32));
+        let mut az = sc.l2.az_config(seed);
         az.typical_chunk = chunk;
         // The node memory tier is inclusive (flash holds every piece), so it changes no hit or
         // miss, and the tier latency model prices an AZ hit the same from memory or flash (the

@@ -3,12 +3,14 @@
 //! layers story and the baselines). One type for every command that replays or explains a start.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::chunk::{self, ChunkedImage, ConvertOptions};
 use crate::crypto::{self, CustomerKey, Manifest, ManifestPublic};
 use crate::flatten::{self, Flattened};
 use crate::image::{self, Image, OpenOptions};
 use crate::layout::BlockMeta;
+use crate::mount::Mountable;
 use crate::sim::ChunkTable;
 use crate::store::{self, ChunkStore, DirStore, ManifestName, MemStore};
 use crate::trace::{MmapRule, Record};
@@ -107,11 +109,23 @@ impl Opened {
         options: &OpenOptions,
         convert: &ConvertOptions,
     ) -> Result<Self, IngestError> {
-        let image = Image::open(reference, options)?;
+        Ok(Self::convert_image(Image::open(reference, options)?, convert)?.0)
+    }
+
+    /// Converts the opened `image` in memory, keeping the chunks: the store is returned beside it
+    /// (what a mount of an unconverted image serves from).
+    pub fn convert_image(image: Image, convert: &ConvertOptions) -> Result<(Self, MemStore), IngestError> {
         let flat = flatten::flatten(&image)?;
         let mem = MemStore::new();
         let manifest = chunk::convert(&image, &flat, convert, &mem)?.manifest;
-        Self::finish(reference, Some(image), Some(flat), manifest, &mem, None, None)
+        let name = image.reference.clone();
+        let opened = Self::finish(&name, Some(image), Some(flat), manifest, &mem, None, None)?;
+        Ok((opened, mem))
+    }
+
+    /// The image as a mount serves it: from `store`, which holds its chunks, labelled `label`.
+    pub fn into_mountable(self, store: Arc<dyn ChunkStore>, label: String) -> Mountable {
+        Mountable { meta: self.meta, manifest: self.manifest, store, label }
     }
 
     /// Opens the sealed manifest `subject` (a file, or a name in `store`) with `key`; `image`, the

@@ -33,7 +33,7 @@ use crate::units::ByteSize;
 pub use loader::{CacheConfig, InjectedLatency, LoadError, Loader, LoaderStats, RemoteTier};
 pub use prefetch::{AUTO_CHUNKS_PER_WORKER, auto_read_ahead_chunks, default_workers};
 pub use record::Recorder;
-pub use run::{Opened, OutputGuard, Signals, trace_header};
+pub use run::{Mountable, OutputGuard, Signals, trace_header};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {

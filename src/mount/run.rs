@@ -6,20 +6,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::chunk::{self, ChunkSize, ConvertOptions};
-use crate::crypto::{Manifest, Salt};
+use crate::crypto::Manifest;
 use crate::flatten;
-use crate::image::Image;
 use crate::image::spec::ProcessConfig;
-use crate::layout::{BlockLayout, BlockMeta};
-use crate::store::{ChunkStore, MemStore};
+use crate::layout::BlockMeta;
+use crate::store::ChunkStore;
 use crate::trace::{self, Header, Run};
 
 use super::sandbox::{Limits, LimitsHit, Network, Outcome, Process, Sandbox, SandboxError};
 use super::{InjectedLatency, MountError, MountOptions, MountReport, Recorder};
 
-/// A converted image opened for mounting: its metadata, manifest and store.
-pub struct Opened {
+/// A converted image ready to mount: its block metadata, manifest, the store holding its chunks,
+/// and a label for the mount and the trace header. `ingest::Mountable::into_mountable` makes one from
+/// an image converted in memory or a sealed manifest.
+pub struct Mountable {
     pub meta: BlockMeta,
     pub manifest: Manifest,
     pub store: Arc<dyn ChunkStore>,
@@ -55,24 +55,6 @@ pub enum RunError {
     Process(String),
     #[error("waiting for the program: {0}")]
     Wait(#[source] std::io::Error),
-}
-
-impl Opened {
-    /// Converts `image` into a store in memory (chunk size 512 KiB, salt `default`).
-    pub fn convert(image: &Image) -> Result<Opened, RunError> {
-        let flat = flatten::flatten(image)?;
-        let store = Arc::new(MemStore::new());
-        let converted = chunk::convert(
-            image,
-            &flat,
-            &ConvertOptions { chunk_size: ChunkSize::DEFAULT, salt: Salt::new("default")? },
-            store.as_ref(),
-        )
-        .map_err(|e| RunError::Convert(Box::new(e)))?;
-        let layout = BlockLayout::new(&flat);
-        let meta = BlockMeta::new(layout.superblock, layout.meta)?;
-        Ok(Opened { meta, manifest: converted.manifest, store, label: image.reference.clone() })
-    }
 }
 
 /// A trace header for a recording of `command` on the image `label`.
@@ -173,7 +155,7 @@ impl Recording {
 /// `config` is the image's (None for a manifest, which does not carry it: then `spec.cmd` must
 /// name the command). `stop` is polled while the program runs (signals).
 pub fn record(
-    opened: Opened,
+    opened: Mountable,
     config: Option<&ProcessConfig>,
     options: &MountOptions,
     latency: Option<InjectedLatency>,

@@ -9,13 +9,13 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::ops::Range;
 
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::result::{ChunkRead, Fetch, Percentiles, ReadEvent, ReplayResult, Via};
 use super::scenario::Scenario;
 use super::start::CacheState;
 use crate::cache::ChunkId;
+use crate::sim::rng;
 use crate::sim::time::{SimDuration, SimTime};
 use crate::sim::{AzCache, ChunkTable, S3, Tier, WorkerCache, az_read, worker_hit};
 use crate::trace::MappedAccess;
@@ -54,7 +54,7 @@ impl Source {
             sc.l1.memory_capacity,
             sc.l1.disk_capacity,
             ByteSize(table.chunk_size()),
-            sc.seed,
+            rng::seed_for(sc.seed, "worker-cache"),
         );
         let mut l2 = AzCache::new(sc.l2.az_config(sc.seed));
         for (id, size) in table.stored() {
@@ -94,12 +94,6 @@ struct Engine<'a> {
     out: ReplayResult,
 }
 
-fn stream(seed: u64, id: u64) -> ChaCha8Rng {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    r.set_stream(id);
-    r
-}
-
 /// Replays `accesses` (a mapped trace) against `source`.
 pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, source: Source) -> ReplayResult {
     let seed = sc.seed;
@@ -107,11 +101,11 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
         sc,
         table,
         source,
-        rng_agent: stream(seed, 1),
-        rng_l1: stream(seed, 2),
-        rng_l2: stream(seed, 3),
-        rng_s3: stream(seed, 4),
-        rng_local: stream(seed, 5),
+        rng_agent: rng::stream(seed, "replay.agent"),
+        rng_l1: rng::stream(seed, "replay.worker-cache"),
+        rng_l2: rng::stream(seed, "replay.az-cache"),
+        rng_s3: rng::stream(seed, "replay.s3"),
+        rng_local: rng::stream(seed, "replay.local-disk"),
         page_cache: Default::default(),
         resident: vec![None; table.distinct()],
         in_flight: BinaryHeap::new(),

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::ring::{Ring, RingConfig, mix64};
+use crate::cache::ring::{Ring, RingConfig};
 use crate::cache::{BoundedCache, ChunkId, NodeId, PolicyKind};
 use crate::units::ByteSize;
 
@@ -191,7 +191,7 @@ impl Node {
         let piece = config.redundancy.stripe_size(config.typical_chunk);
         let memory = config.memory_capacity();
         let flash = ByteSize(config.node_capacity.bytes() - memory.bytes());
-        let seed = |tier: u64| mix64(config.seed ^ mix64(2 * node as u64 + tier));
+        let seed = |tier: u64| super::rng::derive(config.seed, 2 * node as u64 + tier);
         Node {
             memory: BoundedCache::with_policy(config.policy, memory, piece, seed(0)),
             flash: BoundedCache::with_policy(config.policy, flash, piece, seed(1)),
@@ -428,6 +428,7 @@ impl AzCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::rng::mix64;
 
     const CHUNK: ByteSize = ByteSize::kib(512);
 

@@ -72,8 +72,10 @@ pub enum RedundancyName {
 }
 
 impl L2Config {
+    /// The AZ cache of a run seeded with `seed` (its placement and node policies draw from the
+    /// run's `"az-cache"` seed).
     pub fn az_config(&self, seed: u64) -> AzConfig {
-        let mut c = AzConfig::new(self.node_capacity, seed);
+        let mut c = AzConfig::new(self.node_capacity, super::rng::seed_for(seed, "az-cache"));
         c.nodes = self.nodes;
         c.policy = self.policy;
         c.redundancy = match self.redundancy {
