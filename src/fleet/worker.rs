@@ -20,6 +20,9 @@ use crate::units::ByteSize;
 /// The tag of the worker caches' seeds (`"l1"` in ASCII); worker `w`'s is this with `w << 16`.
 const WORKER_CACHE_TAG: u64 = 0x6c31;
 
+/// The tag of a generation of worker caches after the `n`-th reset: this plus `n`.
+const WORKER_GENERATION_TAG: u64 = 0x6c31_0000_0000;
+
 /// Every worker's cache. Whether a read hits a worker cache does not depend on the AZ cache or
 /// S3 (a miss is admitted either way), so this stage runs on the workload's thread, ahead of the
 /// engine: the two halves of the work overlap on two cores.
@@ -62,7 +65,9 @@ impl<'a> WorkerCaches<'a> {
                     break;
                 }
                 self.next_reset += 1;
-                self.caches = Self::fresh(self.sc, self.seed ^ self.next_reset as u64);
+                // The n-th generation of worker caches draws from its own seed.
+                self.caches =
+                    Self::fresh(self.sc, derive(self.seed, WORKER_GENERATION_TAG + self.next_reset as u64));
             }
             let cache = &mut self.caches[s.worker as usize];
             out.extend(self.pop.working_set(s.version).iter().map(|&c| cache.read(c, self.sc.chunk_size)));
