@@ -10,7 +10,7 @@ use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use chunkload::chunk::ChunkedImage;
-use chunkload::crypto::{CustomerKey, Manifest};
+use chunkload::crypto::{CustomerKey, Manifest, Salt};
 use chunkload::fleet::FleetScenario;
 use chunkload::image::{OpenOptions, spec::Platform};
 use chunkload::ingest;
@@ -70,6 +70,7 @@ impl ManifestFlags {
         let key = CustomerKey::load(&self.key)?;
         let (bytes, _) = ingest::read_sealed(&self.manifest, store)?;
         let manifest = Manifest::open(&bytes, &key).with_context(|| format!("manifest {}", self.manifest))?;
+        warn_if_expired(store, &manifest.header().salt, &self.manifest)?;
         Ok(ChunkedImage { manifest, store })
     }
 
@@ -77,8 +78,20 @@ impl ManifestFlags {
     pub fn opened(&self, store: &DirStore, image: Option<(&str, &ImageFlags)>) -> Result<ingest::Opened> {
         let key = CustomerKey::load(&self.key)?;
         let options = image.map(|(r, f)| (r, f.options()));
-        Ok(ingest::Opened::sealed(&self.manifest, store, &key, options.as_ref().map(|(r, o)| (*r, o)))?)
+        let opened =
+            ingest::Opened::sealed(&self.manifest, store, &key, options.as_ref().map(|(r, o)| (*r, o)))?;
+        warn_if_expired(store, &opened.manifest.header().salt, &self.manifest)?;
+        Ok(opened)
     }
+}
+
+/// A manifest read from `store` whose root has expired still reads, with a warning on stderr and
+/// the alarm recorded in the store (`store::roots::note_read`).
+pub fn warn_if_expired(store: &DirStore, salt: &Salt, manifest: &str) -> Result<()> {
+    if let Some(read) = chunkload::store::roots::note_read(store, salt)? {
+        eprintln!("warning: manifest {manifest}: {read}");
+    }
+    Ok(())
 }
 
 /// An existing chunk store, opened for reading.

@@ -68,7 +68,10 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         (Some(key), Some(store)) => {
             let key = CustomerKey::load(key)?;
             let options = args.flags.options();
-            Opened::sealed(&args.subject, store, &key, args.image.as_deref().map(|r| (r, &options)))?
+            let opened =
+                Opened::sealed(&args.subject, store, &key, args.image.as_deref().map(|r| (r, &options)))?;
+            common::warn_if_expired(store, &opened.manifest.header().salt, &args.subject)?;
+            opened
         }
         _ => {
             if args.image.is_some() {

@@ -31,6 +31,12 @@ pub enum Error {
     )]
     RootInUse { root: u32, count: usize, example: String },
 
+    #[error(
+        "root {root} was read after it expired ({}): something still needs it; delete it once nothing does, by removing that file",
+        alarm.display()
+    )]
+    RootAlarm { root: u32, alarm: PathBuf },
+
     #[error("root file {}: {reason}", path.display())]
     RootFile { path: PathBuf, reason: String },
 

@@ -318,6 +318,10 @@ pub fn delete(store: &DirStore, root: u32) -> Result<()> {
             });
         }
     }
+    let alarm = alarm_file(store.root(), root);
+    if alarm.exists() {
+        return Err(Error::RootAlarm { root, alarm });
+    }
     let mut using = Vec::new();
     for (name, view) in manifest_views(store)? {
         // A manifest that cannot be read might belong to this root: refuse rather than guess.
@@ -330,6 +334,55 @@ pub fn delete(store: &DirStore, root: u32) -> Result<()> {
         return Err(Error::RootInUse { root, count: using.len(), example: example.clone() });
     }
     write_root(store, root, RootState::Deleted)
+}
+
+/// A read of a manifest whose root has expired: it works, and raises the alarm (the paper: reads of
+/// an expired root still work but raise an alarm and stop its deletion).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredRead {
+    pub root: u32,
+    /// `ROOT/roots/N.alarm`: while it exists, `delete` refuses the root.
+    pub alarm: PathBuf,
+    /// Whether the alarm file could be written (a read-only store cannot record it).
+    pub recorded: bool,
+}
+
+impl fmt::Display for ExpiredRead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "this manifest belongs to root {}, which has expired: its chunks are still read, but ",
+            self.root
+        )?;
+        if self.recorded {
+            write!(
+                f,
+                "the read is recorded in {} and stops `store delete {}`",
+                self.alarm.display(),
+                self.root
+            )
+        } else {
+            write!(f, "the alarm could not be recorded in {} (read-only store?)", self.alarm.display())
+        }
+    }
+}
+
+/// Checks the root of a manifest about to be read from `store`: for an expired root, records the
+/// alarm (once; later reads find it there) and says so. Reads of any other root return `None`.
+pub fn note_read(store: &DirStore, salt: &Salt) -> Result<Option<ExpiredRead>> {
+    let root = salt.root();
+    if RootTable::load(store)?.state(root) != Some(RootState::Expired) {
+        return Ok(None);
+    }
+    let alarm = alarm_file(store.root(), root);
+    let recorded = alarm.exists()
+        || fs::write(&alarm, format!("a manifest of root {root} was read after the root expired\n")).is_ok();
+    Ok(Some(ExpiredRead { root, alarm, recorded }))
+}
+
+/// Path of a root's alarm file: present once a manifest of the expired root was read.
+pub fn alarm_file(store_root: &Path, root: u32) -> PathBuf {
+    store_root.join("roots").join(format!("{root}.alarm"))
 }
 
 /// Path of a root's state file, for documentation and tests.

@@ -181,6 +181,21 @@ fn roots_rotate_copy_forward_expire_delete_and_gc() {
     let v: serde_json::Value =
         serde_json::from_slice(&f.store_cmd(&["verify", "--json"]).output().unwrap().stdout).unwrap();
     assert_eq!(v["problems"][0]["kind"], "manifest-on-dead-root", "expired roots raise an alarm: {v}");
+    // A manifest of the expired root still reads, with a warning, and the read stops its deletion.
+    let alarm = f.store().join("roots/0.alarm");
+    assert!(!alarm.exists());
+    let out = chunkload()
+        .args(["materialize", "a", "--store", &f.s(), "--key"])
+        .arg(f.key())
+        .arg("-o")
+        .arg(dir.path().join("expired.img"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "an expired root still reads");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to root 0, which has expired") && err.contains("0.alarm"), "{err}");
+    assert!(fs::read(dir.path().join("expired.img")).unwrap() == img_a);
+    assert!(alarm.exists(), "the read is recorded");
 
     // Copy-forward, interrupted after the first manifest and inside the second's chunk uploads.
     let other = dir.path().join("other-key");
@@ -211,6 +226,8 @@ fn roots_rotate_copy_forward_expire_delete_and_gc() {
     assert!(f.materialize("a") == img_a && f.materialize("b") == img_b, "same images under root 1");
     assert!(cf(&[]).status().unwrap().success(), "running it again is a no-op");
 
+    says(f.store_cmd(&["delete", "0"]), false, "root 0 was read after it expired");
+    fs::remove_file(&alarm).unwrap(); // the operator's word that nothing needs root 0 any more
     f.store_cmd(&["delete", "0"]).assert().success();
     f.store_cmd(&["gc", "--unreferenced", "--dry-run"]).assert().success();
     assert_eq!(roots(&f)["chunk_files"], 116, "dry run removes nothing");
