@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use chunkload::report::dedup::DedupReport;
+use chunkload::report::dedup::{DedupReport, RotationCost};
 use chunkload::store::ManifestName;
 
 use super::common::open_store;
@@ -28,7 +28,8 @@ pub struct DedupArgs {
 
 pub fn run(args: DedupArgs) -> Result<()> {
     let store = open_store(&args.store)?;
-    let report = DedupReport::from_store(&store, &args.manifests)?;
+    let mut report = DedupReport::from_store(&store, &args.manifests)?;
+    report.rotation = Some(RotationCost::measure(&store)?);
     if let Some(dir) = &args.csv_dir {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let images = dir.join("dedup-images.csv");

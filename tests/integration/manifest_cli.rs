@@ -239,6 +239,13 @@ fn dedup_over_a_store_reports_exact_numbers_and_csv() {
     assert_eq!(totals["logical_chunks"], 2 + 3 + 3 + 3 + 2);
     assert_eq!(totals["logical_bytes"], 13 * C);
     assert_eq!(totals["distinct_chunks"], 4 + 2, "b0 b1 x y under s1, b0 b1 under s2");
+    // A rotation moves every live manifest to root 1's salt: both free salts are root 0's, so the
+    // new root holds each plaintext once (b0 b1 x y), beside the 6 chunks stored now.
+    let r = &v["rotation"];
+    assert_eq!((r["active_root"].as_u64(), r["reupload_chunks"].as_u64()), (Some(0), Some(4)), "{r}");
+    assert_eq!(r["reupload_bytes"].as_u64(), Some(4 * C));
+    assert_eq!(r["stored_bytes"].as_u64(), Some(6 * C));
+    assert_eq!(r["stored_bytes_during"].as_u64(), Some(10 * C));
     assert_eq!(totals["physical_bytes"], 6 * C);
     assert!((totals["savings_factor"].as_f64().unwrap() - 13.0 / 6.0).abs() < 1e-12);
     let by_name = |n: &str| v["images"].as_array().unwrap().iter().find(|i| i["name"] == n).unwrap().clone();

@@ -112,7 +112,7 @@ impl DedupReport {
             savings_factor: (physical_bytes > 0).then(|| logical_bytes as f64 / physical_bytes as f64),
         };
         let unique = Distribution::of(images.iter().filter_map(|i| i.pct_unique).collect());
-        Ok(DedupReport { images, totals, unique, upload, paper: PAPER_UPLOADS })
+        Ok(DedupReport { images, totals, unique, upload, paper: PAPER_UPLOADS, rotation: None })
     }
 }
 

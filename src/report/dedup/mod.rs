@@ -26,6 +26,9 @@ use crate::store;
 
 mod analysis;
 mod output;
+mod rotation;
+
+pub use rotation::RotationCost;
 
 /// Why a dedup report could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,9 @@ pub struct DedupReport {
     pub unique: Distribution,
     pub upload: UploadView,
     pub paper: PaperUploads,
+    /// What a root rotation would cost (a directory store only; `dedup` fills it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationCost>,
 }
 
 /// One image in the set view.

@@ -184,7 +184,12 @@ impl fmt::Display for DedupReport {
             p.mean_pct_nonzero,
             p.median_pct_nonzero
         )?;
-        writeln!(f, "  identical re-uploads                 {}", self.upload.identical_reuploads)
+        writeln!(f, "  identical re-uploads                 {}", self.upload.identical_reuploads)?;
+        if let Some(r) = &self.rotation {
+            writeln!(f)?;
+            write!(f, "{r}")?;
+        }
+        Ok(())
     }
 }
 
