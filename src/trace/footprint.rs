@@ -1,6 +1,6 @@
 //! What a trace touches of one block image, in totals: pages, chunks, metadata and data page
 //! reads, and what could not be mapped (`chunkload trace map`). The mapping itself is
-//! [`super::mapping`]; this sums it up against the whole image.
+//! `ingest::map_trace`; this sums it up against the whole image.
 
 use std::collections::BTreeSet;
 use std::fmt;
