@@ -31,10 +31,13 @@ pub struct ConvertOptions {
 }
 
 impl ConvertOptions {
-    /// What an image converted in memory for one command uses: 512 KiB chunks under root 0's
-    /// salt label, `default` (the store's first active root).
+    /// What an image converted in memory for one command uses: 512 KiB chunks under root 0's salt
+    /// (`default`, the salt of a store that has never rotated).
     pub fn in_memory() -> Self {
-        ConvertOptions { chunk_size: ChunkSize::DEFAULT, salt: Salt::new("default").expect("a valid label") }
+        ConvertOptions {
+            chunk_size: ChunkSize::DEFAULT,
+            salt: Salt::for_root(0, None, None).expect("root 0's salt"),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chunkload::crypto::ManifestPublic;
 use sha2::{Digest, Sha256};
 
-use crate::support::{chunkload, family, kitchen_sink, require_tool, scratch, snapshot};
+use crate::support::{build_fixture, chunkload, family, kitchen_sink, require_tool, scratch, snapshot};
 
 fn require_fuse() {
     assert!(
@@ -358,16 +358,8 @@ fn mount_refuses_a_missing_mountpoint_and_a_bad_key_clearly() {
 pub(crate) fn python_image() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        require_tool("umoci");
-        require_tool("dpkg-deb");
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let dir = tmp.join(format!("python-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python.sh");
-        let out =
-            Command::new("bash").arg(&script).arg(&dir).env("DEB_CACHE", tmp.join("debs")).output().unwrap();
-        assert!(out.status.success(), "python.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        dir
+        let debs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debs");
+        build_fixture("python", &["umoci", "dpkg-deb"], &[("DEB_CACHE", &debs)])
     })
 }
 

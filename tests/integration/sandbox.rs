@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::{chunkload, require_tool, scratch};
+use crate::support::{build_fixture, chunkload, require_tool, scratch};
 
 fn require_root_and_fuse() {
     assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing: trace record needs FUSE");
@@ -23,16 +23,7 @@ fn require_root_and_fuse() {
 /// tests/fixtures/busybox.sh's image, built once per test run.
 fn busybox_image() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        require_tool("umoci");
-        require_tool("busybox");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("busybox-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/busybox.sh");
-        let out = Command::new("bash").arg(&script).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "busybox.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        dir
-    })
+    DIR.get_or_init(|| build_fixture("busybox", &["umoci", "busybox"], &[]))
 }
 
 fn image(tag: &str) -> String {

@@ -34,39 +34,41 @@ pub fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("t-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir")
 }
 
-/// The kitchen-sink image set, built once per test process by tests/fixtures/kitchen-sink.sh.
-pub fn kitchen_sink() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        require_tool("umoci");
-        require_tool("skopeo");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kitchen-sink-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kitchen-sink.sh");
-        let out = Command::new("bash").arg(&script).arg(&dir).output().expect("run kitchen-sink.sh");
-        assert!(
-            out.status.success(),
-            "kitchen-sink.sh failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
+/// Builds a fixture with `tests/fixtures/NAME.sh DIR` (DIR under the target's temp dir, one per
+/// test process), after checking the tools it needs; `env` is passed to the script. Callers keep
+/// the result in a `OnceLock` so each fixture is built once per test process.
+pub fn build_fixture(name: &str, tools: &[&str], env: &[(&str, &Path)]) -> PathBuf {
+    for tool in tools {
+        require_tool(tool);
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.sh"));
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script).arg(&dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {name}.sh: {e}"));
+    assert!(
+        out.status.success(),
+        "{name}.sh failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
 }
 
-/// The image family (base, dep-a, dep-b, app-a1, app-a2), built once per test process by
-/// tests/fixtures/family.sh.
+/// The kitchen-sink image set (tests/fixtures/kitchen-sink.sh).
+pub fn kitchen_sink() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_fixture("kitchen-sink", &["umoci", "skopeo"], &[]))
+}
+
+/// The image family (base, dep-a, dep-b, app-a1, app-a2; tests/fixtures/family.sh).
 pub fn family() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        require_tool("umoci");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("family-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/family.sh");
-        let out = Command::new("bash").arg(&script).arg(&dir).output().expect("run family.sh");
-        assert!(out.status.success(), "family.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        dir
-    })
+    DIR.get_or_init(|| build_fixture("family", &["umoci"], &[]))
 }
 
 /// `umoci unpack` of an image reference into `bundle`; returns the rootfs path.
