@@ -53,7 +53,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         check_out_dir(dir)?;
     }
     let real = ingest::real::load(&sc)?;
-    let report = fleet::run_with(&sc, args.seed, &real);
+    let report = run_with_progress(&sc, args.seed, &real);
     let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
     if let Some(dir) = &args.out {
         write_out(dir, &report, &json)?;
@@ -70,6 +70,31 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs the fleet, showing simulated time and speed on stderr when it is a terminal (or when
+/// `CHUNKLOAD_PROGRESS=1`), one line rewritten in place; nothing otherwise.
+fn run_with_progress(sc: &fleet::FleetScenario, seed: u64, real: &[fleet::real::RealImage]) -> fleet::FleetReport {
+    use std::io::{IsTerminal, Write};
+    let show = std::io::stderr().is_terminal() || std::env::var_os("CHUNKLOAD_PROGRESS").is_some_and(|v| v == "1");
+    if !show {
+        return fleet::run_with(sc, seed, real);
+    }
+    let started = std::time::Instant::now();
+    let progress = move |simulated_s: f64, measuring: bool| {
+        let wall = started.elapsed().as_secs_f64().max(1e-9);
+        let phase = if measuring { "measured window" } else { "warm-up (cache-only)" };
+        eprint!(
+            "\r  simulated {:>6.2} h, {phase}: {:.0}x real time, {:.0} s elapsed   ",
+            simulated_s / 3600.0,
+            simulated_s / wall,
+            wall
+        );
+        let _ = std::io::stderr().flush();
+    };
+    let report = fleet::run_with_progress(sc, seed, real, &progress);
+    eprintln!();
+    report
 }
 
 fn check_out_dir(dir: &Path) -> Result<()> {

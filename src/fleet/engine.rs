@@ -1,42 +1,72 @@
 //! The cache side of the fleet: every cold start's chunk reads through its worker's cache (L1),
-//! the AZ cache (L2) and S3, priced by the tier latency model, in start-time order.
+//! the AZ cache (L2) and S3, in start-time order; during the measured window, priced by the tier
+//! latency model.
 //!
-//! A start reads its working set at chunk granularity over `read_parallelism` outstanding reads
-//! (each read goes to the lane that frees first). A read is, in order: a worker-cache hit (memory
-//! or disk), an AZ-cache hit (an erasure-coded read: the k-th fastest of the stripes present), or
-//! an S3 GET (all priced by the kernel's one read path, `sim::tier` and `sim::S3`), after which the worker writes the chunk into the AZ cache itself: that write lands
-//! when the S3 response does, so starts that miss the same chunk meanwhile (a burst to a new
-//! function) go to S3 too. S3 GETs beyond `s3.max_requests_per_second` queue (throttling).
+//! Cache state and timing are kept apart, so that the warm-up can run as a cache-only pass that
+//! leaves exactly the caches a fully priced warm-up would. A start's cache operations happen in
+//! its read order at *cache times* that advance only by the S3 GETs it makes (one lane per
+//! outstanding read; the S3 draws come from their own stream, drawn in both passes), so the AZ
+//! cache's state never depends on a latency draw: an S3 miss is written into the AZ cache when its
+//! GET lands, and starts that miss the same chunk meanwhile go to S3 too. In the measured window
+//! each read is then priced over the start's read lanes: a worker-cache hit (memory or disk), a
+//! wait for a fetch another start on the same worker has in flight, an AZ-cache read (the k-th
+//! fastest of the stripes present, from node memory or flash), or the S3 GET (throttled beyond
+//! `s3.max_requests_per_second`).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use rand_chacha::ChaCha8Rng;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
 
 use super::failure::{self, FailureRecord, TimedAction};
 use super::histogram::LogHistogram;
-use super::population::Population;
+use super::population::{NO_VERSION, Population, news};
 use super::scenario::FleetScenario;
-use super::workload::{ColdStart, TickBatch};
+use super::workload::{ColdStart, L1Outcome, TickBatch};
 use crate::cache::{ChunkId, belady};
 use crate::sim::rng::stream;
+use crate::sim::s3::S3Get;
 use crate::sim::time::{SimDuration, SimTime};
-use crate::sim::{AzCache, S3, Tier, az_read, worker_hit};
+use crate::sim::tier::az_read_tiered;
+use crate::sim::{AzCache, S3, Tier, worker_hit};
 use crate::units::ByteSize;
 
+/// Why an S3 read happened (the per-minute cause columns, in this order).
+pub const S3_CAUSES: [&str; 8] = [
+    "new function",
+    "code change",
+    "dependency change",
+    "base/runtime update",
+    "salt rotation",
+    "never read since the simulation began",
+    "evicted or lost earlier",
+    "real image",
+];
+
 /// Per-minute counters of the measured window.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MinuteRow {
     pub minute: u32,
     pub cold_starts: u64,
+    /// Cold starts in the first minute of their version.
+    pub fresh_starts: u64,
     pub l1_memory: u64,
     pub l1_disk: u64,
+    /// Worker-cache hits that waited for a fetch another start on the worker had in flight.
+    pub l1_joined: u64,
     pub l2_hits: u64,
     pub s3_reads: u64,
     pub s3_bytes: u64,
+    /// S3 reads by cause, in [`S3_CAUSES`] order.
+    pub s3_causes: [u64; 8],
     /// Sum of cold-start durations, ns (mean = sum / cold_starts).
     pub cold_start_ns: u64,
     pub live_sandboxes: u64,
+    pub cron_runs: u64,
+    pub functions_created: u64,
+    pub updates: u64,
 }
 
 impl MinuteRow {
@@ -46,22 +76,69 @@ impl MinuteRow {
     }
 }
 
+/// The headline shares over one interval of the warm-up (or of the window), for the drift check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Interval {
+    /// Simulated seconds since the start of the run at the interval's end.
+    pub end_s: f64,
+    pub reads: u64,
+    pub l1: u64,
+    pub l2_hits: u64,
+    pub s3: u64,
+    /// Bytes the AZ cache holds at the end, and pieces it evicted during the interval.
+    pub l2_used_bytes: u64,
+    pub l2_evictions: u64,
+}
+
+impl Interval {
+    pub fn l1_share(&self) -> f64 {
+        crate::stats::share(self.l1, self.reads)
+    }
+    pub fn s3_share(&self) -> f64 {
+        crate::stats::share(self.s3, self.reads)
+    }
+    pub fn az_hit_rate(&self) -> f64 {
+        crate::stats::share(self.l2_hits, self.l2_hits + self.s3)
+    }
+}
+
 /// Everything the engine measured.
 #[derive(Debug, Default)]
 pub struct Measured {
     pub minutes: Vec<MinuteRow>,
     pub agent_read: LogHistogram,
     pub cold_start: LogHistogram,
+    /// Cold starts in the first minute of their version, and the others.
+    pub cold_start_fresh: LogHistogram,
+    pub cold_start_rest: LogHistogram,
     pub stripe_ec: LogHistogram,
     pub stripe_no_parity: LogHistogram,
     pub degraded_hits: u64,
     /// Degraded reads that wrote their missing stripes back (`l2_read_repair`).
     pub repairs: u64,
+    /// AZ-cache stripe reads served from node memory, and all stripe reads (window).
+    pub l2_memory_stripes: u64,
+    pub l2_stripes: u64,
     /// Belady's hit rate on the window's AZ-cache requests (`l2_belady`).
     pub l2_belady_hit_rate: Option<f64>,
     pub failures: Vec<FailureRecord>,
     pub throttle_wait: LogHistogram,
     pub l2_stored_bytes: u64,
+    pub l2_used_bytes: u64,
+    pub l2_evictions: u64,
+    /// The warm-up's check intervals, in order, then the window's hours.
+    pub warmup_intervals: Vec<Interval>,
+    /// Simulated time before the window, and whether the drift check found a steady state.
+    pub warmup: SimDuration,
+    pub steady: bool,
+}
+
+/// What the engine tells the workload at the end of a check interval of the warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    KeepWarming,
+    /// The window starts now.
+    Measure,
 }
 
 pub struct Engine<'a> {
@@ -71,16 +148,31 @@ pub struct Engine<'a> {
     /// `(time ns, chunk)` of AZ-cache writes not landed yet.
     pending: BinaryHeap<Reverse<(u64, u32)>>,
     s3: S3,
+    /// Latency draws (window only) and S3 draws (both passes).
     rng: ChaCha8Rng,
+    s3_rng: ChaCha8Rng,
     actions: Vec<TimedAction>,
     next_action: usize,
-    window_start: SimTime,
+    window_start: Option<SimTime>,
     chunk: ByteSize,
     decrypt: SimDuration,
-    /// Every AZ-cache request, for Belady's bound (`l2_belady` only).
+    /// `(worker, chunk)` -> when its in-flight fetch lands (window only), with an expiry queue.
+    in_flight: FxHashMap<(u32, u32), u64>,
+    in_flight_order: VecDeque<(u64, u32, u32)>,
+    /// Per chunk id: ever written into the AZ cache (a later miss is a capacity miss).
+    ever_l2: Vec<bool>,
+    /// Every AZ-cache request, for Belady's bound (`l2_belady` only), and how many came before
+    /// the window.
     l2_requests: Vec<ChunkId>,
-    /// How many of them came before the window (the bound starts as warm as the cache).
     l2_warmup_requests: usize,
+    /// The interval being counted and the one before it.
+    current: Interval,
+    previous: Option<Interval>,
+    evictions_before: u64,
+    /// Price the warm-up's reads too (only to test that the cache-only warm-up leaves the same
+    /// caches); its draws never reach the window's, which starts its latency stream afresh.
+    price_warmup: bool,
+    seed: u64,
     pub measured: Measured,
 }
 
@@ -89,11 +181,6 @@ impl<'a> Engine<'a> {
         let chunk = sc.chunk_size;
         let mut az = sc.l2.az_config(seed);
         az.typical_chunk = chunk;
-        // The node memory tier is inclusive (flash holds every piece), so it changes no hit or
-        // miss, and the tier latency model prices an AZ hit the same from memory or flash (the
-        // paper reports one worker-side figure). Modelling it would only cost time: it is off.
-        az.memory_fraction = 0.0;
-        let minutes = (sc.duration.as_secs_f64() / 60.0).ceil() as u32;
         Engine {
             sc,
             pop,
@@ -101,18 +188,51 @@ impl<'a> Engine<'a> {
             pending: BinaryHeap::new(),
             s3: S3::limited(sc.latency.s3_get, sc.s3.max_requests_per_second),
             rng: stream(seed, "latency"),
-            actions: failure::schedule(sc),
+            s3_rng: stream(seed, "s3"),
+            actions: Vec::new(),
             next_action: 0,
-            window_start: SimTime::ZERO + sc.warmup,
+            window_start: None,
             chunk,
             decrypt: sc.latency.decrypt_time(chunk.bytes()),
+            in_flight: FxHashMap::default(),
+            in_flight_order: VecDeque::new(),
+            ever_l2: Vec::new(),
             l2_requests: Vec::new(),
             l2_warmup_requests: 0,
-            measured: Measured {
-                minutes: (0..minutes).map(|m| MinuteRow { minute: m, ..MinuteRow::default() }).collect(),
-                ..Measured::default()
-            },
+            current: Interval::default(),
+            previous: None,
+            evictions_before: 0,
+            price_warmup: false,
+            seed,
+            measured: Measured::default(),
         }
+    }
+
+    /// Prices the warm-up's reads as well (slower; the caches and the window are the same).
+    pub fn price_warmup(mut self) -> Self {
+        self.price_warmup = true;
+        self
+    }
+
+    /// The window starts at `at`: failures are scheduled from it, and minutes count from it.
+    fn open_window(&mut self, at: SimTime) {
+        self.window_start = Some(at);
+        self.actions = failure::schedule(self.sc, at);
+        let minutes = (self.sc.duration.as_secs_f64() / 60.0).ceil() as u32;
+        self.measured.minutes = (0..minutes).map(|m| MinuteRow { minute: m, ..MinuteRow::default() }).collect();
+        self.measured.warmup = at.saturating_duration_since(SimTime::ZERO);
+        self.l2_warmup_requests = self.l2_requests.len();
+        // The window's draws start afresh whether or not the warm-up was priced, and fetches in
+        // flight at the boundary are forgotten, so both kinds of warm-up give the same window.
+        self.rng = stream(self.seed, "latency");
+        self.in_flight.clear();
+        self.in_flight_order.clear();
+    }
+
+    /// Starts the window at time zero (no warm-up at all).
+    pub fn start_window_now(&mut self) {
+        self.open_window(SimTime::ZERO);
+        self.measured.steady = false;
     }
 
     /// One tick's starts, with the worker-cache outcome of every read (see [`WorkerCaches`](super::worker::WorkerCaches)).
@@ -124,13 +244,61 @@ impl<'a> Engine<'a> {
             at += n;
         }
         let end = SimTime::from_nanos((batch.tick + 1) * self.sc.tick.as_nanos());
-        if let Some(m) = self.minute(end.saturating_duration_since(SimTime::from_nanos(1)).as_nanos()) {
-            self.measured.minutes[m].live_sandboxes = batch.live_sandboxes;
+        if let Some(m) = self.minute(end.as_nanos() - 1) {
+            let row = &mut self.measured.minutes[m];
+            row.live_sandboxes = batch.live_sandboxes;
+            row.cron_runs += batch.cron_runs;
+        }
+        let horizon = end.as_nanos().saturating_sub(crate::fleet::worker::RECENT_SECS * 1_000_000_000);
+        while let Some(&(ready, w, c)) = self.in_flight_order.front() {
+            if ready > horizon {
+                break;
+            }
+            self.in_flight_order.pop_front();
+            if self.in_flight.get(&(w, c)) == Some(&ready) {
+                self.in_flight.remove(&(w, c));
+            }
         }
     }
 
+    /// The end of a check interval of the warm-up, at `end`: whether the figures have stopped
+    /// drifting (or the warm-up is as long as it may be).
+    pub fn check(&mut self, end: SimTime) -> Verdict {
+        let evictions = self.l2_evictions();
+        let mut interval = self.current;
+        interval.end_s = end.as_nanos() as f64 / 1e9;
+        interval.l2_used_bytes = self.l2.all_node_stats().iter().map(|n| n.used.bytes()).sum();
+        interval.l2_evictions = evictions - self.evictions_before;
+        self.evictions_before = evictions;
+        self.measured.warmup_intervals.push(interval);
+        self.current = Interval::default();
+        let st = &self.sc.steady;
+        let elapsed = end.saturating_duration_since(SimTime::ZERO);
+        let steady = elapsed >= self.sc.warmup
+            && self.previous.is_some_and(|p| {
+                (interval.l1_share() - p.l1_share()).abs() <= st.l1_share_drift
+                    && (interval.az_hit_rate() - p.az_hit_rate()).abs() <= st.az_hit_rate_drift
+                    && (interval.s3_share() - p.s3_share()).abs() <= st.s3_share_drift
+            });
+        self.previous = Some(interval);
+        if steady || elapsed >= st.max_warmup {
+            self.measured.steady = steady;
+            self.open_window(end);
+            Verdict::Measure
+        } else {
+            Verdict::KeepWarming
+        }
+    }
+
+    fn l2_evictions(&self) -> u64 {
+        self.l2.all_node_stats().iter().map(|n| n.evictions).sum()
+    }
+
     pub fn finish(mut self) -> Measured {
-        self.measured.l2_stored_bytes = self.l2.stats().stored_bytes.bytes();
+        let stats = self.l2.stats();
+        self.measured.l2_stored_bytes = stats.stored_bytes.bytes();
+        self.measured.l2_used_bytes = self.l2.all_node_stats().iter().map(|n| n.used.bytes()).sum();
+        self.measured.l2_evictions = self.l2_evictions();
         if self.sc.l2_belady {
             // One cache of the cluster's whole capacity, in chunks (parity overhead excluded).
             let c = self.l2.config();
@@ -147,7 +315,7 @@ impl<'a> Engine<'a> {
     }
 
     fn minute(&self, ns: u64) -> Option<usize> {
-        let since = ns.checked_sub(self.window_start.as_nanos())?;
+        let since = ns.checked_sub(self.window_start?.as_nanos())?;
         let m = (since / 60_000_000_000) as usize;
         (m < self.measured.minutes.len()).then_some(m)
     }
@@ -158,7 +326,8 @@ impl<'a> Engine<'a> {
                 break;
             }
             self.next_action += 1;
-            let at_s = a.at.saturating_duration_since(self.window_start).as_secs_f64();
+            let start = self.window_start.unwrap_or(SimTime::ZERO);
+            let at_s = a.at.saturating_duration_since(start).as_secs_f64();
             let rec = failure::apply(&mut self.l2, a.action, self.pop.readable_chunks(), at_s);
             // Worker caches are the workload stage's: it empties them at the same time.
             self.measured.failures.push(rec);
@@ -169,86 +338,174 @@ impl<'a> Engine<'a> {
             }
             self.pending.pop();
             self.l2.put(ChunkId(c), self.chunk);
+            if self.ever_l2.len() <= c as usize {
+                self.ever_l2.resize(c as usize + 1, false);
+            }
+            self.ever_l2[c as usize] = true;
         }
     }
 
-    fn start(&mut self, s: &ColdStart, l1: &[Option<Tier>]) {
+    /// Why an S3 read of `chunk` happened.
+    fn s3_cause(&self, chunk: u32) -> usize {
+        if self.ever_l2.get(chunk as usize).copied().unwrap_or(false) {
+            return 6;
+        }
+        let v = self.pop.origin(chunk);
+        if v == NO_VERSION {
+            return 7;
+        }
+        let v = &self.pop.versions[v as usize];
+        if v.created == SimTime::ZERO {
+            return 5;
+        }
+        let n = v.news;
+        if n & news::NEW_FUNCTION != 0 {
+            0
+        } else if n & news::SALT != 0 {
+            4
+        } else if n & news::LAYER_UPDATE != 0 {
+            3
+        } else if n & news::DEPS != 0 && n & news::CODE == 0 {
+            2
+        } else {
+            1
+        }
+    }
+
+    fn start(&mut self, s: &ColdStart, l1: &[L1Outcome]) {
         self.catch_up(s.time);
         let minute = self.minute(s.time.as_nanos());
-        let lat = &self.sc.latency;
+        let record = minute.is_some();
+        let priced = record || self.price_warmup;
         let lanes_n = self.sc.start.read_parallelism;
         let t0 = s.time.as_nanos();
+        // Cache time per lane (advances by S3 GETs only) and, in the window, priced time.
+        let mut cache_lanes = [t0; 64];
         let mut lanes = [t0; 64];
-        let lanes = &mut lanes[..lanes_n];
-        let (mut l1m, mut l1d, mut l2h, mut s3r) = (0u64, 0u64, 0u64, 0u64);
+        let (mut l1m, mut l1d, mut joined, mut l2h, mut s3r) = (0u64, 0u64, 0u64, 0u64, 0u64);
+        let mut causes = [0u64; 8];
         let redundancy = self.l2.config().redundancy;
-        for (&c, &tier) in self.pop.working_set(s.version).iter().zip(l1) {
-            let (li, &now) = lanes.iter().enumerate().min_by_key(|&(_, t)| *t).expect("at least one lane");
-            let mut d = lat.agent_overhead.sample(&mut self.rng);
-            if let Some(tier) = tier {
-                d += worker_hit(tier, &lat.l1_hit, &self.sc.l1.disk_hit, &mut self.rng);
-                match tier {
-                    Tier::WorkerDisk => l1d += 1,
-                    _ => l1m += 1,
-                }
-            } else {
-                if self.sc.l2_belady {
-                    if minute.is_none() {
-                        self.l2_warmup_requests += 1;
+        let throttled = self.window_start.is_some();
+        for (i, (&c, &outcome)) in self.pop.working_set(s.version).iter().zip(l1).enumerate() {
+            let _ = i;
+            let ci = (0..lanes_n).min_by_key(|&k| cache_lanes[k]).expect("at least one lane");
+            let li = (0..lanes_n).min_by_key(|&k| lanes[k]).expect("at least one lane");
+            let now = lanes[li];
+            let mut d = SimDuration::ZERO;
+            if priced {
+                d += self.sc.latency.agent_overhead.sample(&mut self.rng);
+            }
+            match outcome {
+                L1Outcome::Hit { tier, recent } => {
+                    if tier == Tier::WorkerDisk {
+                        l1d += 1;
+                    } else {
+                        l1m += 1;
                     }
-                    self.l2_requests.push(ChunkId(c));
-                }
-                let look = self.l2.get(ChunkId(c), self.chunk);
-                if look.hit {
-                    let read = az_read(&lat.az_stripe, redundancy, look.stripes_present, &mut self.rng);
-                    if minute.is_some() {
-                        if let Some(no_parity) = read.no_parity {
-                            // Figure 9: the same draws read without parity (all k data stripes).
-                            self.measured.stripe_no_parity.record(no_parity);
+                    if priced {
+                        let ready = if recent { self.in_flight.get(&(s.worker, c)).copied() } else { None };
+                        match ready {
+                            Some(ready) if ready > now => {
+                                d += SimDuration::from_nanos(ready - now);
+                                joined += 1;
+                            }
+                            _ => d += worker_hit(tier, &self.sc.latency.l1_hit, &self.sc.l1.disk_hit, &mut self.rng),
                         }
-                        self.measured.stripe_ec.record(read.latency);
                     }
-                    if look.stripes_present < redundancy.stripes() {
-                        if minute.is_some() {
-                            self.measured.degraded_hits += 1;
-                        }
-                        if self.sc.l2_read_repair {
+                }
+                L1Outcome::Miss => {
+                    if self.sc.l2_belady {
+                        self.l2_requests.push(ChunkId(c));
+                    }
+                    let look = self.l2.get(ChunkId(c), self.chunk);
+                    if look.hit {
+                        if look.stripes_present < redundancy.stripes() && self.sc.l2_read_repair {
                             // The reader decoded the chunk: it writes the missing stripes back.
                             self.l2.put(ChunkId(c), self.chunk);
                             self.measured.repairs += 1;
                         }
+                        if priced {
+                            let read = az_read_tiered(
+                                &self.sc.latency.az_stripe,
+                                &self.sc.l2.flash_read,
+                                redundancy,
+                                &look,
+                                &mut self.rng,
+                            );
+                            if record {
+                                if let Some(no_parity) = read.no_parity {
+                                    self.measured.stripe_no_parity.record(no_parity);
+                                }
+                                self.measured.stripe_ec.record(read.latency);
+                                self.measured.l2_memory_stripes += look.memory_hits as u64;
+                                self.measured.l2_stripes += look.stripes_present as u64;
+                                if look.stripes_present < redundancy.stripes() {
+                                    self.measured.degraded_hits += 1;
+                                }
+                            }
+                            d += read.latency + self.decrypt;
+                        }
+                        l2h += 1;
+                    } else {
+                        // The warm-up is not throttled: filling empty caches is an empty-cache
+                        // restart by construction, and throttled it would start the run in overload.
+                        let issued = SimTime::from_nanos(cache_lanes[ci]);
+                        let get: S3Get = self.s3.get(issued, throttled, &mut self.s3_rng);
+                        let landed = cache_lanes[ci] + get.total().as_nanos();
+                        cache_lanes[ci] = landed;
+                        self.pending.push(Reverse((landed, c)));
+                        causes[self.s3_cause(c)] += 1;
+                        if record {
+                            self.measured.throttle_wait.record(get.throttled);
+                        }
+                        if priced {
+                            d += get.total() + self.decrypt;
+                        }
+                        s3r += 1;
                     }
-                    d += read.latency + self.decrypt;
-                    l2h += 1;
-                } else {
-                    // The warm-up fills empty caches (an empty-cache restart by construction):
-                    // it is not throttled, or it would start the run in overload.
-                    let get = self.s3.get(SimTime::from_nanos(now), minute.is_some(), &mut self.rng);
-                    if minute.is_some() {
-                        self.measured.throttle_wait.record(get.throttled);
+                    if priced {
+                        let ready = now + d.as_nanos();
+                        self.in_flight.insert((s.worker, c), ready);
+                        self.in_flight_order.push_back((ready, s.worker, c));
                     }
-                    let landed = now + get.total().as_nanos();
-                    self.pending.push(Reverse((landed, c)));
-                    d += get.total() + self.decrypt;
-                    s3r += 1;
                 }
             }
-            lanes[li] = now + d.as_nanos();
-            if minute.is_some() {
+            if priced {
+                lanes[li] = now + d.as_nanos();
+            }
+            if record {
                 self.measured.agent_read.record(d);
             }
         }
-        let Some(m) = minute else { return };
-        let loaded = lanes.iter().copied().max().unwrap_or(t0) - t0;
+        let cur = &mut self.current;
+        cur.reads += l1m + l1d + l2h + s3r;
+        cur.l1 += l1m + l1d;
+        cur.l2_hits += l2h;
+        cur.s3 += s3r;
+        if !priced {
+            return;
+        }
+        let loaded = lanes[..lanes_n].iter().copied().max().unwrap_or(t0) - t0;
         let total = SimDuration::from_nanos(loaded) + self.sc.start.init.sample(&mut self.rng);
+        let Some(m) = minute else { return };
         self.measured.cold_start.record(total);
+        if s.fresh {
+            self.measured.cold_start_fresh.record(total);
+        } else {
+            self.measured.cold_start_rest.record(total);
+        }
         let row = &mut self.measured.minutes[m];
         row.cold_starts += 1;
+        row.fresh_starts += u64::from(s.fresh);
         row.l1_memory += l1m;
         row.l1_disk += l1d;
+        row.l1_joined += joined;
         row.l2_hits += l2h;
         row.s3_reads += s3r;
         row.s3_bytes += s3r * self.chunk.bytes();
+        for (a, b) in row.s3_causes.iter_mut().zip(causes) {
+            *a += b;
+        }
         row.cold_start_ns += total.as_nanos();
     }
 }

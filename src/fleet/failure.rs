@@ -39,9 +39,10 @@ pub struct FailureRecord {
     pub lost_share: f64,
 }
 
-/// The scenario's failures as node actions in time order (a rolling restart is one per node).
-pub fn schedule(sc: &FleetScenario) -> Vec<TimedAction> {
-    let base = SimTime::ZERO + sc.warmup;
+/// The scenario's failures as node actions in time order (a rolling restart is one per node),
+/// counted from `window_start`, the start of the measured window.
+pub fn schedule(sc: &FleetScenario, window_start: SimTime) -> Vec<TimedAction> {
+    let base = window_start;
     let mut out = Vec::new();
     for f in &sc.failures {
         match *f {
@@ -138,7 +139,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let s = schedule(&sc);
+        let s = schedule(&sc, SimTime::ZERO + sc.warmup);
         assert_eq!(s.len(), sc.l2.nodes);
         assert_eq!(s[1].at.saturating_duration_since(s[0].at).as_secs_f64(), 60.0);
         assert_eq!(s[0].at, SimTime::ZERO + sc.warmup + crate::sim::time::SimDuration::from_secs(600));

@@ -22,6 +22,8 @@ pub mod workload;
 
 use std::sync::mpsc;
 
+use crate::sim;
+
 pub use report::FleetReport;
 pub use scenario::{FleetScenario, FleetScenarioError, PAPER_REGION_TOML};
 
@@ -31,33 +33,110 @@ pub fn run(scenario: &FleetScenario, seed: u64) -> FleetReport {
     run_with(scenario, seed, &[])
 }
 
+/// Progress of a run: simulated seconds done and whether the window has started. Called from the
+/// workload thread about once per simulated minute.
+pub type Progress<'p> = &'p (dyn Fn(f64, bool) + Sync);
+
 /// [`run`] with `real`, the scenario's real images as `ingest::real::load` read them (one per entry).
 pub fn run_with(scenario: &FleetScenario, seed: u64, real: &[real::RealImage]) -> FleetReport {
-    let pop = population::Population::generate(scenario, seed, real);
-    let (warm_ticks, total_ticks) = scenario.ticks();
-    let (tx, rx) = mpsc::sync_channel::<workload::TickBatch>(64);
+    run_with_progress(scenario, seed, real, &|_, _| {})
+}
+
+/// [`run_with`], reporting progress.
+///
+/// The warm-up runs as a cache-only pass (no latency draws; the caches it leaves are the ones a
+/// priced warm-up would leave, see [`engine`]) for at least `warmup`, then in intervals of
+/// `steady.check` until the worker-cache share, the S3 share and the AZ hit rate each changed by
+/// less than their tolerance from one interval to the next, or `steady.max_warmup` is reached.
+/// The engine decides at the end of each interval and tells the workload thread, which waits for
+/// the verdict there (once per interval) so both threads agree where the window starts.
+pub fn run_with_progress(
+    scenario: &FleetScenario,
+    seed: u64,
+    real: &[real::RealImage],
+    progress: Progress<'_>,
+) -> FleetReport {
+    run_inner(scenario, seed, real, progress, false)
+}
+
+fn run_inner(
+    scenario: &FleetScenario,
+    seed: u64,
+    real: &[real::RealImage],
+    progress: Progress<'_>,
+    price_warmup: bool,
+) -> FleetReport {
+    let sc = scenario;
+    let pop = population::Population::generate(sc, seed, real, sc.steady.max_warmup + sc.duration);
+    let check = sc.ticks_in(sc.steady.check);
+    let min = sc.ticks_in(sc.warmup);
+    let window_len = sc.ticks_in(sc.duration);
+    let tick_s = sc.tick.as_secs_f64();
+    let (tx, rx) = mpsc::sync_channel::<(workload::TickBatch, bool)>(64);
+    let (vtx, vrx) = mpsc::channel::<engine::Verdict>();
     let (workload_summary, measured) = std::thread::scope(|s| {
         let pop = &pop;
         let producer = s.spawn(move || {
-            let mut w = workload::Workload::new(scenario, pop, seed);
-            let mut l1 = worker::WorkerCaches::new(scenario, pop, seed);
-            for t in 0..total_ticks {
-                let mut batch = w.tick(t, t >= warm_ticks);
-                l1.fill(&mut batch);
-                if tx.send(batch).is_err() {
+            let mut w = workload::Workload::new(sc, pop, seed);
+            let mut l1 = worker::WorkerCaches::new(sc, pop, seed);
+            let mut window: Option<u64> = None;
+            if min == 0 && sc.steady.max_warmup.is_zero() {
+                window = Some(0);
+                l1.open_window(sim::time::SimTime::ZERO);
+            }
+            let mut t = 0u64;
+            loop {
+                if let Some(w0) = window
+                    && t >= w0 + window_len
+                {
                     break;
+                }
+                let measured = window.is_some_and(|w0| t >= w0);
+                let mut batch = w.tick(t, measured);
+                l1.fill(&mut batch);
+                t += 1;
+                let boundary = window.is_none() && t >= min && (t - min).is_multiple_of(check) && t >= check;
+                if tx.send((batch, boundary)).is_err() {
+                    break;
+                }
+                if boundary {
+                    match vrx.recv() {
+                        Ok(engine::Verdict::Measure) => {
+                            window = Some(t);
+                            l1.open_window(sim::time::SimTime::from_nanos(t * sc.tick.as_nanos()));
+                        }
+                        Ok(engine::Verdict::KeepWarming) => {}
+                        Err(_) => break,
+                    }
+                }
+                if (t as f64 * tick_s) % 60.0 < tick_s / 2.0 {
+                    progress(t as f64 * tick_s, window.is_some());
                 }
             }
             w.summary
         });
-        let mut engine = engine::Engine::new(scenario, pop, seed);
-        for batch in rx {
+        let mut engine = engine::Engine::new(sc, pop, seed);
+        if price_warmup {
+            engine = engine.price_warmup();
+        }
+        if min == 0 && sc.steady.max_warmup.is_zero() {
+            engine.start_window_now();
+        }
+        for (batch, boundary) in rx {
             engine.batch(&batch);
+            if boundary {
+                let end = sim::time::SimTime::from_nanos((batch.tick + 1) * sc.tick.as_nanos());
+                if vtx.send(engine.check(end)).is_err() {
+                    break;
+                }
+            }
         }
         let measured = engine.finish();
         (producer.join().expect("the workload thread does not panic"), measured)
     });
-    FleetReport::build(scenario, seed, pop.summary.clone(), workload_summary, measured)
+    let from = sim::time::SimTime::ZERO + measured.warmup;
+    let summary = pop.summary(sc, from, from + sc.duration);
+    FleetReport::build(sc, seed, summary, workload_summary, measured)
 }
 
 #[cfg(test)]

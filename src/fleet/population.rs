@@ -1,11 +1,24 @@
-//! The function population: images built from a pool of layers, and the uploads (new functions,
-//! new versions) that happen during the run, all generated up front from the seed.
+//! The open world's functions and images: who owns which function, which layers each image is
+//! built from, and every upload, version, abandonment, layer update and salt rotation over the
+//! run, generated up front from the seed (to the longest warm-up plus the window).
 //!
 //! An image is a chain base -> runtime -> dependencies -> app. The flattener places a layer's
 //! files after everything below it, so a layer's chunks are shared exactly by the images whose
 //! chain up to and including that layer is the same: chunk identity is a node of the tree of layer
-//! prefixes, and the layout rules need no bytes. Only chunks a start reads get dense ids (the rest
-//! are counted, for image sizes and unique shares), which is what keeps 100,000 functions in memory.
+//! prefixes, and the layout rules need no bytes. Base and runtime lineages get new versions
+//! (security updates) and the salt rotates; both are part of a node's key, so a function that
+//! redeploys after either gets new chunks for the same bytes, shared with every other function
+//! that redeploys onto the same chain. Only chunks a start reads get dense ids (the rest are
+//! counted, for image sizes and unique shares), which is what keeps 100,000 functions in memory.
+//!
+//! Deploys are edits, not draws of a unique share: a deploy rebuilds the image on the current
+//! chain and salt, and changes the code (a share of the app layer's chunks) or the dependencies
+//! (a share of the deps layer's) with the scenario's odds. How many uploads bring no unique chunk,
+//! and the unique share of the others, are outputs: they come out of the edit odds, the layer
+//! sizes, the update and rotation intervals and how often each function deploys.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -18,7 +31,7 @@ use super::real::RealImage;
 use super::scenario::{FleetScenario, LayerLevel};
 use crate::sim::chunks::{ContentKey, Interner};
 use crate::sim::rng::stream;
-use crate::sim::time::SimTime;
+use crate::sim::time::{SimDuration, SimTime};
 
 /// A layer node of the prefix tree.
 #[derive(Debug, Clone, Copy)]
@@ -30,15 +43,50 @@ struct Layer {
     hot_len: u32,
 }
 
+/// No layer (a real image's version has no chain).
+const NO_LAYER: u32 = u32::MAX;
+/// The origin of a chunk that no synthetic version created (a real image's).
+pub const NO_VERSION: u32 = u32::MAX;
+
+/// Why a version's new chunks are new (bits of [`Version::news`]).
+pub mod news {
+    /// The function's first image.
+    pub const NEW_FUNCTION: u8 = 1;
+    /// A code change rewrote part of the app layer.
+    pub const CODE: u8 = 2;
+    /// A dependency change rewrote part of the deps layer.
+    pub const DEPS: u8 = 4;
+    /// A new base or runtime version under the image: everything above it is new.
+    pub const LAYER_UPDATE: u8 = 8;
+    /// A salt rotation since the function's last upload: every chunk is new.
+    pub const SALT: u8 = 16;
+    /// Names, in bit order, for reports.
+    pub const NAMES: [(u8, &str); 5] = [
+        (NEW_FUNCTION, "new function"),
+        (CODE, "code change"),
+        (DEPS, "dependency change"),
+        (LAYER_UPDATE, "base/runtime update"),
+        (SALT, "salt rotation"),
+    ];
+}
+
 /// A function, as created (initially or during the run).
 #[derive(Debug, Clone)]
 pub struct Function {
     pub created: SimTime,
-    /// Popularity rank among the initial functions; new functions get a uniformly drawn rank.
+    /// When it stops being invoked; `None`: never (real images).
+    pub abandoned: Option<SimTime>,
+    /// Popularity rank among the steady (unscheduled) functions.
     pub rank: usize,
+    pub customer: u32,
+    /// `(period, offset)` in minutes of the week for a scheduled (cron) function: it runs only
+    /// when the minute of the week modulo `period` is `offset`.
+    pub schedule: Option<(u32, u32)>,
+    /// Base, runtime and dependency choices (lineages).
+    stack: [u32; 3],
     /// Lengths of the base, runtime, deps and app parts of the working set, in that order.
     parts: [u32; 4],
-    /// Every chunk of the app layer and of the deps layer (their sizes, for updates).
+    /// Every chunk of the app layer and of the deps layer (their sizes, for edits).
     app_chunks: u32,
     deps_chunks: u32,
     pub first_version: u32,
@@ -55,6 +103,13 @@ pub struct Version {
     pub image_chunks: u32,
     /// Chunks no earlier image had.
     pub unique_chunks: u32,
+    pub created: SimTime,
+    /// The deps layer node the image is built on.
+    chain: u32,
+    /// The salt epoch it was chunked under.
+    epoch: u64,
+    /// Why its new chunks are new ([`news`] bits).
+    pub news: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,9 +117,11 @@ pub struct Version {
 pub enum UploadKind {
     NewFunction,
     Update,
+    /// The function is abandoned: no more invocations.
+    Abandon,
 }
 
-/// An upload during the run: from `at`, `function` runs `version`.
+/// An event of a function: from `at`, `function` runs `version` (or, abandoned, nothing).
 #[derive(Debug, Clone, Copy)]
 pub struct Upload {
     pub at: SimTime,
@@ -73,19 +130,25 @@ pub struct Upload {
     pub kind: UploadKind,
 }
 
-/// What the generated population looks like.
+/// What the generated world looks like, over the measured window ([`Population::summary`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PopulationSummary {
     pub initial_functions: usize,
+    /// Functions invocable at the end of the window.
+    pub active_functions: usize,
     pub functions_created: usize,
+    pub functions_abandoned: usize,
     pub updates: usize,
-    /// Updates with no unique chunk, over all updates (the paper: ~80%).
+    pub base_updates: usize,
+    pub runtime_updates: usize,
+    pub salt_rotations: usize,
+    /// Updates with no unique chunk, over all updates (the paper: ~80%). An output of the edit model.
     pub reupload_share: f64,
-    /// Unique share of the updates that had some (the paper: mean 4.3%, median 2.5%).
+    /// Unique share of the updates that had some (the paper: mean 4.3%, median 2.5%). An output.
     pub unique_share_mean: f64,
     pub unique_share_median: f64,
     pub layers: usize,
-    /// Distinct chunks any start can read (the dense id space).
+    /// Distinct chunks any start could read by the end of the window (the dense id space).
     pub readable_chunks: u32,
     pub mean_image_chunks: f64,
     pub mean_working_set_chunks: f64,
@@ -103,8 +166,11 @@ pub struct PopulationSummary {
 pub struct Population {
     layers: Vec<Layer>,
     hot: Vec<u32>,
-    children: FxHashMap<(u32, u32), u32>,
+    /// `(parent, choice, lineage version, salt epoch)` -> layer.
+    children: FxHashMap<(u32, u32, u32, u64), u32>,
     next_chunk: u32,
+    /// Per chunk id, the version that created it ([`NO_VERSION`] for real images' chunks).
+    origin: Vec<u32>,
     pub functions: Vec<Function>,
     pub versions: Vec<Version>,
     ws: Vec<u32>,
@@ -112,64 +178,107 @@ pub struct Population {
     latest: Vec<u32>,
     /// Time-ordered.
     pub uploads: Vec<Upload>,
-    pub summary: PopulationSummary,
+    /// Times of base updates, runtime updates and salt rotations (for the summary).
+    layer_updates: Vec<(SimTime, bool)>,
+    salt_rotation: SimDuration,
+    /// Functions with a popularity (not scheduled, not real) at the start.
+    steady_functions: usize,
+    base_version: Vec<u32>,
+    runtime_version: Vec<u32>,
+    customer_stacks: Vec<Option<[u32; 3]>>,
+    /// Summary of what was loaded (real images); the window's is [`Population::summary`].
+    real_summary: PopulationSummary,
 }
 
 /// The virtual root of the layer tree: base layer `i` is its child `i`.
 const ROOT: u32 = u32::MAX;
 
-struct Levels<'a> {
-    base: (&'a LayerLevel, Zipf),
-    runtime: (&'a LayerLevel, Zipf),
-    deps: (&'a LayerLevel, Zipf),
+struct Picks {
+    base: Zipf,
+    runtime: Zipf,
+    deps: Zipf,
+    customer: Zipf,
 }
 
 impl Population {
-    /// The population of `sc`, with `real` the loaded images of its `[[population.real]]`
-    /// entries, in order (`ingest::real::load`).
+    /// The world of `sc` from time zero to `horizon`, with `real` the loaded images of its
+    /// `[[population.real]]` entries, in order (`ingest::real::load`).
     ///
     /// # Panics
     /// If `real` does not hold one image per entry: a caller's bug, not an input error.
-    pub fn generate(sc: &FleetScenario, seed: u64, real: &[RealImage]) -> Self {
+    pub fn generate(sc: &FleetScenario, seed: u64, real: &[RealImage], horizon: SimDuration) -> Self {
         assert_eq!(
             real.len(),
             sc.population.real.len(),
             "load the scenario's [[population.real]] images with ingest::real::load"
         );
         let p = &sc.population;
+        let w = &sc.world;
         let mut rng = stream(seed, "population");
+        let c = &sc.cron;
+        let scheduled = c.hourly_functions + c.daily_functions + c.weekly_functions;
+        let steady = p.functions - scheduled;
         let mut pop = Population {
             layers: Vec::new(),
             hot: Vec::new(),
             children: FxHashMap::default(),
             next_chunk: 0,
+            origin: Vec::new(),
             functions: Vec::with_capacity(p.functions),
             versions: Vec::new(),
             ws: Vec::new(),
             latest: Vec::new(),
             uploads: Vec::new(),
-            summary: PopulationSummary { initial_functions: p.functions, ..Default::default() },
+            layer_updates: Vec::new(),
+            salt_rotation: w.salt_rotation,
+            steady_functions: steady,
+            base_version: vec![0; p.base.choices],
+            runtime_version: vec![0; p.base.choices * p.runtime.choices],
+            customer_stacks: vec![None; w.customers],
+            real_summary: PopulationSummary::default(),
         };
-        let levels = Levels {
-            base: (&p.base, Zipf::new(p.base.choices, p.base.zipf)),
-            runtime: (&p.runtime, Zipf::new(p.runtime.choices, p.runtime.zipf)),
-            deps: (&p.deps, Zipf::new(p.deps.choices, p.deps.zipf)),
+        let picks = Picks {
+            base: Zipf::new(p.base.choices, p.base.zipf),
+            runtime: Zipf::new(p.runtime.choices, p.runtime.zipf),
+            deps: Zipf::new(p.deps.choices, p.deps.zipf),
+            customer: Zipf::new(w.customers, w.customer_zipf),
         };
-        for rank in 0..p.functions {
-            pop.create_function(sc, &levels, SimTime::ZERO, rank, &mut rng);
+        let lifetime = Exp::new(1.0 / w.function_lifetime.as_secs_f64()).expect("validated lifetime");
+        let mut abandon: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
+        let week = 7 * 24 * 60;
+        let schedule_of = |i: usize, rng: &mut ChaCha8Rng| -> Option<(u32, u32)> {
+            let period = if i < steady {
+                return None;
+            } else if i < steady + c.hourly_functions {
+                60
+            } else if i < steady + c.hourly_functions + c.daily_functions {
+                24 * 60
+            } else {
+                week
+            };
+            let offset = if rng.random_bool(c.on_the_hour_share) { 0 } else { rng.random_range(0..period) };
+            Some((period, offset))
+        };
+        for i in 0..p.functions {
+            let schedule = schedule_of(i, &mut rng);
+            let f = pop.create_function(sc, &picks, SimTime::ZERO, i.min(steady.saturating_sub(1)), schedule, &mut rng);
+            let end = lifetime.sample(&mut rng);
+            abandon.push(Reverse(((end * 1e9) as u64, f)));
         }
-        // Uploads over the whole run, warm-up included: two Poisson processes.
-        let end = (sc.warmup + sc.duration).as_secs_f64();
-        let popularity = Zipf::new(p.functions, sc.workload.popularity_zipf);
-        let mut events: Vec<(f64, UploadKind)> = Vec::new();
+        // The processes of the open world, merged in time order.
+        let end = horizon.as_secs_f64();
+        let mut events: Vec<(f64, u8)> = Vec::new();
+        let lineages = [p.base.choices as f64, (p.base.choices * p.runtime.choices) as f64];
         for (rate, kind) in [
-            (sc.uploads.new_functions_per_hour, UploadKind::NewFunction),
-            (sc.uploads.updates_per_hour, UploadKind::Update),
+            (sc.uploads.new_functions_per_hour / 3600.0, 0u8),
+            (sc.uploads.updates_per_hour / 3600.0, 1),
+            (lineages[0] / w.base_update_interval.as_secs_f64(), 2),
+            (lineages[1] / w.runtime_update_interval.as_secs_f64(), 3),
         ] {
             if rate <= 0.0 {
                 continue;
             }
-            let gap = Exp::new(rate / 3600.0).expect("a positive rate");
+            let gap = Exp::new(rate).expect("a positive rate");
             let mut t = gap.sample(&mut rng);
             while t < end {
                 events.push((t, kind));
@@ -177,31 +286,99 @@ impl Population {
             }
         }
         events.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut shares = Vec::new();
+        let mut active: Vec<u32> = (0..p.functions as u32).collect();
+        let mut slot: Vec<u32> = (0..p.functions as u32).collect();
+        let weight = |rank: usize| Zipf::weight(rank, sc.workload.popularity_zipf);
         for (t, kind) in events {
             let at = SimTime::from_nanos((t * 1e9) as u64);
+            while let Some(&Reverse((gone, f))) = abandon.peek() {
+                if gone > at.as_nanos() {
+                    break;
+                }
+                abandon.pop();
+                let i = slot[f as usize] as usize;
+                active.swap_remove(i);
+                if let Some(&moved) = active.get(i) {
+                    slot[moved as usize] = i as u32;
+                }
+                let when = SimTime::from_nanos(gone);
+                pop.functions[f as usize].abandoned = Some(when);
+                pop.uploads.push(Upload { at: when, function: f, version: pop.latest[f as usize], kind: UploadKind::Abandon });
+            }
             match kind {
-                UploadKind::NewFunction => {
-                    let rank = rng.random_range(0..p.functions);
-                    let f = pop.create_function(sc, &levels, at, rank, &mut rng);
+                0 => {
+                    // A new function replaces the abandoned ones: scheduled with the initial odds.
+                    let i = rng.random_range(0..p.functions);
+                    let schedule = schedule_of(i, &mut rng);
+                    let rank = rng.random_range(0..steady.max(1));
+                    let f = pop.create_function(sc, &picks, at, rank, schedule, &mut rng);
+                    slot.push(active.len() as u32);
+                    active.push(f);
+                    let gone = at.as_nanos() + (lifetime.sample(&mut rng) * 1e9) as u64;
+                    abandon.push(Reverse((gone, f)));
                     let version = pop.functions[f as usize].first_version;
-                    pop.uploads.push(Upload { at, function: f, version, kind });
-                    pop.summary.functions_created += 1;
+                    pop.uploads.push(Upload { at, function: f, version, kind: UploadKind::NewFunction });
                 }
-                UploadKind::Update => {
-                    let f = popularity.pick(&mut rng) as u32;
-                    let version = pop.update(sc, f, &mut rng);
-                    let v = pop.versions[version as usize];
-                    if v.unique_chunks > 0 {
-                        shares.push(f64::from(v.unique_chunks) / f64::from(v.image_chunks));
-                    }
-                    pop.uploads.push(Upload { at, function: f, version, kind });
-                    pop.summary.updates += 1;
+                1 if !active.is_empty() => {
+                    // By popularity among the live functions: rejection on the Zipf weight.
+                    let f = loop {
+                        let f = active[rng.random_range(0..active.len())];
+                        if rng.random::<f64>() < weight(pop.functions[f as usize].rank) {
+                            break f;
+                        }
+                    };
+                    let version = pop.update(sc, f, at, &mut rng);
+                    pop.uploads.push(Upload { at, function: f, version, kind: UploadKind::Update });
                 }
+                2 => {
+                    let b = rng.random_range(0..pop.base_version.len());
+                    pop.base_version[b] += 1;
+                    pop.layer_updates.push((at, true));
+                }
+                3 => {
+                    let r = rng.random_range(0..pop.runtime_version.len());
+                    pop.runtime_version[r] += 1;
+                    pop.layer_updates.push((at, false));
+                }
+                _ => {}
             }
         }
         pop.add_real(sc, seed, real);
-        let s = &mut pop.summary;
+        pop
+    }
+
+    /// The world over `[from, to)`: uploads, updates, the dedup figures of the updates, and the
+    /// population as it stands at `to`.
+    pub fn summary(&self, sc: &FleetScenario, from: SimTime, to: SimTime) -> PopulationSummary {
+        let mut s = PopulationSummary {
+            initial_functions: sc.population.functions,
+            layers: self.layers.len(),
+            ..self.real_summary.clone()
+        };
+        let inside = |t: SimTime| t >= from && t < to;
+        let mut shares = Vec::new();
+        for u in self.uploads.iter().filter(|u| inside(u.at)) {
+            match u.kind {
+                UploadKind::NewFunction => s.functions_created += 1,
+                UploadKind::Abandon => s.functions_abandoned += 1,
+                UploadKind::Update => {
+                    s.updates += 1;
+                    let v = self.versions[u.version as usize];
+                    if v.unique_chunks > 0 {
+                        shares.push(f64::from(v.unique_chunks) / f64::from(v.image_chunks));
+                    }
+                }
+            }
+        }
+        for &(_, base) in self.layer_updates.iter().filter(|(t, _)| inside(*t)) {
+            if base {
+                s.base_updates += 1;
+            } else {
+                s.runtime_updates += 1;
+            }
+        }
+        let rot = self.salt_rotation.as_nanos();
+        s.salt_rotations = (to.as_nanos().saturating_sub(1) / rot).saturating_sub(from.as_nanos().saturating_sub(1) / rot) as usize;
         if s.updates > 0 {
             s.reupload_share = 1.0 - shares.len() as f64 / s.updates as f64;
         }
@@ -210,12 +387,35 @@ impl Population {
             shares.sort_by(f64::total_cmp);
             s.unique_share_median = shares[shares.len() / 2];
         }
-        s.layers = pop.layers.len();
-        s.readable_chunks = pop.next_chunk;
-        let n = pop.versions.len() as f64;
-        s.mean_image_chunks = pop.versions.iter().map(|v| f64::from(v.image_chunks)).sum::<f64>() / n;
-        s.mean_working_set_chunks = pop.versions.iter().map(|v| f64::from(v.ws_len)).sum::<f64>() / n;
-        pop
+        s.active_functions = self
+            .functions
+            .iter()
+            .filter(|f| f.created <= to && f.abandoned.is_none_or(|a| a > to))
+            .count();
+        let live: Vec<&Version> = self
+            .latest
+            .iter()
+            .zip(&self.functions)
+            .filter(|(_, f)| f.created <= to && f.abandoned.is_none_or(|a| a > to))
+            .map(|(&v, _)| &self.versions[v as usize])
+            .collect();
+        let n = live.len().max(1) as f64;
+        s.mean_image_chunks = live.iter().map(|v| f64::from(v.image_chunks)).sum::<f64>() / n;
+        s.mean_working_set_chunks = live.iter().map(|v| f64::from(v.ws_len)).sum::<f64>() / n;
+        s.readable_chunks = self.chunks_by(to);
+        s
+    }
+
+    /// Chunk ids created by uploads before `t` (ids are handed out in time order).
+    fn chunks_by(&self, t: SimTime) -> u32 {
+        let mut n = 0;
+        for (id, &o) in self.origin.iter().enumerate() {
+            if o != NO_VERSION && self.versions[o as usize].created >= t {
+                break;
+            }
+            n = id as u32 + 1;
+        }
+        n
     }
 
     /// The real images' functions, after every synthetic one (so no synthetic id moves). Chunk ids
@@ -226,6 +426,7 @@ impl Population {
         let mut rng = stream(seed, "population.real");
         // Real chunks take the next ids, in first-read order: the base plus the interned id.
         let base = self.next_chunk;
+        let mut summary = PopulationSummary::default();
         let mut ids: Interner<ContentKey> = Interner::default();
         let mut seen: std::collections::BTreeSet<ContentKey> = Default::default();
         for (i, (img, cfg)) in real.iter().zip(&sc.population.real).enumerate() {
@@ -243,7 +444,7 @@ impl Population {
                 let before = ids.len();
                 let id = base + ids.intern(img.chunks[pos as usize]).0;
                 if ids.len() > before {
-                    self.fresh(1);
+                    self.fresh(1, NO_VERSION);
                 }
                 self.ws.push(id);
             }
@@ -262,11 +463,19 @@ impl Population {
                     ws_len,
                     image_chunks,
                     unique_chunks: if k == 0 { unique } else { 0 },
+                    created: SimTime::ZERO,
+                    chain: NO_LAYER,
+                    epoch: 0,
+                    news: 0,
                 });
                 self.latest.push(version);
                 self.functions.push(Function {
                     created: SimTime::ZERO,
-                    rank: rng.random_range(0..sc.population.functions),
+                    abandoned: None,
+                    rank: rng.random_range(0..self.steady_functions.max(1)),
+                    customer: 0,
+                    schedule: None,
+                    stack: [0; 3],
                     parts: [0, 0, 0, ws_len],
                     app_chunks: image_chunks,
                     deps_chunks: 0,
@@ -274,13 +483,14 @@ impl Population {
                     real: Some(i as u32),
                 });
             }
-            let s = &mut self.summary;
+            let s = &mut summary;
             s.real_images += 1;
             s.real_functions += cfg.functions;
             s.real_image_chunks += u64::from(image_chunks);
         }
-        self.summary.real_distinct_chunks = seen.len() as u64;
-        self.summary.real_readable_chunks = ids.len() as u64;
+        summary.real_distinct_chunks = seen.len() as u64;
+        summary.real_readable_chunks = ids.len() as u64;
+        self.real_summary = summary;
     }
 
     /// The chunks a start of `version` reads, in order.
@@ -289,88 +499,135 @@ impl Population {
         &self.ws[v.ws_start as usize..(v.ws_start + v.ws_len) as usize]
     }
 
-    /// Distinct readable chunks (ids are `0..readable_chunks`).
+    /// Distinct readable chunks over the whole generated world (ids are `0..readable_chunks`).
     pub fn readable_chunks(&self) -> u32 {
         self.next_chunk
     }
 
-    fn fresh(&mut self, n: u32) -> u32 {
+    /// The version that created chunk `id` ([`NO_VERSION`] for a real image's chunk).
+    pub fn origin(&self, id: u32) -> u32 {
+        self.origin.get(id as usize).copied().unwrap_or(NO_VERSION)
+    }
+
+    fn fresh(&mut self, n: u32, version: u32) -> u32 {
         let first = self.next_chunk;
         self.next_chunk = self.next_chunk.checked_add(n).expect("fewer than 2^32 readable chunks");
+        self.origin.extend(std::iter::repeat_n(version, n as usize));
         first
     }
 
-    /// The layer `choice` under `parent`, created on first use; whether it is new.
+    /// The layer `choice` under `parent` at lineage version `lineage` and salt `epoch`, created on
+    /// first use (its new chunks credited to `version`); whether it is new.
+    #[allow(clippy::too_many_arguments)]
     fn layer(
         &mut self,
         sc: &FleetScenario,
-        parent: u32,
-        choice: u32,
+        key: (u32, u32, u32, u64),
         level: &LayerLevel,
+        version: u32,
         rng: &mut ChaCha8Rng,
     ) -> (u32, bool) {
-        if let Some(&l) = self.children.get(&(parent, choice)) {
+        if let Some(&l) = self.children.get(&key) {
             return (l, false);
         }
         let (chunks, hot_len) =
             layer_shape(sc, level.size_median.bytes(), level.size_sigma, level.read_fraction, rng);
-        let first = self.fresh(hot_len);
+        let first = self.fresh(hot_len, version);
         let hot_start = self.hot.len() as u32;
         self.hot.extend(first..first + hot_len);
         let id = self.layers.len() as u32;
         self.layers.push(Layer { chunks, hot_start, hot_len });
-        self.children.insert((parent, choice), id);
+        self.children.insert(key, id);
         (id, true)
+    }
+
+    fn epoch(&self, at: SimTime) -> u64 {
+        at.as_nanos() / self.salt_rotation.as_nanos()
+    }
+
+    /// The chain (base, runtime, deps nodes) of `stack` at `at`, and the chunks its new layers
+    /// brought.
+    fn chain(&mut self, sc: &FleetScenario, stack: [u32; 3], at: SimTime, version: u32, rng: &mut ChaCha8Rng) -> ([u32; 3], u32) {
+        let p = &sc.population;
+        let epoch = self.epoch(at);
+        let vb = self.base_version[stack[0] as usize];
+        let vr = self.runtime_version[(stack[0] as usize) * p.runtime.choices + stack[1] as usize];
+        let mut unique = 0;
+        let (b, new) = self.layer(sc, (ROOT, stack[0], vb, epoch), &p.base, version, rng);
+        unique += if new { self.layers[b as usize].chunks } else { 0 };
+        let (r, new) = self.layer(sc, (b, stack[1], vr, epoch), &p.runtime, version, rng);
+        unique += if new { self.layers[r as usize].chunks } else { 0 };
+        let (d, new) = self.layer(sc, (r, stack[2], 0, epoch), &p.deps, version, rng);
+        unique += if new { self.layers[d as usize].chunks } else { 0 };
+        ([b, r, d], unique)
+    }
+
+    fn hot(&self, layer: u32) -> std::ops::Range<usize> {
+        let l = self.layers[layer as usize];
+        l.hot_start as usize..(l.hot_start + l.hot_len) as usize
     }
 
     fn create_function(
         &mut self,
         sc: &FleetScenario,
-        lv: &Levels<'_>,
+        picks: &Picks,
         at: SimTime,
         rank: usize,
+        schedule: Option<(u32, u32)>,
         rng: &mut ChaCha8Rng,
     ) -> u32 {
-        let mut chain = [0u32; 3];
-        let mut unique = 0u32;
-        let mut parent = ROOT;
-        for (i, (level, zipf)) in [&lv.base, &lv.runtime, &lv.deps].into_iter().enumerate() {
-            let choice = zipf.pick(rng) as u32;
-            let (l, new) = self.layer(sc, parent, choice, level, rng);
-            if new {
-                unique += self.layers[l as usize].chunks;
+        let customer = picks.customer.pick(rng) as u32;
+        let own = rng.random_bool(sc.world.customer_stack_share);
+        let mut draw = || [picks.base.pick(rng) as u32, picks.runtime.pick(rng) as u32, picks.deps.pick(rng) as u32];
+        let stack = if own {
+            match self.customer_stacks[customer as usize] {
+                Some(s) => s,
+                None => {
+                    let s = draw();
+                    self.customer_stacks[customer as usize] = Some(s);
+                    s
+                }
             }
-            chain[i] = l;
-            parent = l;
-        }
+        } else {
+            draw()
+        };
+        let version = self.versions.len() as u32;
+        let (chain, mut unique) = self.chain(sc, stack, at, version, rng);
         let app = &sc.population.app;
         let (app_chunks, app_hot) =
             layer_shape(sc, app.size_median.bytes(), app.size_sigma, app.read_fraction, rng);
-        let first = self.fresh(app_hot);
+        let first = self.fresh(app_hot, version);
+        unique += app_chunks;
         let ws_start = self.ws.len() as u32;
         let mut parts = [0u32; 4];
         for (i, &l) in chain.iter().enumerate() {
-            let layer = self.layers[l as usize];
-            parts[i] = layer.hot_len;
-            let range = layer.hot_start as usize..(layer.hot_start + layer.hot_len) as usize;
+            parts[i] = self.layers[l as usize].hot_len;
+            let range = self.hot(l);
             self.ws.extend_from_slice(&self.hot[range]);
         }
         parts[3] = app_hot;
         self.ws.extend(first..first + app_hot);
         let image_chunks = chain.iter().map(|&l| self.layers[l as usize].chunks).sum::<u32>() + app_chunks;
         let f = self.functions.len() as u32;
-        let version = self.versions.len() as u32;
         self.versions.push(Version {
             function: f,
             ws_start,
             ws_len: self.ws.len() as u32 - ws_start,
             image_chunks,
-            unique_chunks: unique + app_chunks,
+            unique_chunks: unique,
+            created: at,
+            chain: chain[2],
+            epoch: self.epoch(at),
+            news: news::NEW_FUNCTION,
         });
         self.latest.push(version);
         self.functions.push(Function {
             created: at,
+            abandoned: None,
             rank,
+            customer,
+            schedule,
+            stack,
             parts,
             app_chunks,
             deps_chunks: self.layers[chain[2] as usize].chunks,
@@ -380,44 +637,65 @@ impl Population {
         f
     }
 
-    /// A new version of `f`'s latest image: a re-upload (same chunks) or a change whose unique
-    /// share is log-normal with the configured median and mean. The change rewrites the app
-    /// layer first, then the dependency layer; a rewritten share of a layer rewrites the same
-    /// share of its read chunks.
-    fn update(&mut self, sc: &FleetScenario, f: u32, rng: &mut ChaCha8Rng) -> u32 {
+    /// A deploy of `f` at `at`: the image rebuilt on the current chain and salt, with a code
+    /// change and a dependency change each with the scenario's odds. A new chain or salt makes
+    /// every layer above the change new (the flattener's layout shifts them); an edit rewrites a
+    /// share of its layer's read chunks.
+    fn update(&mut self, sc: &FleetScenario, f: u32, at: SimTime, rng: &mut ChaCha8Rng) -> u32 {
         let func = self.functions[f as usize].clone();
-        let prev_index = self.latest[f as usize];
-        let prev = self.versions[prev_index as usize];
+        let prev = self.versions[self.latest[f as usize] as usize];
         let u = &sc.uploads;
         let version = self.versions.len() as u32;
         self.latest[f as usize] = version;
-        if rng.random_bool(u.reupload_share) {
-            self.versions.push(Version { unique_chunks: 0, ..prev });
-            return version;
-        }
-        let sigma = (2.0 * (u.unique_share_mean / u.unique_share_median).ln()).sqrt();
-        let z: f64 = StandardNormal.sample(rng);
-        let share = (u.unique_share_median * (sigma * z).exp()).min(1.0);
-        let unique = ((share * f64::from(prev.image_chunks)).round() as u32).max(1);
+        let (chain, mut unique) = self.chain(sc, func.stack, at, version, rng);
+        let epoch = self.epoch(at);
+        let mut why = 0u8;
         let ws_start = self.ws.len() as u32;
-        self.ws.extend_from_within(prev.ws_start as usize..(prev.ws_start + prev.ws_len) as usize);
         let [b, r, d, a] = func.parts;
-        let app_share = (f64::from(unique) / f64::from(func.app_chunks.max(1))).min(1.0);
-        let deps_share =
-            (f64::from(unique.saturating_sub(func.app_chunks)) / f64::from(func.deps_chunks.max(1))).min(1.0);
-        for (offset, len, share) in [(b + r + d, a, app_share), (b + r, d, deps_share)] {
-            let rewrite = stochastic_round(share * f64::from(len), rng).min(len);
-            let first = self.fresh(rewrite);
-            for i in 0..rewrite {
-                self.ws[(ws_start + offset + i) as usize] = first + i;
+        if chain[2] != prev.chain {
+            // Rebuilt on a new chain: its layers' read chunks, then a new app layer on top.
+            why |= if epoch != prev.epoch { news::SALT } else { news::LAYER_UPDATE };
+            for &l in &chain {
+                let range = self.hot(l);
+                self.ws.extend_from_slice(&self.hot[range]);
             }
+            let first = self.fresh(a, version);
+            self.ws.extend(first..first + a);
+            unique += func.app_chunks;
+        } else {
+            self.ws.extend_from_within(prev.ws_start as usize..(prev.ws_start + prev.ws_len) as usize);
+        }
+        debug_assert_eq!(self.ws.len() as u32 - ws_start, b + r + d + a);
+        if rng.random_bool(u.deps_change_share) {
+            let rewrite = stochastic_round(u.deps_change_fraction * f64::from(d), rng).min(d);
+            let first = self.fresh(rewrite, version);
+            for i in 0..rewrite {
+                self.ws[(ws_start + b + r + i) as usize] = first + i;
+            }
+            unique += (u.deps_change_fraction * f64::from(func.deps_chunks)).round() as u32;
+            why |= news::DEPS;
+        }
+        if rng.random_bool(u.code_change_share) && why & (news::SALT | news::LAYER_UPDATE) == 0 {
+            let z: f64 = StandardNormal.sample(rng);
+            let share = (u.code_change_median * (u.code_change_sigma * z).exp()).min(1.0);
+            let rewrite = stochastic_round(share * f64::from(a), rng).clamp(1, a.max(1)).min(a);
+            let first = self.fresh(rewrite, version);
+            for i in 0..rewrite {
+                self.ws[(ws_start + b + r + d + i) as usize] = first + i;
+            }
+            unique += ((share * f64::from(func.app_chunks)).round() as u32).max(1);
+            why |= news::CODE;
         }
         self.versions.push(Version {
             function: f,
             ws_start,
             ws_len: prev.ws_len,
             image_chunks: prev.image_chunks,
-            unique_chunks: unique,
+            unique_chunks: unique.min(prev.image_chunks),
+            created: at,
+            chain: chain[2],
+            epoch,
+            news: why,
         });
         version
     }

@@ -7,7 +7,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use super::engine::{Measured, MinuteRow};
+use super::engine::{Interval, Measured, MinuteRow, S3_CAUSES};
 use super::failure::FailureRecord;
 use super::histogram::LogHistogram;
 use super::population::PopulationSummary;
@@ -48,6 +48,40 @@ pub struct L2Summary {
     /// Belady's bound on the same requests with the cluster's capacity (`l2_belady`).
     pub belady_hit_rate: Option<f64>,
     pub stored_bytes: u64,
+    /// Bytes held at the end (all nodes, memory and flash) and pieces evicted over the whole run.
+    pub used_bytes: u64,
+    pub evictions: u64,
+    /// Share of AZ-cache stripe reads served from node memory (window).
+    pub memory_stripe_share: f64,
+}
+
+/// How the warm-up ended and how the headline figures moved, interval by interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SteadySummary {
+    /// Simulated seconds of warm-up before the window.
+    pub warmup_s: f64,
+    /// Whether the drift check passed (false: `steady.max_warmup` ended the warm-up).
+    pub steady: bool,
+    /// The warm-up's check intervals, then the window's hours.
+    pub warmup_intervals: Vec<Interval>,
+    pub window_hours: Vec<Interval>,
+    /// Largest hour-to-hour change over the window of each headline figure (0 for a one-hour
+    /// window: compare the last warm-up interval instead).
+    pub drift_l1_share: f64,
+    pub drift_az_hit_rate: f64,
+    pub drift_s3_share: f64,
+}
+
+/// A minute below 99% AZ hit rate and what its S3 reads were for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BadMinute {
+    pub minute: u32,
+    pub hit_rate: f64,
+    pub s3_reads: u64,
+    /// `(cause, S3 reads)`, largest first, causes with none left out.
+    pub causes: Vec<(&'static str, u64)>,
+    pub fresh_starts: u64,
+    pub cron_runs: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -106,12 +140,20 @@ pub struct FleetReport {
     pub l2: L2Summary,
     pub s3: S3Summary,
     pub cold_start: Quantiles,
+    /// Cold starts in the first minute of their version (new functions' and deploys' floods),
+    /// and the others.
+    pub cold_start_fresh: Quantiles,
+    pub cold_start_rest: Quantiles,
     pub agent_read: AgentReads,
     /// Figure 9: one AZ-cache read with the configured redundancy, and the same stripe draws read
     /// without parity (all k data stripes; erasure coding only).
     pub stripe_fetch_ec: Quantiles,
     pub stripe_fetch_no_parity: Quantiles,
     pub failures: Vec<FailureRecord>,
+    pub steady: SteadySummary,
+    pub bad_minutes: Vec<BadMinute>,
+    /// Worker-cache hits that waited for a fetch in flight on the same worker.
+    pub l1_joined: u64,
     pub minutes: Vec<MinuteRow>,
     pub histograms: Histograms,
 }
@@ -152,7 +194,57 @@ impl FleetReport {
             repairs: m.repairs,
             belady_hit_rate: m.l2_belady_hit_rate,
             stored_bytes: m.l2_stored_bytes,
+            used_bytes: m.l2_used_bytes,
+            evictions: m.l2_evictions,
+            memory_stripe_share: share(m.l2_memory_stripes, m.l2_stripes),
         };
+        let window_hours: Vec<Interval> = m
+            .minutes
+            .chunks(60)
+            .enumerate()
+            .map(|(h, rows)| {
+                let sum = |f: fn(&MinuteRow) -> u64| rows.iter().map(f).sum::<u64>();
+                let (l1, l2, s3) = (sum(|r| r.l1_memory + r.l1_disk), sum(|r| r.l2_hits), sum(|r| r.s3_reads));
+                Interval {
+                    end_s: m.warmup.as_secs_f64() + 3600.0 * (h + 1) as f64,
+                    reads: l1 + l2 + s3,
+                    l1,
+                    l2_hits: l2,
+                    s3,
+                    ..Interval::default()
+                }
+            })
+            .collect();
+        let drift = |f: fn(&Interval) -> f64| {
+            window_hours.windows(2).map(|w| (f(&w[1]) - f(&w[0])).abs()).fold(0.0, f64::max)
+        };
+        let steady = SteadySummary {
+            warmup_s: m.warmup.as_secs_f64(),
+            steady: m.steady,
+            drift_l1_share: drift(Interval::l1_share),
+            drift_az_hit_rate: drift(Interval::az_hit_rate),
+            drift_s3_share: drift(Interval::s3_share),
+            warmup_intervals: m.warmup_intervals.clone(),
+            window_hours,
+        };
+        let bad_minutes = m
+            .minutes
+            .iter()
+            .filter(|r| r.l2_hit_rate().is_some_and(|h| h < 0.99))
+            .map(|r| {
+                let mut causes: Vec<(&'static str, u64)> =
+                    S3_CAUSES.iter().zip(r.s3_causes).filter(|(_, n)| *n > 0).map(|(c, n)| (*c, n)).collect();
+                causes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                BadMinute {
+                    minute: r.minute,
+                    hit_rate: r.l2_hit_rate().unwrap_or(0.0),
+                    s3_reads: r.s3_reads,
+                    causes,
+                    fresh_starts: r.fresh_starts,
+                    cron_runs: r.cron_runs,
+                }
+            })
+            .collect();
         let mut per_minute: Vec<u64> = m.minutes.iter().map(|r| r.s3_reads).collect();
         per_minute.sort_unstable();
         let peak = per_minute.last().copied().unwrap_or(0);
@@ -181,10 +273,15 @@ impl FleetReport {
             l2,
             s3,
             cold_start: Quantiles::of(&m.cold_start),
+            cold_start_fresh: Quantiles::of(&m.cold_start_fresh),
+            cold_start_rest: Quantiles::of(&m.cold_start_rest),
             agent_read,
             stripe_fetch_ec: Quantiles::of(&m.stripe_ec),
             stripe_fetch_no_parity: Quantiles::of(&m.stripe_no_parity),
             failures: m.failures,
+            steady,
+            bad_minutes,
+            l1_joined: sum(|r| r.l1_joined),
             minutes: m.minutes,
             histograms: Histograms {
                 agent_read: m.agent_read,
@@ -330,7 +427,7 @@ impl fmt::Display for FleetReport {
         let sc = &self.scenario;
         writeln!(
             f,
-            "fleet simulation: scenario {}, seed {:#x}, chunkload {}\n{} workers, {} L2 nodes ({}), {} functions; window {} after {} warm-up\n",
+            "fleet simulation: scenario {}, seed {:#x}, chunkload {}\n{} workers, {} L2 nodes ({}), {} functions; window {} after {} of warm-up ({})\n",
             sc.name,
             self.seed,
             self.chunkload_version,
@@ -342,8 +439,36 @@ impl fmt::Display for FleetReport {
             },
             sc.population.functions,
             sc.duration,
-            sc.warmup
+            SimDuration::from_secs_f64(self.steady.warmup_s),
+            if self.steady.steady {
+                "steady: the figures stopped drifting"
+            } else {
+                "NOT steady: the longest warm-up allowed ended it"
+            }
         )?;
+        let mut t = Table::new(["steady state: interval ending", "worker cache", "AZ hit rate", "S3", "AZ used", "AZ evictions"]);
+        let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+        for (i, iv) in self.steady.warmup_intervals.iter().enumerate() {
+            t.row([
+                format!("warm-up {} ({:.1} h)", i + 1, iv.end_s / 3600.0),
+                pct(iv.l1_share()),
+                pct(iv.az_hit_rate()),
+                pct(iv.s3_share()),
+                gib(iv.l2_used_bytes),
+                iv.l2_evictions.to_string(),
+            ]);
+        }
+        for (i, iv) in self.steady.window_hours.iter().enumerate() {
+            t.row([
+                format!("window hour {} ({:.1} h)", i + 1, iv.end_s / 3600.0),
+                pct(iv.l1_share()),
+                pct(iv.az_hit_rate()),
+                pct(iv.s3_share()),
+                String::new(),
+                String::new(),
+            ]);
+        }
+        writeln!(f, "{t}")?;
         let w = &self.workload;
         let mut t = Table::new(["workload", "value"]);
         t.row(["cold starts".to_string(), w.cold_starts.to_string()]);
@@ -412,6 +537,8 @@ impl fmt::Display for FleetReport {
         let ms = |v: f64| format!("{v:.3}ms");
         for (name, q) in [
             ("cold start", &self.cold_start),
+            ("  first minute of a version", &self.cold_start_fresh),
+            ("  other starts", &self.cold_start_rest),
             ("agent read (fig. 11)", &self.agent_read.quantiles),
             ("AZ read, configured (fig. 9)", &self.stripe_fetch_ec),
             ("AZ read, no parity (fig. 9)", &self.stripe_fetch_no_parity),
@@ -444,6 +571,21 @@ impl fmt::Display for FleetReport {
             s3.peak_over_median,
             s3.throttle_wait_p99_ms
         )?;
+        if !self.bad_minutes.is_empty() {
+            let mut t = Table::new(["minute below 99%", "AZ hit rate", "S3 reads", "for", "new-version starts", "cron runs"]);
+            for b in &self.bad_minutes {
+                let causes: Vec<String> = b.causes.iter().take(3).map(|(c, n)| format!("{c} {n}")).collect();
+                t.row([
+                    b.minute.to_string(),
+                    pct(b.hit_rate),
+                    b.s3_reads.to_string(),
+                    causes.join(", "),
+                    b.fresh_starts.to_string(),
+                    b.cron_runs.to_string(),
+                ]);
+            }
+            writeln!(f, "{t}")?;
+        }
         if !self.failures.is_empty() {
             let mut t = Table::new(["failure", "at", "node", "L2 chunks before", "after", "lost"]);
             for r in &self.failures {

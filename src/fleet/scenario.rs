@@ -34,7 +34,9 @@ pub struct FleetScenario {
     pub name: String,
     /// The measured window.
     pub duration: SimDuration,
-    /// Simulated time before the window (same workload, not measured): caches warm by themselves.
+    /// The shortest warm-up: simulated time before the window (same world, not measured, a
+    /// cache-only pass). The warm-up then goes on in steps of `steady.check` until the headline
+    /// figures stop drifting (`[steady]`), up to `steady.max_warmup`.
     pub warmup: SimDuration,
     /// Workload step: demand per function is drawn once per tick.
     pub tick: SimDuration,
@@ -52,6 +54,8 @@ pub struct FleetScenario {
     /// cluster's whole capacity. Costs ~13 bytes of memory per AZ read.
     pub l2_belady: bool,
     pub failures: Vec<Failure>,
+    pub steady: SteadyConfig,
+    pub world: WorldConfig,
     pub population: PopulationConfig,
     pub uploads: UploadConfig,
     pub workload: WorkloadConfig,
@@ -126,14 +130,63 @@ pub struct AppLayer {
     pub read_fraction: f64,
 }
 
+/// When the warm-up has reached a steady state (`fleet::steady`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SteadyConfig {
+    /// Length of the intervals compared: the warm-up ends at the end of the first interval (after
+    /// `warmup`) whose figures differ from the interval before by less than every tolerance.
+    pub check: SimDuration,
+    /// The longest warm-up; reached without a steady state, the report says so.
+    pub max_warmup: SimDuration,
+    /// Largest change, in share points, of the worker-cache share of chunk reads.
+    pub l1_share_drift: f64,
+    /// Largest change of the AZ cache's hit rate.
+    pub az_hit_rate_drift: f64,
+    /// Largest change of the S3 share of chunk reads.
+    pub s3_share_drift: f64,
+}
+
+/// The open world: functions come and go, shared layers get new versions, salts rotate and
+/// workers are replaced, all as Poisson processes (`fleet::population`, `fleet::workload`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldConfig {
+    /// Customers owning the functions (a function's owner is Zipf(`customer_zipf`) by customer).
+    pub customers: usize,
+    pub customer_zipf: f64,
+    /// Share of a customer's functions built on the customer's own stack (base, runtime and
+    /// dependency layers); the others draw their stack like anyone else.
+    pub customer_stack_share: f64,
+    /// Mean life of a function (exponential) before it is abandoned: no more invocations.
+    pub function_lifetime: SimDuration,
+    /// Mean time between new versions (security updates) of each base layer lineage.
+    pub base_update_interval: SimDuration,
+    /// Mean time between new versions of each language-runtime layer lineage.
+    pub runtime_update_interval: SimDuration,
+    /// The convergent-encryption salt changes every this long: uploads after a rotation produce
+    /// new chunks for the same bytes (dedup traded for blast radius).
+    pub salt_rotation: SimDuration,
+    /// Mean life of a worker (exponential); a replaced worker comes back with an empty cache.
+    pub worker_lifetime: SimDuration,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UploadConfig {
     pub new_functions_per_hour: f64,
+    /// Deploys of existing functions (picked by popularity). Each rebuilds the image on the latest
+    /// base and runtime versions and the current salt; what else changes is below.
     pub updates_per_hour: f64,
-    pub reupload_share: f64,
-    pub unique_share_median: f64,
-    pub unique_share_mean: f64,
+    /// Share of deploys that change the function's code.
+    pub code_change_share: f64,
+    /// Share of the app layer's read chunks a code change rewrites: log-normal median and sigma.
+    pub code_change_median: f64,
+    pub code_change_sigma: f64,
+    /// Share of deploys that change the dependency layer (a package bump), and the share of its
+    /// read chunks such a change rewrites.
+    pub deps_change_share: f64,
+    pub deps_change_fraction: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,8 +323,12 @@ impl FleetScenario {
         }
         if !self.duration.as_nanos().is_multiple_of(self.tick.as_nanos())
             || !self.warmup.as_nanos().is_multiple_of(self.tick.as_nanos())
+            || !self.steady.max_warmup.as_nanos().is_multiple_of(self.tick.as_nanos())
         {
-            return bad(format!("duration and warmup must be whole multiples of tick ({})", self.tick));
+            return bad(format!(
+                "duration, warmup and steady.max_warmup must be whole multiples of tick ({})",
+                self.tick
+            ));
         }
         if self.tick > SimDuration::from_secs(60)
             || !SimDuration::from_secs(60).as_nanos().is_multiple_of(self.tick.as_nanos())
@@ -317,15 +374,41 @@ impl FleetScenario {
         let u = &self.uploads;
         positive("uploads.new_functions_per_hour", u.new_functions_per_hour)?;
         positive("uploads.updates_per_hour", u.updates_per_hour)?;
-        share("uploads.reupload_share", u.reupload_share)?;
-        share("uploads.unique_share_median", u.unique_share_median)?;
-        if !(u.unique_share_median > 0.0
-            && u.unique_share_mean >= u.unique_share_median
-            && u.unique_share_mean <= 1.0)
-        {
-            return bad(
-                "uploads: need 0 < unique_share_median <= unique_share_mean <= 1 (a log-normal)".into()
-            );
+        share("uploads.code_change_share", u.code_change_share)?;
+        share("uploads.code_change_median", u.code_change_median)?;
+        positive("uploads.code_change_sigma", u.code_change_sigma)?;
+        share("uploads.deps_change_share", u.deps_change_share)?;
+        share("uploads.deps_change_fraction", u.deps_change_fraction)?;
+        let st = &self.steady;
+        if st.check.is_zero() || !st.check.as_nanos().is_multiple_of(self.tick.as_nanos()) {
+            return bad(format!("steady.check must be a whole number of ticks above zero ({})", self.tick));
+        }
+        if st.max_warmup < self.warmup {
+            return bad(format!("steady.max_warmup {} is shorter than warmup {}", st.max_warmup, self.warmup));
+        }
+        for (name, v) in [
+            ("steady.l1_share_drift", st.l1_share_drift),
+            ("steady.az_hit_rate_drift", st.az_hit_rate_drift),
+            ("steady.s3_share_drift", st.s3_share_drift),
+        ] {
+            share(name, v)?;
+        }
+        let wd = &self.world;
+        if wd.customers == 0 {
+            return bad("world.customers must be at least 1".into());
+        }
+        positive("world.customer_zipf", wd.customer_zipf)?;
+        share("world.customer_stack_share", wd.customer_stack_share)?;
+        for (name, d) in [
+            ("world.function_lifetime", wd.function_lifetime),
+            ("world.base_update_interval", wd.base_update_interval),
+            ("world.runtime_update_interval", wd.runtime_update_interval),
+            ("world.salt_rotation", wd.salt_rotation),
+            ("world.worker_lifetime", wd.worker_lifetime),
+        ] {
+            if d.is_zero() {
+                return bad(format!("{name} must be above zero"));
+            }
         }
         let w = &self.workload;
         positive("workload.total_concurrency", w.total_concurrency)?;
@@ -391,10 +474,9 @@ impl FleetScenario {
         Ok(())
     }
 
-    /// Ticks in the warm-up and in the whole run.
-    pub fn ticks(&self) -> (u64, u64) {
-        let t = self.tick.as_nanos();
-        (self.warmup.as_nanos() / t, (self.warmup.as_nanos() + self.duration.as_nanos()) / t)
+    /// Ticks in `d` (a whole number of ticks).
+    pub fn ticks_in(&self, d: SimDuration) -> u64 {
+        d.as_nanos() / self.tick.as_nanos()
     }
 }
 
@@ -482,8 +564,8 @@ mod tests {
         assert!(e.to_string().contains("missing unit"), "{e}");
         let e = FleetScenario::load(None, &["l2.nodez=3".into()]).unwrap_err();
         assert!(e.to_string().contains("l2.nodez"), "{e}");
-        let e = FleetScenario::load(None, &["uploads.reupload_share=1.5".into()]).unwrap_err();
-        assert!(e.to_string().contains("reupload_share"), "{e}");
+        let e = FleetScenario::load(None, &["uploads.code_change_share=1.5".into()]).unwrap_err();
+        assert!(e.to_string().contains("code_change_share"), "{e}");
         let e = FleetScenario::load(Some(("f", "duration = [\n")), &[]).unwrap_err();
         assert!(e.to_string().starts_with("f: not valid TOML"), "{e}");
         let e = FleetScenario::load(

@@ -11,10 +11,10 @@ use rustc_hash::FxHashMap;
 use super::failure::{self, Action, TimedAction};
 use super::population::Population;
 use super::scenario::FleetScenario;
-use super::workload::TickBatch;
+use super::workload::{L1Outcome, TickBatch};
 use crate::cache::{ChunkId, PolicyKind};
 use crate::sim::rng::derive;
-use crate::sim::{Tier, WorkerCache};
+use crate::sim::WorkerCache;
 use crate::units::ByteSize;
 
 /// The tag of the worker caches' seeds (`"l1"` in ASCII); worker `w`'s is this with `w << 16`.
@@ -22,6 +22,13 @@ const WORKER_CACHE_TAG: u64 = 0x6c31;
 
 /// The tag of a generation of worker caches after the `n`-th reset: this plus `n`.
 const WORKER_GENERATION_TAG: u64 = 0x6c31_0000_0000;
+
+/// The tag of a replaced worker's new cache: this plus the replacement's count.
+const WORKER_REPLACEMENT_TAG: u64 = 0x6c32_0000_0000;
+
+/// A hit on a chunk admitted at most this many seconds ago is flagged `recent`: its fetch may still
+/// be in flight (an S3 GET's p99.9 is well under this), and the engine checks when it lands.
+pub const RECENT_SECS: u64 = 10;
 
 /// Every worker's cache. Whether a read hits a worker cache does not depend on the AZ cache or
 /// S3 (a miss is admitted either way), so this stage runs on the workload's thread, ahead of the
@@ -34,15 +41,13 @@ pub struct WorkerCaches<'a> {
     /// Actions that empty the worker caches too.
     resets: Vec<TimedAction>,
     next_reset: usize,
+    replacements: u64,
 }
 
 impl<'a> WorkerCaches<'a> {
     pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
-        let resets = failure::schedule(sc)
-            .into_iter()
-            .filter(|a| matches!(a.action, Action::RestartAll { workers: true }))
-            .collect();
-        WorkerCaches { sc, pop, seed, caches: Self::fresh(sc, seed), resets, next_reset: 0 }
+        let resets = Vec::new();
+        WorkerCaches { sc, pop, seed, caches: Self::fresh(sc, seed), resets, next_reset: 0, replacements: 0 }
     }
 
     fn fresh(sc: &FleetScenario, seed: u64) -> Vec<WorkerL1> {
@@ -54,11 +59,28 @@ impl<'a> WorkerCaches<'a> {
             .collect()
     }
 
+    /// The measured window starts at `at`: the failures that empty worker caches are scheduled
+    /// from it.
+    pub fn open_window(&mut self, at: crate::sim::time::SimTime) {
+        self.resets = failure::schedule(self.sc, at)
+            .into_iter()
+            .filter(|a| matches!(a.action, Action::RestartAll { workers: true }))
+            .collect();
+    }
+
     /// Reads every start's working set through its worker's cache, filling `batch.l1` with the tier
     /// that served each read (`None`: a miss).
     pub fn fill(&mut self, batch: &mut TickBatch) {
         let mut out = std::mem::take(&mut batch.l1);
         out.clear();
+        for &w in &batch.replaced {
+            self.replacements += 1;
+            let s = derive(self.seed, WORKER_REPLACEMENT_TAG + self.replacements);
+            let l1 = &self.sc.l1;
+            self.caches[w as usize] =
+                WorkerL1::new(l1.policy, l1.memory_capacity, l1.disk_capacity, self.sc.chunk_size, s);
+        }
+        
         for s in &batch.starts {
             while let Some(r) = self.resets.get(self.next_reset) {
                 if r.at > s.time {
@@ -70,7 +92,8 @@ impl<'a> WorkerCaches<'a> {
                     Self::fresh(self.sc, derive(self.seed, WORKER_GENERATION_TAG + self.next_reset as u64));
             }
             let cache = &mut self.caches[s.worker as usize];
-            out.extend(self.pop.working_set(s.version).iter().map(|&c| cache.read(c, self.sc.chunk_size)));
+            let at = (s.time.as_nanos() / 1_000_000_000) as u32;
+            out.extend(self.pop.working_set(s.version).iter().map(|&c| cache.read(c, self.sc.chunk_size, at)));
         }
         batch.l1 = out;
     }
@@ -80,6 +103,8 @@ pub struct WorkerL1 {
     local: FxHashMap<u32, u32>,
     /// Region id of each local id (`u32::MAX` when free).
     global: Vec<u32>,
+    /// Second (of simulated time) each local id was last admitted.
+    admitted: Vec<u32>,
     free: Vec<u32>,
     recycle: bool,
     cache: WorkerCache,
@@ -90,14 +115,16 @@ impl WorkerL1 {
         WorkerL1 {
             local: FxHashMap::default(),
             global: Vec::new(),
+            admitted: Vec::new(),
             free: Vec::new(),
             recycle: matches!(policy, PolicyKind::Lru | PolicyKind::Fifo | PolicyKind::Random),
             cache: WorkerCache::new(policy, memory, disk, chunk, seed),
         }
     }
 
-    /// Looks `chunk` up; on a miss, admits it (the fetch that follows fills the worker cache).
-    pub fn read(&mut self, chunk: u32, size: ByteSize) -> Option<Tier> {
+    /// Looks `chunk` up at second `now` of simulated time; on a miss, admits it (the fetch that
+    /// follows fills the worker cache, and a read meanwhile waits for it: flagged `recent`).
+    pub fn read(&mut self, chunk: u32, size: ByteSize, now: u32) -> L1Outcome {
         let id = match self.local.get(&chunk) {
             Some(&l) => l,
             None => {
@@ -108,6 +135,7 @@ impl WorkerL1 {
                     }
                     None => {
                         self.global.push(chunk);
+                        self.admitted.push(0);
                         self.global.len() as u32 - 1
                     }
                 };
@@ -115,7 +143,7 @@ impl WorkerL1 {
                 l
             }
         };
-        let Self { local, global, free, recycle, cache } = self;
+        let Self { local, global, free, recycle, cache, admitted } = self;
         let mut leave = |gone: ChunkId| {
             if *recycle {
                 let g = std::mem::replace(&mut global[gone.index()], u32::MAX);
@@ -124,10 +152,12 @@ impl WorkerL1 {
             }
         };
         if let Some(tier) = cache.get_with(ChunkId(id), size, &mut leave) {
-            return Some(tier);
+            let recent = u64::from(now.saturating_sub(admitted[id as usize])) <= RECENT_SECS;
+            return L1Outcome::Hit { tier, recent };
         }
         cache.insert_with(ChunkId(id), size, &mut leave);
-        None
+        admitted[id as usize] = now;
+        L1Outcome::Miss
     }
 
     /// Local ids in use (the size of this worker's arrays).
@@ -144,15 +174,16 @@ mod tests {
     fn hits_misses_and_bounded_ids_under_lru() {
         let k = ByteSize::kib(512);
         let mut w = WorkerL1::new(PolicyKind::Lru, ByteSize::mib(1), ByteSize::mib(2), k, 1);
-        assert_eq!(w.read(100, k), None);
-        assert_eq!(w.read(100, k), Some(Tier::WorkerMemory));
+        let hit = |tier, recent| L1Outcome::Hit { tier, recent };
+        assert_eq!(w.read(100, k, 0), L1Outcome::Miss);
+        assert_eq!(w.read(100, k, 1), hit(Tier::WorkerMemory, true), "admitted a second ago: maybe in flight");
         for c in 0..1000 {
-            w.read(1000 + c, k);
+            w.read(1000 + c, k, 50);
         }
         assert!(w.ids() <= 8, "ids are reused: {}", w.ids());
-        assert_eq!(w.read(100, k), None, "evicted long ago");
-        assert_eq!(w.read(1999, k), Some(Tier::WorkerMemory));
-        assert_eq!(w.read(1996, k), Some(Tier::WorkerDisk));
+        assert_eq!(w.read(100, k, 60), L1Outcome::Miss, "evicted long ago");
+        assert_eq!(w.read(1999, k, 100), hit(Tier::WorkerMemory, false));
+        assert_eq!(w.read(1996, k, 100), hit(Tier::WorkerDisk, false));
     }
 
     #[test]
@@ -160,7 +191,7 @@ mod tests {
         let k = ByteSize::kib(512);
         let mut w = WorkerL1::new(PolicyKind::LruK { k: 2 }, ByteSize::mib(1), ByteSize::mib(2), k, 1);
         for c in 0..50 {
-            w.read(c, k);
+            w.read(c, k, 0);
         }
         assert_eq!(w.ids(), 50);
     }

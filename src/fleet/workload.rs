@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::popularity::Zipf;
 use super::population::{Population, UploadKind};
+use crate::sim::time::SimDuration;
 use super::scenario::{FleetScenario, PlacementPolicy};
 use crate::sim::Tier;
 use crate::sim::rng::derive;
@@ -31,6 +32,8 @@ pub struct ColdStart {
     pub function: u32,
     pub version: u32,
     pub worker: u32,
+    /// In the first minute of its version (a new function's or a deploy's first flood).
+    pub fresh: bool,
 }
 
 /// One tick's output.
@@ -46,9 +49,21 @@ pub struct TickBatch {
     /// Needs no worker had room for (the invocation is throttled; counted, not started).
     pub rejected: u64,
     pub cron_runs: u64,
+    /// Workers replaced at the start of the tick (their caches start empty).
+    pub replaced: Vec<u32>,
     /// The worker-cache outcome of every read of every start, in order (filled by
     /// [`WorkerCaches`](super::worker::WorkerCaches)).
-    pub l1: Vec<Option<Tier>>,
+    pub l1: Vec<L1Outcome>,
+}
+
+/// What a worker cache did with one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L1Outcome {
+    /// Not in the worker cache: fetched (and admitted at once, so later reads wait for it).
+    Miss,
+    /// Served by the worker cache; `recent`: the chunk was admitted within the last
+    /// [`RECENT_TICKS`](super::worker::RECENT_TICKS), so its fetch may still be in flight.
+    Hit { tier: Tier, recent: bool },
 }
 
 /// Counters over the measured window.
@@ -64,17 +79,11 @@ pub struct WorkloadSummary {
     pub peak_live_sandboxes: u64,
     pub functions_created: u64,
     pub updates: u64,
+    pub functions_abandoned: u64,
     pub scale_ups: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Schedule {
-    None,
-    /// Fires when the minute of the week modulo `period` equals `offset`.
-    Every {
-        period: u32,
-        offset: u32,
-    },
+    pub workers_replaced: u64,
+    /// Cold starts in the first minute of their version.
+    pub fresh_starts: u64,
 }
 
 /// A function's sandboxes: workers oldest-used first, with their last-use ticks run-length
@@ -157,7 +166,7 @@ impl Pool {
 
 struct FnState {
     mean: f64,
-    schedule: Schedule,
+    schedule: Option<(u32, u32)>,
     active: bool,
     version: u32,
     pool: Pool,
@@ -171,13 +180,18 @@ pub struct Workload<'a> {
     sc: &'a FleetScenario,
     pop: &'a Population,
     rng: ChaCha8Rng,
+    /// Worker replacements and scale-ups: their own stream, so they move nothing else.
+    events: ChaCha8Rng,
     seed: u64,
     fns: Vec<FnState>,
+    /// Live functions with a popularity (for scale-up picks), and each one's index in it.
+    active: Vec<u32>,
+    slot: Vec<u32>,
     slots: Vec<u32>,
     next_upload: usize,
-    /// `(tick, function, extra concurrency, until tick)`, in tick order.
-    scale_ups: Vec<(u32, u32, f64, u32)>,
-    next_scale_up: usize,
+    next_scale_up: f64,
+    next_replacement: f64,
+    burst_size: LogNormal<f64>,
     live: u64,
     keep_alive_ticks: u32,
     expiry_per_tick: f64,
@@ -187,30 +201,24 @@ pub struct Workload<'a> {
 
 impl<'a> Workload<'a> {
     pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
-        let mut rng = stream(seed, "workload");
-        let n = sc.population.functions;
+        let rng = stream(seed, "workload");
+        let mut events = stream(seed, "workload.events");
         let c = &sc.cron;
         let scheduled = c.hourly_functions + c.daily_functions + c.weekly_functions;
-        let steady = n - scheduled;
-        // Concurrency by rank over the steady functions; scheduled ones are the least popular.
+        let steady = sc.population.functions - scheduled;
+        // Concurrency by rank over the steady functions (a scheduled one has none).
         let zipf_total: f64 = (0..steady).map(|i| Zipf::weight(i, sc.workload.popularity_zipf)).sum();
-        let mean_of_rank = |rank: usize| {
-            if rank < steady {
-                sc.workload.total_concurrency * Zipf::weight(rank, sc.workload.popularity_zipf) / zipf_total
-            } else {
-                0.0
-            }
-        };
-        let mut fns: Vec<FnState> = pop
+        let fns: Vec<FnState> = pop
             .functions
             .iter()
-            .enumerate()
-            .map(|(i, f)| FnState {
-                // A function created during the run draws its rank among the steady ones.
-                // So does a real image's function; it runs from the start.
-                mean: if i < n { mean_of_rank(f.rank) } else { mean_of_rank(f.rank % steady.max(1)) },
-                schedule: Schedule::None,
-                active: i < n || f.real.is_some(),
+            .map(|f| FnState {
+                mean: if f.schedule.is_some() || zipf_total == 0.0 {
+                    0.0
+                } else {
+                    sc.workload.total_concurrency * Zipf::weight(f.rank, sc.workload.popularity_zipf) / zipf_total
+                },
+                schedule: f.schedule,
+                active: f.created == SimTime::ZERO,
                 version: f.first_version,
                 pool: Pool::default(),
                 burst_from: 0,
@@ -218,79 +226,65 @@ impl<'a> Workload<'a> {
                 burst_extra: 0.0,
             })
             .collect();
-        let week = 7 * 24 * 60;
-        let mut assign = |range: std::ops::Range<usize>, period: u32, rng: &mut ChaCha8Rng| {
-            for f in &mut fns[range] {
-                let offset =
-                    if rng.random_bool(c.on_the_hour_share) { 0 } else { rng.random_range(0..period) };
-                f.schedule = Schedule::Every { period, offset };
+        let mut active = Vec::new();
+        let mut slot = vec![u32::MAX; fns.len()];
+        for (i, f) in fns.iter().enumerate() {
+            if f.active && f.schedule.is_none() {
+                slot[i] = active.len() as u32;
+                active.push(i as u32);
             }
-        };
-        assign(steady..steady + c.hourly_functions, 60, &mut rng);
-        assign(
-            steady + c.hourly_functions..steady + c.hourly_functions + c.daily_functions,
-            24 * 60,
-            &mut rng,
-        );
-        assign(steady + c.hourly_functions + c.daily_functions..n, week, &mut rng);
-
-        let tick_secs = sc.tick.as_secs_f64();
-        let ticks = |d: crate::sim::time::SimDuration| (d.as_secs_f64() / tick_secs).round() as u32;
-        // New functions' first traffic.
+        }
         let b = &sc.bursts;
         let burst_size =
             LogNormal::new(b.new_function_sandboxes_median.max(1e-9).ln(), b.new_function_sandboxes_sigma)
                 .expect("validated burst shape");
-        for u in &pop.uploads {
-            if u.kind == UploadKind::NewFunction {
-                let f = &mut fns[u.function as usize];
-                let created = (u.at.as_nanos() as f64 / 1e9 / tick_secs) as u32;
-                f.burst_from = created + ticks(b.new_function_delay);
-                f.burst_until = f.burst_from + ticks(b.new_function_duration).max(1);
-                f.burst_extra =
-                    if b.new_function_sandboxes_median > 0.0 { burst_size.sample(&mut rng) } else { 0.0 };
-            }
-        }
-        // Scale-ups of existing functions, by popularity.
-        let (_, total_ticks) = sc.ticks();
-        let mut scale_ups = Vec::new();
-        if b.scale_ups_per_hour > 0.0 && steady > 0 {
-            let popularity = Zipf::new(steady, sc.workload.popularity_zipf);
-            let gap = Exp::new(b.scale_ups_per_hour / 3600.0).expect("a positive rate");
-            let mut t = gap.sample(&mut rng);
-            while t < total_ticks as f64 * tick_secs {
-                let f = popularity.pick(&mut rng) as u32;
-                let from = (t / tick_secs) as u32;
-                let extra = fns[f as usize].mean * (b.scale_up_factor - 1.0).max(0.0);
-                scale_ups.push((from, f, extra, from + ticks(b.scale_up_duration).max(1)));
-                t += gap.sample(&mut rng);
-            }
-        }
+        let next_scale_up = exp_gap(b.scale_ups_per_hour / 3600.0, &mut events);
+        let replacement_rate = sc.placement.workers as f64 / sc.world.worker_lifetime.as_secs_f64();
+        let next_replacement = exp_gap(replacement_rate, &mut events);
+        let tick_secs = sc.tick.as_secs_f64();
         Workload {
             sc,
             pop,
             rng,
+            events,
             seed,
             fns,
+            active,
+            slot,
             slots: vec![0; sc.placement.workers],
             next_upload: 0,
-            scale_ups,
-            next_scale_up: 0,
+            next_scale_up,
+            next_replacement,
+            burst_size,
             live: 0,
-            keep_alive_ticks: ticks(sc.workload.keep_alive),
+            keep_alive_ticks: (sc.workload.keep_alive.as_secs_f64() / tick_secs).round() as u32,
             expiry_per_tick: tick_secs / sc.workload.sandbox_lifetime.as_secs_f64(),
             tick_secs,
             summary: WorkloadSummary::default(),
         }
     }
 
-    /// Runs tick `t` (ticks count from the start of the warm-up). `measured` adds it to the summary.
-    pub fn tick(&mut self, t: u64, measured: bool) -> TickBatch {
+    fn ticks(&self, d: crate::sim::time::SimDuration) -> u32 {
+        (d.as_secs_f64() / self.tick_secs).round() as u32
+    }
+
+    fn deactivate(&mut self, f: u32) {
+        let i = self.slot[f as usize];
+        if i == u32::MAX {
+            return;
+        }
+        self.slot[f as usize] = u32::MAX;
+        self.active.swap_remove(i as usize);
+        if let Some(&moved) = self.active.get(i as usize) {
+            self.slot[moved as usize] = i;
+        }
+    }
+
+    /// Uploads, abandonments, scale-ups and worker replacements due by the end of tick `t`.
+    fn world_events(&mut self, t: u64, measured: bool, batch: &mut TickBatch) {
         let tick = t as u32;
-        let t0 = t as f64 * self.tick_secs;
-        let end_ns = ((t + 1) as f64 * self.tick_secs * 1e9) as u64;
-        let mut batch = TickBatch { tick: t, ..TickBatch::default() };
-        // Uploads due by the end of this tick.
+        let end_s = (t + 1) as f64 * self.tick_secs;
+        let end_ns = (end_s * 1e9) as u64;
         while let Some(u) = self.pop.uploads.get(self.next_upload) {
             if u.at.as_nanos() >= end_ns {
                 break;
@@ -298,35 +292,91 @@ impl<'a> Workload<'a> {
             self.next_upload += 1;
             let slots = &mut self.slots;
             let f = &mut self.fns[u.function as usize];
-            f.version = u.version;
+            self.live -= f.pool.clear(&mut |w| slots[w as usize] -= 1);
             match u.kind {
                 UploadKind::NewFunction => {
                     f.active = true;
+                    f.version = u.version;
+                    let created = (u.at.as_nanos() as f64 / 1e9 / self.tick_secs) as u32;
+                    let b = &self.sc.bursts;
+                    f.burst_from = created + (b.new_function_delay.as_secs_f64() / self.tick_secs).round() as u32;
+                    f.burst_until = f.burst_from + ((b.new_function_duration.as_secs_f64() / self.tick_secs).round() as u32).max(1);
+                    f.burst_extra =
+                        if b.new_function_sandboxes_median > 0.0 { self.burst_size.sample(&mut self.rng) } else { 0.0 };
+                    if f.schedule.is_none() {
+                        self.slot[u.function as usize] = self.active.len() as u32;
+                        self.active.push(u.function);
+                    }
                     if measured {
                         self.summary.functions_created += 1;
                     }
                 }
                 UploadKind::Update => {
-                    self.live -= f.pool.clear(&mut |w| slots[w as usize] -= 1);
+                    f.version = u.version;
                     if measured {
                         self.summary.updates += 1;
                     }
                 }
+                UploadKind::Abandon => {
+                    f.active = false;
+                    self.deactivate(u.function);
+                    if measured {
+                        self.summary.functions_abandoned += 1;
+                    }
+                }
             }
         }
-        while let Some(&(from, f, extra, until)) = self.scale_ups.get(self.next_scale_up) {
-            if from > tick {
-                break;
+        // Scale-ups of live functions, picked by popularity (rejection on the Zipf weight).
+        let b = &self.sc.bursts;
+        while self.next_scale_up < end_s {
+            let at = self.next_scale_up;
+            self.next_scale_up += exp_gap(b.scale_ups_per_hour / 3600.0, &mut self.events);
+            if self.active.is_empty() {
+                continue;
             }
-            self.next_scale_up += 1;
+            let f = loop {
+                let f = self.active[self.events.random_range(0..self.active.len())];
+                let rank = self.pop.functions[f as usize].rank;
+                if self.events.random::<f64>() < Zipf::weight(rank, self.sc.workload.popularity_zipf) {
+                    break f;
+                }
+            };
+            let from = (at / self.tick_secs) as u32;
+            let until = from + self.ticks(b.scale_up_duration).max(1);
             let s = &mut self.fns[f as usize];
             s.burst_from = from;
             s.burst_until = until;
-            s.burst_extra = extra;
+            s.burst_extra = s.mean * (b.scale_up_factor - 1.0).max(0.0);
             if measured {
                 self.summary.scale_ups += 1;
             }
         }
+        // Workers replaced: their sandboxes end, their caches start empty.
+        let rate = self.sc.placement.workers as f64 / self.sc.world.worker_lifetime.as_secs_f64();
+        while self.next_replacement < end_s {
+            self.next_replacement += exp_gap(rate, &mut self.events);
+            let w = self.events.random_range(0..self.slots.len()) as u32;
+            for f in &mut self.fns {
+                while let Some(i) = f.pool.workers.iter().position(|&x| x == w) {
+                    f.pool.remove_at(i, &mut |_| {});
+                    self.live -= 1;
+                }
+            }
+            self.slots[w as usize] = 0;
+            batch.replaced.push(w);
+            if measured {
+                self.summary.workers_replaced += 1;
+            }
+        }
+        let _ = tick;
+    }
+
+    /// Runs tick `t` (ticks count from the start of the warm-up). `measured` adds it to the summary.
+    pub fn tick(&mut self, t: u64, measured: bool) -> TickBatch {
+        let tick = t as u32;
+        let t0 = t as f64 * self.tick_secs;
+        let mut batch = TickBatch { tick: t, ..TickBatch::default() };
+        self.world_events(t, measured, &mut batch);
         // Cron: the minute of the week, if a new one starts within this tick.
         let tick_ns = self.sc.tick.as_nanos();
         let start_ns = (self.sc.start_hour_of_week * 3600e9).round() as u64;
@@ -354,7 +404,7 @@ impl<'a> Workload<'a> {
                 lam += f.burst_extra;
             }
             let mut demand = poisson(lam, &mut self.rng);
-            if let (Some(minute), Schedule::Every { period, offset }) = (new_minute, f.schedule)
+            if let (Some(minute), Some((period, offset))) = (new_minute, f.schedule)
                 && minute % period == offset
             {
                 demand += 1;
@@ -385,11 +435,14 @@ impl<'a> Workload<'a> {
                 slots[worker as usize] += 1;
                 f.pool.push_new(worker, tick);
                 let at = t0 + self.rng.random::<f64>() * self.tick_secs;
+                let time = SimTime::from_nanos((at * 1e9) as u64);
+                let created = self.pop.versions[f.version as usize].created;
                 batch.starts.push(ColdStart {
-                    time: SimTime::from_nanos((at * 1e9) as u64),
+                    time,
                     function: fi as u32,
                     version: f.version,
                     worker,
+                    fresh: time.saturating_duration_since(created) < SimDuration::from_secs(60),
                 });
                 placed += 1;
             }
@@ -411,10 +464,19 @@ impl<'a> Workload<'a> {
                 .count() as u64;
             s.rejected += batch.rejected;
             s.cron_runs += batch.cron_runs;
+            s.fresh_starts += batch.starts.iter().filter(|c| c.fresh).count() as u64;
             s.peak_live_sandboxes = s.peak_live_sandboxes.max(self.live);
         }
         batch
     }
+}
+
+/// An exponential gap at `rate` per second (infinite at rate 0).
+fn exp_gap(rate: f64, rng: &mut ChaCha8Rng) -> f64 {
+    if rate <= 0.0 {
+        return f64::INFINITY;
+    }
+    Exp::new(rate).expect("a positive rate").sample(rng)
 }
 
 /// A worker with room for function `f`'s new sandbox, or `None` if every worker is full.

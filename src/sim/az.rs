@@ -104,6 +104,10 @@ pub struct AzLookup {
     pub nodes_asked: usize,
     /// Present pieces served from a memory tier rather than flash.
     pub memory_hits: usize,
+    /// Bit `i` set: the piece of placement slot `i` is present on a live node.
+    pub present_mask: u8,
+    /// Bit `i` set: that piece came from the node's memory (a subset of `present_mask`).
+    pub memory_mask: u8,
 }
 
 /// Per-node counters, all about pieces (stripes or copies) of chunks.
@@ -316,6 +320,8 @@ impl AzCache {
             if let Some(from_memory) = self.nodes[node as usize].get(chunk, piece) {
                 lookup.stripes_present += 1;
                 lookup.memory_hits += usize::from(from_memory);
+                lookup.present_mask |= 1 << slot;
+                lookup.memory_mask |= u8::from(from_memory) << slot;
             }
         }
         lookup.hit = lookup.stripes_present >= needed;
@@ -413,6 +419,11 @@ impl AzCache {
 
     pub fn node_stats(&self, node: NodeId) -> NodeStats {
         self.nodes[node.index()].stats()
+    }
+
+    /// Every node's counters, in node order.
+    pub fn all_node_stats(&self) -> Vec<NodeStats> {
+        self.nodes.iter().map(Node::stats).collect()
     }
 
     pub fn stats(&self) -> &AzStats {

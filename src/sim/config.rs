@@ -51,6 +51,14 @@ pub struct L2Config {
     pub policy: PolicyKind,
     /// `erasure-coded` (4-of-5, the paper's) or `single-copy`.
     pub redundancy: RedundancyName,
+    /// Share of each node's capacity that is memory, over flash (the paper: about 10%). Memory is
+    /// inclusive: it holds copies of recently written or read pieces.
+    pub memory_fraction: f64,
+    /// Extra time of a piece read from a node's flash rather than its memory (an NVMe read of a
+    /// 128 KiB stripe). `latency.az_stripe` is the memory-resident stripe as the worker sees it.
+    /// Default median 100 us, p99.9 1 ms: NVMe random-read latency under load (not in the paper,
+    /// which gives one worker-side figure for an AZ hit).
+    pub flash_read: LatencyDist,
 }
 
 impl Default for L2Config {
@@ -60,6 +68,11 @@ impl Default for L2Config {
             node_capacity: ByteSize::gib(64),
             policy: PolicyKind::LruK { k: PolicyKind::DEFAULT_K },
             redundancy: RedundancyName::ErasureCoded,
+            memory_fraction: 0.10,
+            flash_read: LatencyDist::LogNormal {
+                median: SimDuration::from_micros(100),
+                p999: SimDuration::from_micros(1_000),
+            },
         }
     }
 }
@@ -78,6 +91,7 @@ impl L2Config {
         let mut c = AzConfig::new(self.node_capacity, super::rng::seed_for(seed, "az-cache"));
         c.nodes = self.nodes;
         c.policy = self.policy;
+        c.memory_fraction = self.memory_fraction;
         c.redundancy = match self.redundancy {
             RedundancyName::ErasureCoded => Redundancy::EC_4_OF_5,
             RedundancyName::SingleCopy => Redundancy::SingleCopy,

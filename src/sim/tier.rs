@@ -146,6 +146,51 @@ pub fn az_read(stripe: &LatencyDist, redundancy: Redundancy, present: usize, rng
     AzRead { latency: kth_fastest(&mut draws[..answered], k), no_parity }
 }
 
+/// [`az_read`] with the node tier of every piece: a piece from a node's flash adds a `flash`
+/// draw to its stripe time, one from memory does not. `lookup` is the [`AzCache::get`](super::az::AzCache::get)
+/// that hit. The no-parity comparison (figure 9) is an independent read of the `k` data stripes,
+/// drawn afresh (all from memory or flash as the lookup found them), so the two configurations
+/// are compared as two measurements, not as two orderings of the same draws.
+pub fn az_read_tiered(
+    stripe: &LatencyDist,
+    flash: &LatencyDist,
+    redundancy: Redundancy,
+    lookup: &super::az::AzLookup,
+    rng: &mut ChaCha8Rng,
+) -> AzRead {
+    let (n, k) = (redundancy.stripes(), redundancy.needed());
+    assert!(n <= MAX_STRIPES, "{n} stripes, at most {MAX_STRIPES}");
+    let mut answered = [SimDuration::ZERO; MAX_STRIPES];
+    let mut m = 0;
+    for slot in 0..n {
+        if lookup.present_mask & (1 << slot) == 0 {
+            continue;
+        }
+        let mut t = stripe.sample(rng);
+        if lookup.memory_mask & (1 << slot) == 0 {
+            t += flash.sample(rng);
+        }
+        answered[m] = t;
+        m += 1;
+    }
+    let m = m.max(k.min(n));
+    let no_parity = match redundancy {
+        Redundancy::ErasureCoded { .. } if lookup.stripes_present >= n => {
+            let mut worst = SimDuration::ZERO;
+            for slot in 0..k {
+                let mut t = stripe.sample(rng);
+                if lookup.memory_mask & (1 << slot) == 0 {
+                    t += flash.sample(rng);
+                }
+                worst = worst.max(t);
+            }
+            Some(worst)
+        }
+        _ => None,
+    };
+    AzRead { latency: kth_fastest(&mut answered[..m], k.min(m)), no_parity }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;

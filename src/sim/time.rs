@@ -210,6 +210,16 @@ impl fmt::Display for SimDuration {
             write!(f, "{:.2}ms", self.as_millis_f64())
         } else if ns < NS_PER_S {
             write!(f, "{:.1}ms", self.as_millis_f64())
+        } else if ns >= 60 * NS_PER_S && ns.is_multiple_of(60 * NS_PER_S) {
+            // Whole minutes, hours or days read as such (a scenario's windows and intervals).
+            let min = ns / (60 * NS_PER_S);
+            if min.is_multiple_of(24 * 60) {
+                write!(f, "{}d", min / (24 * 60))
+            } else if min.is_multiple_of(60) {
+                write!(f, "{}h", min / 60)
+            } else {
+                write!(f, "{min}min")
+            }
         } else {
             write!(f, "{:.3}s", self.as_secs_f64())
         }
@@ -243,8 +253,8 @@ pub struct SimDurationError {
 impl FromStr for SimDuration {
     type Err = SimDurationError;
 
-    /// A decimal number and a unit (`ns`, `us` or `µs`, `ms`, `s`, `min`, `h`: fleet scenarios
-    /// span hours). The unit is required: a bare
+    /// A decimal number and a unit (`ns`, `us` or `µs`, `ms`, `s`, `min`, `h`, `d`: fleet scenarios
+    /// span days). The unit is required: a bare
     /// number in a scenario file is too easy to misread. Exact in integer arithmetic; a fraction
     /// finer than a nanosecond is truncated.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -262,6 +272,7 @@ impl FromStr for SimDuration {
             "s" => NS_PER_S,
             "min" => 60 * NS_PER_S,
             "h" => 3_600 * NS_PER_S,
+            "d" => 86_400 * NS_PER_S,
             "" => return Err(err("missing unit")),
             _ => return Err(err("unknown unit")),
         };
