@@ -560,7 +560,7 @@ impl ReuseSampler {
     /// Hit ratio of Belady's MIN with `capacity_chunks` chunks, estimated on the sampled stream with
     /// the capacity scaled by `R` (rounded; exact at `R = 1`), its hits weighted `1 / R` and the
     /// requests the kept sample does not stand for credited as hits, as for LRU. `None` when the stream was not kept
-    /// ([`ReuseConfig::keep_min_stream`]). Runs [`belady`] on the sampled requests re-interned to
+    /// ([`ReuseConfig::keep_min_stream`]). Runs [`belady()`] on the sampled requests re-interned to
     /// dense ids: O(n log n) in the sampled requests, ~17 B each while it runs.
     pub fn belady_hit_ratio(&self, capacity_chunks: u64) -> Option<f64> {
         let stream = self.min_stream.as_ref()?;
