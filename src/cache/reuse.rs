@@ -490,6 +490,10 @@ impl ReuseSampler {
         let chunk_bytes = self.mean_chunk_bytes();
         let mut points = vec![MrcPoint::new(0, chunk_bytes, 0.0)];
         if self.requests > 0 {
+            // The sampling adjustment is credited from one chunk on, as in `hit_ratio`.
+            if self.sampling_adjustment() != 0.0 && self.distances.buckets().next().is_none_or(|b| b.1 > 1) {
+                points.push(MrcPoint::new(1, chunk_bytes, self.adjusted(0.0)));
+            }
             let mut hits = 0.0;
             for (_, hi, w, _) in self.distances.buckets() {
                 hits += w;
@@ -838,6 +842,10 @@ mod tests {
         let full = run(ReuseConfig::with_rate(1.0), &stream);
         let sampled = run(ReuseConfig { seed: 3, ..ReuseConfig::with_rate(1.0 / 16.0) }, &stream);
         let [lru, min, ws] = worst_errors(&full, &sampled);
+        let mrc = sampled.mrc();
+        for capacity in [0, 1, 2, 50, 400, 4_000, 40_000] {
+            assert_eq!(mrc.hit_ratio(capacity), sampled.hit_ratio(capacity), "capacity {capacity}");
+        }
         assert!(lru < 0.035 && min < 0.040 && ws < 0.048, "R = 1/16: {lru} {min} {ws}");
         assert!(sampled.tracked() < full.tracked() / 10);
         let cfg = ReuseConfig { seed: 3, max_tracked: Some(4_000), ..ReuseConfig::with_rate(1.0) };
