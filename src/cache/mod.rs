@@ -22,6 +22,7 @@ mod lru;
 mod lru_k;
 mod policy;
 mod random;
+pub mod reuse;
 pub mod ring;
 mod s3_fifo;
 
@@ -39,6 +40,7 @@ pub use lru::Lru;
 pub use lru_k::LruK;
 pub use policy::EvictionPolicy;
 pub use random::Random;
+pub use reuse::{Mrc, MrcPoint, ReuseConfig, ReuseError, ReuseIntervals, ReuseSampler};
 pub use ring::{NodeId, Ring, RingConfig};
 pub use s3_fifo::S3Fifo;
 
