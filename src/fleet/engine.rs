@@ -25,6 +25,7 @@ use super::histogram::LogHistogram;
 use super::population::{NO_VERSION, Population, news};
 use super::scenario::FleetScenario;
 use super::workload::{ColdStart, L1Outcome, TickBatch};
+use crate::cache::reuse::{ReuseConfig, ReuseSampler};
 use crate::cache::{ChunkId, belady};
 use crate::sim::rng::stream;
 use crate::sim::s3::S3Get;
@@ -126,6 +127,11 @@ pub struct Measured {
     pub l2_stored_bytes: u64,
     pub l2_used_bytes: u64,
     pub l2_evictions: u64,
+    /// The AZ cache's request stream, sampled (from one check interval before the shortest
+    /// warm-up's end to the end of the window): its reuse sizes the cache.
+    pub l2_reuse: Option<ReuseSampler>,
+    /// AZ-cache requests and cold starts in the window (for the cost per cold start).
+    pub l2_requests: u64,
     /// The warm-up's check intervals, in order, then the window's hours.
     pub warmup_intervals: Vec<Interval>,
     /// Simulated time before the window, and whether the drift check found a steady state.
@@ -173,7 +179,26 @@ pub struct Engine<'a> {
     /// caches); its draws never reach the window's, which starts its latency stream afresh.
     price_warmup: bool,
     seed: u64,
+    /// From this time on, AZ-cache requests go to `l2_reuse`.
+    reuse_from: u64,
+    l2_reuse: ReuseSampler,
     pub measured: Measured,
+}
+
+/// The sampler of one request stream, as the scenario's `sizing` says.
+pub fn reuse_sampler(sc: &FleetScenario, seed: u64, stream_name: &str) -> ReuseSampler {
+    let config = ReuseConfig {
+        rate: sc.sizing.sample_rate,
+        seed: crate::sim::rng::seed_for(seed, stream_name),
+        max_tracked: None,
+        keep_min_stream: true,
+    };
+    ReuseSampler::new(config).expect("sizing.sample_rate validated in (0, 1]")
+}
+
+/// When reuse sampling starts: one check interval before the shortest warm-up ends.
+pub fn reuse_from(sc: &FleetScenario) -> SimTime {
+    SimTime::ZERO + sc.warmup.saturating_sub(sc.steady.check)
 }
 
 impl<'a> Engine<'a> {
@@ -204,6 +229,8 @@ impl<'a> Engine<'a> {
             evictions_before: 0,
             price_warmup: false,
             seed,
+            reuse_from: reuse_from(sc).as_nanos(),
+            l2_reuse: reuse_sampler(sc, seed, "reuse.l2"),
             measured: Measured::default(),
         }
     }
@@ -299,6 +326,7 @@ impl<'a> Engine<'a> {
         self.measured.l2_stored_bytes = stats.stored_bytes.bytes();
         self.measured.l2_used_bytes = self.l2.all_node_stats().iter().map(|n| n.used.bytes()).sum();
         self.measured.l2_evictions = self.l2_evictions();
+        self.measured.l2_reuse = Some(self.l2_reuse);
         if self.sc.l2_belady {
             // One cache of the cluster's whole capacity, in chunks (parity overhead excluded).
             let c = self.l2.config();
@@ -414,6 +442,12 @@ impl<'a> Engine<'a> {
                     }
                 }
                 L1Outcome::Miss => {
+                    if t0 >= self.reuse_from {
+                        self.l2_reuse.record(t0, c, self.chunk.bytes() as u32);
+                    }
+                    if record {
+                        self.measured.l2_requests += 1;
+                    }
                     if self.sc.l2_belady {
                         self.l2_requests.push(ChunkId(c));
                     }

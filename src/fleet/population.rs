@@ -734,19 +734,54 @@ mod tests {
         .unwrap()
     }
 
+    /// The dedup figures are outputs of the edit model: more code changes, fewer uploads without
+    /// a unique chunk; a salt rotation or a base update in the world makes some deploys new.
     #[test]
-    fn reupload_share_and_unique_share_follow_the_paper_inputs() {
-        let pop = Population::generate(&small(), 7, &[]);
-        let s = &pop.summary;
-        assert!(s.updates > 20_000, "{}", s.updates);
-        assert!((s.reupload_share - 0.8).abs() < 0.015, "{}", s.reupload_share);
-        assert!((s.unique_share_median - 0.025).abs() < 0.003, "{}", s.unique_share_median);
-        assert!((s.unique_share_mean - 0.043).abs() < 0.005, "{}", s.unique_share_mean);
+    fn reupload_share_comes_out_of_the_edit_odds() {
+        let horizon = SimDuration::from_secs(6 * 3600);
+        let zero = |extra: &[&str]| {
+            let mut o: Vec<String> = ["uploads.code_change_share=0.0", "uploads.deps_change_share=0.0", "world.salt_rotation=\"1000d\"", "world.base_update_interval=\"1000d\"", "world.runtime_update_interval=\"1000d\""].iter().map(|s| s.to_string()).collect();
+            o.extend(extra.iter().map(|s| s.to_string()));
+            let mut sc = small();
+            sc = FleetScenario::load(Some(("x", &sc.to_toml())), &o).unwrap();
+            let pop = Population::generate(&sc, 7, &[], horizon);
+            pop.summary(&sc, SimTime::ZERO, SimTime::ZERO + horizon).reupload_share
+        };
+        assert_eq!(zero(&[]), 1.0, "nothing changes: every deploy is a re-upload");
+        let some = zero(&["uploads.code_change_share=0.2"]);
+        let more = zero(&["uploads.code_change_share=0.5"]);
+        assert!(some < 0.9 && more < some, "{some} {more}");
+        // A salt rotation every hour: a deploy after it re-chunks every layer.
+        let rotated = zero(&["world.salt_rotation=\"1h\""]);
+        assert!(rotated < 0.9, "{rotated}");
+    }
+
+    #[test]
+    fn a_deploy_after_a_rotation_shares_the_new_chain_with_other_deploys() {
+        let mut sc = FleetScenario::load(Some(("x", &small().to_toml())), &["world.salt_rotation=\"2h\"".into(), "uploads.code_change_share=0.0".into(), "uploads.deps_change_share=0.0".into()]).unwrap();
+        sc.population.base.choices = 1;
+        sc.population.runtime.choices = 1;
+        let pop = Population::generate(&sc, 9, &[], SimDuration::from_secs(4 * 3600));
+        let after: Vec<&Upload> = pop
+            .uploads
+            .iter()
+            .filter(|u| u.kind == UploadKind::Update && u.at > SimTime::ZERO + SimDuration::from_secs(2 * 3600))
+            .collect();
+        assert!(after.len() > 10);
+        // Every deploy after the rotation reads new base chunks, the same ones for all of them.
+        let first = pop.working_set(after[0].version)[0];
+        assert!(pop.versions[pop.origin(first) as usize].created > SimTime::ZERO);
+        for u in &after {
+            let v = pop.versions[u.version as usize];
+            if v.news & news::SALT != 0 {
+                assert_eq!(pop.working_set(u.version)[0], first);
+            }
+        }
     }
 
     #[test]
     fn shared_layers_share_chunks_and_reuploads_reuse_them() {
-        let pop = Population::generate(&small(), 3, &[]);
+        let pop = Population::generate(&small(), 3, &[], SimDuration::from_secs(3600));
         // The most popular base layer's read chunks are in many working sets.
         let mut firsts: FxHashMap<u32, usize> = FxHashMap::default();
         for f in &pop.functions {
@@ -766,7 +801,8 @@ mod tests {
             }
         }
         assert!(seen > 100);
-        assert!(pop.summary.mean_working_set_chunks > 20.0);
+        let sc = small();
+        assert!(pop.summary(&sc, SimTime::ZERO, SimTime::ZERO + SimDuration::from_secs(3600)).mean_working_set_chunks > 20.0);
     }
 
     #[test]
@@ -796,11 +832,11 @@ mod tests {
             img(&[1, 2, 4], Some(vec![1, 2])),
             img(&[10, 11, 12, 13, 14, 15, 16, 17], None),
         ];
-        let plain = Population::generate(&small(), 5, &[]);
-        let pop = Population::generate(&sc, 5, &real);
+        let plain = Population::generate(&small(), 5, &[], SimDuration::from_secs(3600));
+        let pop = Population::generate(&sc, 5, &real, SimDuration::from_secs(3600));
         let synthetic = plain.functions.len();
         assert_eq!(pop.functions.len(), synthetic + 6, "real functions come after every synthetic one");
-        assert_eq!(pop.readable_chunks() - plain.readable_chunks(), pop.summary.real_readable_chunks as u32);
+        assert_eq!(pop.readable_chunks() - plain.readable_chunks(), pop.real_summary.real_readable_chunks as u32);
         for (f, g) in plain.functions.iter().zip(&pop.functions) {
             assert_eq!(plain.working_set(f.first_version), pop.working_set(g.first_version));
         }
@@ -811,7 +847,7 @@ mod tests {
         // a reads chunks [1, 3, 2]; b reads [2, 4]: chunk 2 has one id in both.
         assert_eq!(b[0], a[2]);
         assert!(!a.contains(&b[1]));
-        let s = &pop.summary;
+        let s = &pop.real_summary;
         assert_eq!(
             (s.real_images, s.real_functions, s.real_image_chunks, s.real_distinct_chunks),
             (3, 6, 14, 12)

@@ -152,6 +152,17 @@ pub struct FleetReport {
     pub failures: Vec<FailureRecord>,
     pub steady: SteadySummary,
     pub bad_minutes: Vec<BadMinute>,
+    /// The AZ cache sized the way the paper sizes it, from the reuse this run measured.
+    pub sizing: Option<crate::sim::sizing::SizingReport>,
+    /// Why sizing could not be done (no cold start in the window, say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizing_error: Option<String>,
+    /// The AZ cache at other capacities: `(multiple of the configured capacity, LRU hit ratio)`
+    /// from the measured stack distances, and Belady's bound at the configured capacity.
+    pub az_capacity_what_if: Vec<(f64, f64)>,
+    pub az_belady_hit_ratio: Option<f64>,
+    /// The worker caches at other capacities and Belady's bound, from their measured reuse.
+    pub worker_reuse: super::worker::WorkerReuse,
     /// Worker-cache hits that waited for a fetch in flight on the same worker.
     pub l1_joined: u64,
     pub minutes: Vec<MinuteRow>,
@@ -164,8 +175,10 @@ impl FleetReport {
         seed: u64,
         population: PopulationSummary,
         workload: WorkloadSummary,
-        m: Measured,
+        worker_reuse: super::worker::WorkerReuse,
+        mut m: Measured,
     ) -> Self {
+        let (sizing, sizing_error, az_capacity_what_if, az_belady_hit_ratio) = az_sizing(sc, &workload, &mut m);
         let sum = |f: fn(&MinuteRow) -> u64| m.minutes.iter().map(f).sum::<u64>();
         let (l1m, l1d, l2h, s3r) =
             (sum(|r| r.l1_memory), sum(|r| r.l1_disk), sum(|r| r.l2_hits), sum(|r| r.s3_reads));
@@ -281,6 +294,11 @@ impl FleetReport {
             failures: m.failures,
             steady,
             bad_minutes,
+            sizing,
+            sizing_error,
+            az_capacity_what_if,
+            az_belady_hit_ratio,
+            worker_reuse,
             l1_joined: sum(|r| r.l1_joined),
             minutes: m.minutes,
             histograms: Histograms {
@@ -418,6 +436,45 @@ impl FleetReport {
     }
 }
 
+/// The paper's sizing of the AZ cache from the run's sampled AZ request stream, the hit ratio
+/// at other capacities, and Belady's bound at the configured one.
+#[allow(clippy::type_complexity)]
+fn az_sizing(
+    sc: &FleetScenario,
+    workload: &WorkloadSummary,
+    m: &mut Measured,
+) -> (Option<crate::sim::sizing::SizingReport>, Option<String>, Vec<(f64, f64)>, Option<f64>) {
+    use crate::sim::sizing::{ColdStartLoad, SizingInputs, SizingReport};
+    use crate::units::ByteSize;
+    let Some(reuse) = m.l2_reuse.take() else { return (None, None, Vec::new(), None) };
+    let az = sc.l2.az_config(0);
+    let stored = ByteSize(az.redundancy.stripe_size(sc.chunk_size).bytes() * az.redundancy.stripes() as u64);
+    let configured = ByteSize(sc.l2.node_capacity.bytes() * sc.l2.nodes as u64);
+    let chunks = configured.bytes() / stored.bytes().max(1);
+    let what_if = [0.0625, 0.125, 0.25, 0.5, 1.0, 2.0]
+        .iter()
+        .map(|&f| (f, reuse.hit_ratio((chunks as f64 * f) as u64)))
+        .collect();
+    let belady = reuse.belady_hit_ratio(chunks);
+    let hours = sc.duration.as_secs_f64() / 3600.0;
+    let inputs = SizingInputs {
+        chunk_bytes: sc.chunk_size,
+        stored_bytes_per_chunk: stored,
+        hit_rate_goal: sc.sizing.hit_rate_goal,
+        configured_capacity: configured,
+        load: ColdStartLoad {
+            requests_per_cold_start: m.l2_requests as f64 / workload.cold_starts.max(1) as f64,
+            cold_starts_per_hour: workload.cold_starts as f64 / hours,
+            chunk_bytes: sc.chunk_size,
+        },
+        curve_points: 24,
+    };
+    match SizingReport::build(&reuse, &sc.sizing.pricing, &inputs) {
+        Ok(r) => (Some(r), None, what_if, belady),
+        Err(e) => (None, Some(e.to_string()), what_if, belady),
+    }
+}
+
 fn pct(v: f64) -> String {
     format!("{:.3}%", v * 100.0)
 }
@@ -533,6 +590,51 @@ impl fmt::Display for FleetReport {
         }
         writeln!(f, "{t}")?;
 
+        if let Some(z) = &self.sizing {
+            let gib = |b: crate::units::ByteSize| format!("{:.1} GiB", b.bytes() as f64 / (1u64 << 30) as f64);
+            let mut t = Table::new(["AZ cache sizing (the paper's rule)", "stored", "LRU hit ratio", "per 1M cold starts"]);
+            let usd = |c: &crate::sim::sizing::CostPerMillion| format!("${:.2}", c.total_usd);
+            t.row([
+                format!("break-even re-reference interval {}", z.break_even_interval),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+            t.row([
+                "keeps every chunk re-read within it".to_string(),
+                gib(z.by_break_even.stored_bytes),
+                pct(z.by_break_even.lru_hit_ratio),
+                String::new(),
+            ]);
+            if let Some(g) = &z.for_goal {
+                t.row([
+                    format!("meets the {} goal", pct(z.inputs.hit_rate_goal)),
+                    gib(g.stored_bytes),
+                    pct(g.lru_hit_ratio),
+                    String::new(),
+                ]);
+            }
+            t.row(["recommended (the larger)".to_string(), gib(z.recommended.stored_bytes), pct(z.recommended.lru_hit_ratio), usd(&z.cost_at_recommended)]);
+            t.row(["configured".to_string(), gib(z.configured.stored_bytes), pct(z.configured.lru_hit_ratio), usd(&z.cost_at_configured)]);
+            writeln!(f, "{t}")?;
+        }
+        if !self.az_capacity_what_if.is_empty() {
+            let mut t = Table::new(["capacity what-if (measured reuse)", "AZ cache, LRU", "worker caches, LRU"]);
+            for &(fct, hit) in &self.az_capacity_what_if {
+                let w = self.worker_reuse.lru_at.iter().find(|(x, _)| *x == fct).map_or(String::new(), |(_, h)| pct(*h));
+                t.row([format!("{fct}x configured"), pct(hit), w]);
+            }
+            for &(fct, hit) in self.worker_reuse.lru_at.iter().filter(|(x, _)| *x > 2.0) {
+                t.row([format!("{fct}x configured"), String::new(), pct(hit)]);
+            }
+            t.row([
+                "Belady's MIN at 1x".to_string(),
+                self.az_belady_hit_ratio.map_or("-".into(), pct),
+                pct(self.worker_reuse.belady_hit_ratio),
+            ]);
+            t.row(["first references (no size helps)".to_string(), String::new(), pct(self.worker_reuse.first_reference_share)]);
+            writeln!(f, "{t}")?;
+        }
         let mut t = Table::new(["latency", "n", "p50", "p90", "p99", "p99.9"]);
         let ms = |v: f64| format!("{v:.3}ms");
         for (name, q) in [

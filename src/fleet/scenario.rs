@@ -56,6 +56,7 @@ pub struct FleetScenario {
     pub failures: Vec<Failure>,
     pub steady: SteadyConfig,
     pub world: WorldConfig,
+    pub sizing: SizingConfig,
     pub population: PopulationConfig,
     pub uploads: UploadConfig,
     pub workload: WorkloadConfig,
@@ -145,6 +146,20 @@ pub struct SteadyConfig {
     pub az_hit_rate_drift: f64,
     /// Largest change of the S3 share of chunk reads.
     pub s3_share_drift: f64,
+}
+
+/// Measuring reuse and sizing the caches the way the paper sizes them (`sim::sizing`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizingConfig {
+    /// The AZ cache's hit-rate goal (the paper: a median of 99.9%).
+    pub hit_rate_goal: f64,
+    /// Share of chunk ids whose requests the reuse measurement follows (hash-based spatial
+    /// sampling, as SHARDS does): the miss-ratio curves, the window working sets and Belady's bound
+    /// of both tiers come from it.
+    pub sample_rate: f64,
+    /// Prices of holding bytes in the AZ cache and of S3 GETs, each with its source.
+    pub pricing: crate::sim::sizing::PricingConfig,
 }
 
 /// The open world: functions come and go, shared layers get new versions, salts rotate and
@@ -393,6 +408,11 @@ impl FleetScenario {
         ] {
             share(name, v)?;
         }
+        share("sizing.hit_rate_goal", self.sizing.hit_rate_goal)?;
+        if !(self.sizing.sample_rate > 0.0 && self.sizing.sample_rate <= 1.0) {
+            return bad(format!("sizing.sample_rate = {} must be in (0, 1]", self.sizing.sample_rate));
+        }
+        self.sizing.pricing.validate().map_err(|e| FleetScenarioError::Invalid(format!("sizing.pricing: {e}")))?;
         let wd = &self.world;
         if wd.customers == 0 {
             return bad("world.customers must be at least 1".into());

@@ -559,6 +559,7 @@ mod tests {
             "placement.workers=40",
             "workload.total_concurrency=300.0",
             "warmup=\"0s\"",
+            "steady.max_warmup=\"0s\"",
             "duration=\"10min\"",
             "uploads.new_functions_per_hour=0",
             "uploads.updates_per_hour=0",
@@ -574,7 +575,7 @@ mod tests {
     #[test]
     fn busy_sandboxes_follow_the_configured_concurrency_and_zipf() {
         let sc = small(&["workload.diurnal_amplitude=0.0", "workload.popularity_zipf=1.0"]);
-        let pop = Population::generate(&sc, 1, &[]);
+        let pop = Population::generate(&sc, 1, &[], crate::sim::time::SimDuration::from_secs(7200));
         let mut w = Workload::new(&sc, &pop, 1);
         let mut per_fn = vec![0u64; pop.functions.len()];
         let ticks = 600;
@@ -597,7 +598,7 @@ mod tests {
     fn cron_fires_on_the_hour_and_keep_alive_avoids_cold_starts() {
         // 23:59:00 Sunday: the hour, the day and the week turn one minute in.
         let sc = small(&["start_hour_of_week=167.98333333333333", "workload.total_concurrency=0.0"]);
-        let pop = Population::generate(&sc, 2, &[]);
+        let pop = Population::generate(&sc, 2, &[], crate::sim::time::SimDuration::from_secs(7200));
         let mut w = Workload::new(&sc, &pop, 2);
         let mut runs = vec![0u64; 180];
         let mut cold = vec![0u64; 180];
@@ -623,7 +624,7 @@ mod tests {
             "cron.daily_functions=0",
             "cron.weekly_functions=0",
         ]);
-        let pop = Population::generate(&sc, 3, &[]);
+        let pop = Population::generate(&sc, 3, &[], crate::sim::time::SimDuration::from_secs(7200));
         let mut w = Workload::new(&sc, &pop, 3);
         let first: u64 = (0..60).map(|t| w.tick(t, false).starts.len() as u64).sum();
         let later: u64 = (60..600).map(|t| w.tick(t, false).starts.len() as u64).sum();
