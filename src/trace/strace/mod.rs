@@ -394,7 +394,7 @@ impl Importer<'_> {
                 let next = threads.len() as u32;
                 let thread = *threads.entry(pid).or_insert(next);
                 *by_op.entry(access.op()).or_default() += 1;
-                Record { t_us, thread, path, access }
+                Record { t_us, done_us: None, thread, path, access }
             })
             .collect();
         self.summary.records = records.len() as u64;
