@@ -21,7 +21,7 @@ fn require_root_and_fuse() {
 }
 
 /// tests/fixtures/busybox.sh's image, built once per test run.
-fn busybox_image() -> &'static Path {
+pub(crate) fn busybox_image() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| build_fixture("busybox", &["umoci", "busybox"], &[]))
 }
