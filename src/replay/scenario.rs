@@ -64,8 +64,11 @@ pub struct BaselineConfig {
     /// Download bandwidth of a full image pull or a zip package, bytes per second (1 Gbit/s, a
     /// typical per-host registry pull).
     pub download_bandwidth: ByteSize,
-    /// Unpack (decompress + write) speed of layers and zips, uncompressed bytes per second
-    /// (this project's extract runs at ~150 MB/s on the realistic image).
+    /// Unpack (decompress + write) speed of layers and zips, uncompressed bytes per second.
+    /// Default 385 MB/s: this project's own bench, `cargo bench --bench pipeline --
+    /// flatten/unpack` (open, flatten and extract a three-layer image into the page cache, as an
+    /// unpack on a worker writes before any write-back), 367 MiB/s on 2026-12-03
+    /// (docs/performance.md, "Bench figures the model's defaults cite").
     pub unpack_speed: ByteSize,
     /// Lambda's limit on an unzipped function package.
     pub zip_limit: ByteSize,
@@ -80,7 +83,8 @@ impl Default for BaselineConfig {
     fn default() -> Self {
         BaselineConfig {
             download_bandwidth: ByteSize(125_000_000),
-            unpack_speed: ByteSize(150_000_000),
+            // flatten/unpack, docs/performance.md (see the field).
+            unpack_speed: ByteSize(385_000_000),
             zip_limit: ByteSize(250_000_000),
             zip_from_layer: 1,
             local_read: LatencyDist::LogNormal {
