@@ -5,7 +5,7 @@
 # scripts/compare-strace-fuse.sh prepares it; F names the file, default pyarrow's
 # libarrow.so.2000, 66.4 MB). RUNS (default 5) rounds of:
 #   mount-cold           fresh mount, empty cache dir, defaults (read-ahead auto: the next chunks
-#                        of the file load on one prefetch worker per core)
+#                        of the file load on two prefetch workers per core)
 #   mount-cold-ra0       the same with --read-ahead-chunks 0: one chunk at a time, as before
 #   old-cold             the same with $OLD_BIN (another build, e.g. main's), if set
 #   random-*             fresh mount, cold: 64 preads of 4 KiB at seeded random offsets, one after

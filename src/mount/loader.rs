@@ -196,7 +196,7 @@ pub struct CacheConfig {
     /// prefetch workers (the model's `fetch.read_ahead_chunks`; 0 = off). Capped to half the
     /// memory tier, so that chunks loaded ahead are not evicted before they are read.
     pub read_ahead_chunks: u32,
-    /// Threads loading chunks ahead (0: one per core).
+    /// Threads loading chunks ahead (0: two per core).
     pub prefetch_workers: usize,
 }
 
