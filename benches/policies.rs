@@ -2,14 +2,14 @@
 //! ratio against Belady's MIN on that stream (printed once before the timings).
 //!
 //! `cargo bench --bench policies` (add `-- --quick` for a rougher, faster run, or a policy name
-//! such as `-- lru-k` to time one policy).
+//! such as `-- lru-k` to time one policy). The run starts by printing the CPU's features.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use chunkload::cache::{BoundedCache, CacheStats, ChunkId, PolicyKind, belady};
 use chunkload::units::ByteSize;
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Zipf;
@@ -80,4 +80,10 @@ fn policies(c: &mut Criterion) {
 }
 
 criterion_group!(benches, policies);
-criterion_main!(benches);
+// criterion_main!, with the machine's CPU features named first (no kernel here depends on them,
+// but a figure is only comparable with one from a like machine).
+fn main() {
+    eprintln!("chunkload policies bench: cpu features: {}", chunkload::crypto::cpu_features());
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

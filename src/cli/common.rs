@@ -249,3 +249,16 @@ fn fmt_metric(v: f64) -> String {
         format!("{v:.4}")
     }
 }
+
+/// Reads a trace for a replay and fits `sc` to it ([`Scenario::fit_to_trace`]): a FUSE
+/// recording gets no guest read-ahead on top of the kernel's, said on stderr.
+pub fn read_trace_for(path: &Path, sc: &mut Scenario) -> Result<Vec<chunkload::trace::Record>> {
+    let reader = chunkload::trace::Reader::open(path)?;
+    if sc.fit_to_trace(reader.header()) {
+        eprintln!(
+            "note: {} was recorded through the FUSE mount (its reads include the kernel's read-ahead): replaying with guest.read_ahead_pages = 0",
+            path.display()
+        );
+    }
+    Ok(reader.collect::<chunkload::trace::Result<Vec<_>>>()?)
+}

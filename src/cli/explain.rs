@@ -8,7 +8,6 @@ use chunkload::crypto::{CustomerKey, Salt};
 use chunkload::ingest::Opened;
 use chunkload::replay::CacheState;
 use chunkload::teach::explain::{self, ExplainOptions, StoredImage, Subject};
-use chunkload::trace::Reader;
 
 use super::common::{self, ImageFlags, StartFlags};
 
@@ -56,8 +55,8 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
-    let scenario = args.start.scenario()?;
-    let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
+    let mut scenario = args.start.scenario()?;
+    let records = common::read_trace_for(&args.trace, &mut scenario)?;
     let store = match &args.store {
         Some(dir) => Some(common::open_store(dir)?),
         None if args.key.is_some() => bail!("--key names a manifest, which needs --store to read its chunks"),

@@ -35,7 +35,7 @@ pub struct ServeFlags {
     /// sets one, else 4 per prefetch worker.
     #[arg(long, value_name = "N|auto")]
     read_ahead_chunks: Option<ReadAhead>,
-    /// Threads loading chunks ahead (default: one per core).
+    /// Threads loading chunks ahead (default: two per core).
     #[arg(long, value_name = "N")]
     prefetch_workers: Option<u16>,
     /// Threads serving kernel requests.

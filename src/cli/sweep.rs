@@ -14,7 +14,7 @@ use chunkload::sweep::fleet::FleetExperiment;
 use chunkload::sweep::plan::WallTime;
 use chunkload::sweep::replay::ReplayExperiment;
 use chunkload::sweep::{self, Experiment, Grid, ShardSpec};
-use chunkload::trace::{MmapRule, Reader};
+use chunkload::trace::MmapRule;
 
 use super::common::{self, ManifestFlags};
 
@@ -112,7 +112,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
                 None => Scenario::default(),
             };
             base.seed = args.seed.unwrap_or(base.seed);
-            let exp = replay_experiment(&args.replay)?;
+            let exp = replay_experiment(&args.replay, &mut base)?;
             let seed = base.seed;
             sweep_with(&exp, &base, &grid, seed, &args)
         }
@@ -152,7 +152,7 @@ fn refuse_replay_inputs(a: &ReplayInputs) -> Result<()> {
     Ok(())
 }
 
-fn replay_experiment(a: &ReplayInputs) -> Result<ReplayExperiment> {
+fn replay_experiment(a: &ReplayInputs, base: &mut Scenario) -> Result<ReplayExperiment> {
     let missing = a.flags(false);
     if !missing.is_empty() {
         bail!("the replay experiment needs {}", missing.join(", "));
@@ -168,7 +168,7 @@ fn replay_experiment(a: &ReplayInputs) -> Result<ReplayExperiment> {
     let opened = flags.opened(&store, None)?;
     let public = &opened.public;
     let trace_bytes = std::fs::read(&trace).with_context(|| format!("cannot read {}", trace.display()))?;
-    let records = Reader::open(&trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
+    let records = common::read_trace_for(&trace, base)?;
     let map = opened.map(records, a.mmap);
 
     // Inputs by content, not by path: shards run on other machines merge when the files match.

@@ -140,7 +140,7 @@ struct StatsArgs {
 
 #[derive(Debug, Args)]
 struct ImportArgs {
-    /// Output of `strace -f -tt -y -e trace=openat,read,pread64,mmap,lseek,close -o FILE chroot ROOT CMD`.
+    /// Output of `strace -f -tt -y -e trace=openat,read,pread64,mmap,lseek,close,chroot -o FILE chroot ROOT CMD`.
     strace_out: PathBuf,
     /// The host directory the program was chrooted into; stripped from paths, others are dropped.
     #[arg(long, value_name = "PREFIX")]

@@ -19,6 +19,7 @@ pub fn map_trace<I: IntoIterator<Item = Record>>(meta: &BlockMeta, records: I, r
     for (i, rec) in records.into_iter().enumerate() {
         let at = |region, bytes: Range<u64>| MappedAccess {
             t_us: rec.t_us,
+            done_us: rec.done_us,
             thread: rec.thread,
             region,
             bytes: page_aligned(bytes),

@@ -102,11 +102,23 @@ pub fn synthesize(flat: &Flattened, image: &str, opts: &SynthOptions) -> Synthes
             *t
         };
         let path = TracePath::new(file.path).expect("tree paths are clean and absolute");
-        records.push(Record { t_us: at(&mut rng), thread, path: path.clone(), access: Access::Open });
+        records.push(Record {
+            t_us: at(&mut rng),
+            done_us: None,
+            thread,
+            path: path.clone(),
+            access: Access::Open,
+        });
         let want =
             if file.library { ((file.size as f64 * opts.library_share) as u64).max(1) } else { file.size };
         let len = want.min(budget - bytes_read).max(1).min(file.size);
-        records.push(Record { t_us: at(&mut rng), thread, path, access: Access::Read { offset: 0, len } });
+        records.push(Record {
+            t_us: at(&mut rng),
+            done_us: None,
+            thread,
+            path,
+            access: Access::Read { offset: 0, len },
+        });
         bytes_read += len;
     }
     // One time line for all threads (the format orders records globally).

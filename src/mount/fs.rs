@@ -18,7 +18,7 @@ use crate::layout::{BLOCK_SIZE, BlockMeta};
 use crate::trace::Access;
 
 use super::loader::Loader;
-use super::record::Recorder;
+use super::record::{Arrival, Recorder};
 
 /// How long the kernel may cache attributes and entries. The image never changes under a mount,
 /// so this only bounds how often a repeated lookup reaches the agent (and the trace): like a guest
@@ -64,10 +64,9 @@ impl ImageFs {
         Ok(ImageFs { meta, parents, paths, loader, recorder })
     }
 
-    fn record(&self, req: &Request, path: &[u8], access: Access) {
-        if let Some(r) = &self.recorder {
-            r.record(req.pid(), path, access);
-        }
+    /// Notes a request's arrival, when recording; [`Arrival::answered`] records it after the reply.
+    fn arrive(&self) -> Option<Arrival<'_>> {
+        self.recorder.as_deref().map(Recorder::arrive)
     }
 
     /// The block-image inode of FUSE inode `ino`, if it exists.
@@ -153,16 +152,18 @@ fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
 
 impl Filesystem for ImageFs {
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let arrival = self.arrive();
         let Some(dir) = self.inode_of(parent) else { return reply.error(Errno::ENOENT) };
         if !self.meta.inode(dir).is_dir() {
             return reply.error(Errno::ENOTDIR);
         }
         let name = name.as_bytes();
+        let mut looked_up = None;
         let found = match name {
             b"." => Some(dir),
             b".." => Some(self.parents[dir as usize]),
             _ => {
-                self.record(req, &join(&self.paths[dir as usize], name), Access::Stat);
+                looked_up = Some(join(&self.paths[dir as usize], name));
                 match self.meta.entries(dir) {
                     Ok(entries) => {
                         entries.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| entries[i].1)
@@ -180,6 +181,9 @@ impl Filesystem for ImageFs {
         match found {
             Some(ino) => reply.entry(&TTL, &self.attr(ino), Generation(0)),
             None => reply.error(Errno::ENOENT),
+        }
+        if let (Some(a), Some(path)) = (arrival, looked_up) {
+            a.answered(req.pid(), &path, Access::Stat);
         }
     }
 
@@ -199,14 +203,17 @@ impl Filesystem for ImageFs {
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let arrival = self.arrive();
         let Some(n) = self.inode_of(ino) else { return reply.error(Errno::ENOENT) };
         if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
             return reply.error(Errno::EROFS);
         }
-        self.record(req, &self.paths[n as usize], Access::Open);
         // Keep the page cache across opens: the image is immutable, and a guest's page cache
         // over a block device keeps pages too, so a page reaches the agent (and the trace) once.
         reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE);
+        if let Some(a) = arrival {
+            a.answered(req.pid(), &self.paths[n as usize], Access::Open);
+        }
     }
 
     fn read(
@@ -220,6 +227,7 @@ impl Filesystem for ImageFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let arrival = self.arrive();
         let Some(n) = self.inode_of(ino) else { return reply.error(Errno::ENOENT) };
         if !self.meta.inode(n).is_file() {
             return reply.error(Errno::EISDIR);
@@ -227,10 +235,10 @@ impl Filesystem for ImageFs {
         let path = &self.paths[n as usize];
         match self.read_file(n, offset, size) {
             Ok(data) => {
-                if !data.is_empty() {
-                    self.record(req, path, Access::Read { offset, len: data.len() as u64 });
-                }
                 reply.data(&data);
+                if let (Some(a), false) = (arrival, data.is_empty()) {
+                    a.answered(req.pid(), path, Access::Read { offset, len: data.len() as u64 });
+                }
             }
             Err(e) => {
                 log(format_args!(
@@ -243,13 +251,16 @@ impl Filesystem for ImageFs {
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let arrival = self.arrive();
         let Some(n) = self.inode_of(ino) else { return reply.error(Errno::ENOENT) };
         if !self.meta.inode(n).is_dir() {
             return reply.error(Errno::ENOTDIR);
         }
-        // v1 traces have no readdir op: listing a directory is recorded as opening it.
-        self.record(req, &self.paths[n as usize], Access::Open);
+        // The format has no readdir op: listing a directory is recorded as opening it.
         reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR);
+        if let Some(a) = arrival {
+            a.answered(req.pid(), &self.paths[n as usize], Access::Open);
+        }
     }
 
     fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {

@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::cache::{BoundedCache, CacheStats, ChunkId, PolicyKind};
+use crate::cache::{CacheStats, PolicyKind};
 use crate::chunk::open_stored;
 use crate::crypto::{ChunkName, Manifest};
 use crate::sim::{LatencyDist, Redundancy, S3, SimDuration, SimTime, Tier, az_read, worker_hit};
@@ -22,6 +22,7 @@ use crate::units::ByteSize;
 
 use super::MountError;
 use super::disk_cache::DiskCache;
+use super::memory::MemoryTier;
 use super::prefetch::{LoadAhead, Prefetcher, Streams};
 
 /// Marks a hole (an all-zero chunk the manifest leaves out) in `Loader::ids`.
@@ -164,12 +165,6 @@ struct Flight {
     done: Condvar,
 }
 
-/// The recent-chunk tier: plaintext of the most recently used chunks, LRU, bounded in bytes.
-struct MemoryTier {
-    order: BoundedCache,
-    data: HashMap<u32, Arc<Vec<u8>>>,
-}
-
 pub struct Loader {
     manifest: Manifest,
     store: Arc<dyn ChunkStore>,
@@ -201,7 +196,7 @@ pub struct CacheConfig {
     /// prefetch workers (the model's `fetch.read_ahead_chunks`; 0 = off). Capped to half the
     /// memory tier, so that chunks loaded ahead are not evicted before they are read.
     pub read_ahead_chunks: u32,
-    /// Threads loading chunks ahead (0: one per core).
+    /// Threads loading chunks ahead (0: two per core).
     pub prefetch_workers: usize,
 }
 
@@ -235,10 +230,7 @@ impl Loader {
             chunk_size,
             cache.seed,
         )?;
-        let memory = MemoryTier {
-            order: BoundedCache::with_policy(PolicyKind::Lru, cache.memory_capacity, chunk_size, cache.seed),
-            data: HashMap::new(),
-        };
+        let memory = MemoryTier::new(cache.memory_capacity);
         let fits = cache.memory_capacity.bytes() / chunk_size.bytes().max(1) / 2;
         let read_ahead_chunks = cache.read_ahead_chunks.min(u32::try_from(fits).unwrap_or(u32::MAX));
         let workers = if cache.prefetch_workers == 0 {
@@ -307,8 +299,7 @@ impl Loader {
     /// Whether content `id` is in memory or being loaded.
     fn is_present(&self, id: u32) -> bool {
         let inflight = self.inflight.lock().expect("inflight lock");
-        inflight.contains_key(&id)
-            || self.memory.lock().expect("memory tier lock").order.contains(ChunkId(id))
+        inflight.contains_key(&id) || self.memory.lock().expect("memory tier lock").contains(id)
     }
 
     /// One chunk, and whether this call fetched it from the store. A read-ahead load is not
@@ -417,21 +408,11 @@ impl Loader {
     }
 
     fn memory_get(&self, id: u32) -> Option<Arc<Vec<u8>>> {
-        let mut m = self.memory.lock().expect("memory tier lock");
-        let size = ByteSize(self.sizes[id as usize]);
-        if m.order.get(ChunkId(id), size) { m.data.get(&id).cloned() } else { None }
+        self.memory.lock().expect("memory tier lock").get(id)
     }
 
     fn memory_put(&self, id: u32, data: Arc<Vec<u8>>) {
-        let mut m = self.memory.lock().expect("memory tier lock");
-        let MemoryTier { order, data: map } = &mut *m;
-        let mut victims = Vec::new();
-        if order.insert_with(ChunkId(id), ByteSize(self.sizes[id as usize]), |v, _| victims.push(v)) {
-            map.insert(id, data);
-        }
-        for v in victims {
-            map.remove(&v.0);
-        }
+        self.memory.lock().expect("memory tier lock").put(id, data);
     }
 
     pub fn stats(&self) -> LoaderStats {
@@ -447,7 +428,7 @@ impl Loader {
             disk_rejects: get(&c.disk_rejects),
             failures: get(&c.failures),
             read_ahead: get(&c.read_ahead),
-            memory: *self.memory.lock().expect("memory tier lock").order.stats(),
+            memory: self.memory.lock().expect("memory tier lock").stats(),
             disk: self.disk.stats(),
             disk_used: self.disk.used(),
         }

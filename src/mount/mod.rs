@@ -4,6 +4,7 @@
 //!
 //! - [`fs`]: the read-only FUSE filesystem over the block image's metadata.
 //! - [`loader`]: chunk loads with single flight, verification and injected tier latency.
+//! - `memory`: the memory tier of decrypted chunks, an `lru::LruCache` bounded in bytes.
 //! - [`disk_cache`]: the bounded on-disk chunk cache, driven by a [`crate::cache::PolicyKind`].
 //! - [`record`]: the trace recorder (trace format versions 1 and 2).
 //! - [`sandbox`]: the isolated root a recorded program runs in (namespaces, pivot_root, limits).
@@ -14,6 +15,7 @@
 pub mod disk_cache;
 pub mod fs;
 pub mod loader;
+mod memory;
 mod prefetch;
 pub mod record;
 pub mod run;

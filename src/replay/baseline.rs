@@ -22,6 +22,7 @@ pub trait LayerSize {
 #[derive(Debug, Clone, Serialize)]
 pub struct Baseline {
     pub name: &'static str,
+    /// Setup + the run (in JSON, like every duration: integer nanoseconds).
     pub total: SimDuration,
     /// Download + unpack, before the first access.
     pub setup: SimDuration,

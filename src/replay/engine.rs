@@ -74,6 +74,8 @@ struct Op {
     record: usize,
     thread: u32,
     t_us: u64,
+    /// When the recording answered it, if the trace says; else the next gap counts from `t_us`.
+    done_us: Option<u64>,
     pages: Vec<Range<u64>>,
 }
 
@@ -139,7 +141,13 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
     for a in accesses {
         let ops = threads.entry(a.thread).or_default();
         if a.record != last_record || ops.is_empty() {
-            ops.push(Op { record: a.record, thread: a.thread, t_us: a.t_us, pages: Vec::new() });
+            ops.push(Op {
+                record: a.record,
+                thread: a.thread,
+                t_us: a.t_us,
+                done_us: a.done_us,
+                pages: Vec::new(),
+            });
             last_record = a.record;
         }
         ops.last_mut().expect("pushed").pages.push(a.bytes.start / BLOCK_SIZE..a.bytes.end / BLOCK_SIZE);
@@ -162,12 +170,15 @@ pub fn replay(accesses: &[MappedAccess], table: &ChunkTable, sc: &Scenario, sour
     let mut latencies = Vec::new();
     let mut queue: BinaryHeap<Reverse<(SimTime, u32, usize)>> =
         threads.keys().map(|&t| Reverse((SimTime::ZERO, t, 0))).collect();
-    let mut prev_t_us: BTreeMap<u32, u64> = threads.keys().map(|&t| (t, 0)).collect();
+    // A thread's CPU (think) time before an operation: the gap since its previous operation ended
+    // in the recording. A trace with answer times (FUSE, version 3) says when that was; without
+    // them the previous request's start stands in, so the recording's service time counts too.
+    let mut prev_end_us: BTreeMap<u32, u64> = threads.keys().map(|&t| (t, 0)).collect();
     let mut end = SimTime::ZERO;
     while let Some(Reverse((ready, thread, i))) = queue.pop() {
         let op = &threads[&thread][i];
-        let gap_us = op.t_us.saturating_sub(prev_t_us[&thread]) as f64 * sc.cpu_scale;
-        prev_t_us.insert(thread, op.t_us);
+        let gap_us = op.t_us.saturating_sub(prev_end_us[&thread]) as f64 * sc.cpu_scale;
+        prev_end_us.insert(thread, op.done_us.unwrap_or(op.t_us).max(op.t_us));
         let start = ready + SimDuration::from_nanos_f64(gap_us * 1000.0);
         let done = e.operation(op, start, &mut touched, &mut latencies);
         end = end.max(done);
@@ -391,7 +402,7 @@ mod tests {
     }
 
     fn read(t_us: u64, thread: u32, record: usize, bytes: Range<u64>) -> MappedAccess {
-        MappedAccess { t_us, thread, region: Region::Data, bytes, record }
+        MappedAccess { t_us, done_us: None, thread, region: Region::Data, bytes, record }
     }
 
     fn lazy(t: &ChunkTable, sc: &Scenario, l1_warm: bool, l2_warm: bool) -> Source {
@@ -424,6 +435,22 @@ mod tests {
         assert_eq!(s3.page_cache_hits, 1);
         assert_eq!(s3.device_reads, 2);
         assert_eq!(s3.by_tier[&Tier::S3].chunks, 2);
+    }
+
+    #[test]
+    fn answer_times_leave_the_recording_mounts_service_time_out_of_the_gaps() {
+        let t = table(8, 7);
+        let sc = scenario();
+        // Recorded: a read arrives at 0 and is answered at 900 us (the recording mount fetched
+        // it); the program thinks 100 us and asks again at 1000 us.
+        let mut trace = [read(0, 0, 0, 0..4096), read(1_000, 0, 1, CS..CS + 4096)];
+        let warm = |trace: &[MappedAccess]| replay(trace, &t, &sc, lazy(&t, &sc, true, true)).start_time;
+        // Without answer times the whole 1000 us counts as think time: 10 + 1000 + 10.
+        assert!(close(warm(&trace), SimDuration::from_micros(1_020)), "{}", warm(&trace));
+        // With them only the 100 us after the answer does: 10 + 100 + 10.
+        trace[0].done_us = Some(900);
+        trace[1].done_us = Some(1_200);
+        assert!(close(warm(&trace), SimDuration::from_micros(120)), "{}", warm(&trace));
     }
 
     #[test]

@@ -37,17 +37,13 @@ pub struct ReplayReport {
 impl ReplayReport {
     /// The JSON report (keys in sorted order).
     pub fn to_json(&self) -> serde_json::Value {
-        let baselines = self
-            .baselines
-            .as_ref()
-            .map(|b| b.iter().map(|x| json!([x.name, x.total, x.setup, x.run])).collect::<Vec<_>>());
         let m = &self.mapping;
         json!({
             "chunkload_version": env!("CARGO_PKG_VERSION"), "seed": self.scenario.seed, "scenario": self.scenario,
             "manifest": self.manifest, "trace": self.trace, "l1": self.l1.name(), "l2": self.l2.name(),
             "mmap_rule": self.mmap.to_string(),
             "mapping": { "missing_paths": m.missing_paths, "not_files": m.not_files, "clipped_bytes": m.clipped_bytes },
-            "lazy": self.lazy, "baselines": baselines,
+            "lazy": self.lazy, "baselines": self.baselines,
         })
     }
 }

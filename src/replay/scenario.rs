@@ -7,6 +7,7 @@ pub use crate::sim::config::{FetchConfig, L1Config, L2Config, RedundancyName};
 use crate::sim::latency::{LatencyDist, TierLatencies};
 pub use crate::sim::rng::DEFAULT_SEED;
 use crate::sim::time::SimDuration;
+use crate::trace::Header;
 use crate::units::ByteSize;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,7 +45,9 @@ impl Default for Scenario {
 #[serde(deny_unknown_fields, default)]
 pub struct GuestConfig {
     /// Pages the guest kernel reads ahead after a page-cache miss (Linux's default read-ahead
-    /// window for block devices is 128 KiB = 32 pages).
+    /// window for block devices is 128 KiB = 32 pages). A trace recorded through the FUSE mount
+    /// replays with 0 whatever this says: its reads already include the kernel's read-ahead
+    /// ([`Scenario::fit_to_trace`]).
     pub read_ahead_pages: u64,
 }
 
@@ -61,8 +64,11 @@ pub struct BaselineConfig {
     /// Download bandwidth of a full image pull or a zip package, bytes per second (1 Gbit/s, a
     /// typical per-host registry pull).
     pub download_bandwidth: ByteSize,
-    /// Unpack (decompress + write) speed of layers and zips, uncompressed bytes per second
-    /// (this project's extract runs at ~150 MB/s on the realistic image).
+    /// Unpack (decompress + write) speed of layers and zips, uncompressed bytes per second.
+    /// Default 385 MB/s: this project's own bench, `cargo bench --bench pipeline --
+    /// flatten/unpack` (open, flatten and extract a three-layer image into the page cache, as an
+    /// unpack on a worker writes before any write-back), 367 MiB/s on 2026-12-03
+    /// (docs/performance.md, "Bench figures the model's defaults cite").
     pub unpack_speed: ByteSize,
     /// Lambda's limit on an unzipped function package.
     pub zip_limit: ByteSize,
@@ -77,7 +83,8 @@ impl Default for BaselineConfig {
     fn default() -> Self {
         BaselineConfig {
             download_bandwidth: ByteSize(125_000_000),
-            unpack_speed: ByteSize(150_000_000),
+            // flatten/unpack, docs/performance.md (see the field).
+            unpack_speed: ByteSize(385_000_000),
             zip_limit: ByteSize(250_000_000),
             zip_from_layer: 1,
             local_read: LatencyDist::LogNormal {
@@ -118,6 +125,18 @@ impl Scenario {
         Ok(sc)
     }
 
+    /// Fits the scenario to the trace it replays: a trace recorded through the FUSE mount already
+    /// holds the kernel's read-ahead (every page the kernel asked the mount for is a `read`), so
+    /// the guest read-ahead is turned off rather than added on top. Says whether it changed
+    /// anything. Traces from strace keep `guest.read_ahead_pages` as configured.
+    pub fn fit_to_trace(&mut self, header: &Header) -> bool {
+        if header.recorded_through_fuse() && self.guest.read_ahead_pages != 0 {
+            self.guest.read_ahead_pages = 0;
+            return true;
+        }
+        false
+    }
+
     /// The effective configuration, as echoed in every report.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a scenario always serialises")
@@ -128,6 +147,16 @@ impl Scenario {
 mod tests {
     use super::*;
     use crate::cache::PolicyKind;
+
+    #[test]
+    fn a_fuse_recording_gets_no_guest_read_ahead_on_top_of_the_kernels() {
+        let mut sc = Scenario::default();
+        assert!(!sc.fit_to_trace(&Header::new("strace", "x")));
+        assert_eq!(sc.guest.read_ahead_pages, 32, "strace traces keep the knob");
+        assert!(sc.fit_to_trace(&Header::new("fuse", "x").with_answer_times()));
+        assert_eq!(sc.guest.read_ahead_pages, 0);
+        assert!(!sc.fit_to_trace(&Header::new("fuse", "x")), "already off");
+    }
 
     #[test]
     fn defaults_round_trip_and_unknown_keys_are_rejected() {

@@ -144,7 +144,7 @@ mod tests {
     use crate::trace::MappedAccess;
 
     fn access(region: Region, bytes: std::ops::Range<u64>) -> MappedAccess {
-        MappedAccess { t_us: 0, thread: 0, region, bytes, record: 0 }
+        MappedAccess { t_us: 0, done_us: None, thread: 0, region, bytes, record: 0 }
     }
 
     #[test]

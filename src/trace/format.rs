@@ -1,4 +1,4 @@
-//! The trace format, versions 1 and 2: the file accesses of one sandbox start, as JSON lines.
+//! The trace format, versions 1 to 3: the file accesses of one sandbox start, as JSON lines.
 //!
 //! docs/trace-format.md is the specification; this module is its only reader and writer. Both sides
 //! apply the same `Checker`, so a file the writer produced always reads back.
@@ -20,6 +20,14 @@ pub const VERSION: u32 = 1;
 /// Records are the same; a header with `run` must say version 2, so version-1 readers refuse it
 /// by its version instead of misreading it.
 pub const VERSION_RUN: u32 = 2;
+
+/// Version 3: records may carry `done_us`, when the request was answered (FUSE recordings); the
+/// header's `run` is optional. Written by the mount's recorder, so that replay can tell the
+/// program's own time between requests from the time the recording mount took to serve them.
+pub const VERSION_ANSWERS: u32 = 3;
+
+/// The newest version this build reads (it reads every version from 1 up).
+pub const VERSION_LATEST: u32 = VERSION_ANSWERS;
 
 /// The first line of a trace: what it is and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,21 +73,43 @@ impl Header {
         }
     }
 
-    /// Adds what ran, which makes the header version 2.
+    /// Adds what ran, which makes the header version 2 (or keeps it at 3).
     pub fn with_run(mut self, run: Run) -> Self {
-        self.chunkload_trace = VERSION_RUN;
+        if self.chunkload_trace != VERSION_ANSWERS {
+            self.chunkload_trace = VERSION_RUN;
+        }
         self.run = Some(run);
         self
     }
 
-    /// The version rule: 1 without `run`, 2 with it.
+    /// Makes the header version 3: its records may say when each request was answered.
+    pub fn with_answer_times(mut self) -> Self {
+        self.chunkload_trace = VERSION_ANSWERS;
+        self
+    }
+
+    /// Whether records may carry `done_us` (version 3).
+    pub fn has_answer_times(&self) -> bool {
+        self.chunkload_trace == VERSION_ANSWERS
+    }
+
+    /// Whether the trace was recorded through the FUSE mount (`source: "fuse"`): its reads are
+    /// what the kernel asked the mount for, the kernel's own read-ahead included, so a replay must
+    /// not add guest read-ahead on top.
+    pub fn recorded_through_fuse(&self) -> bool {
+        self.source == "fuse"
+    }
+
+    /// The version rule: 1 without `run`, 2 with it, 3 either way (and `done_us` allowed).
     fn check_version(&self, file: &str) -> Result<()> {
         match (self.chunkload_trace, &self.run) {
-            (VERSION, None) | (VERSION_RUN, Some(_)) => Ok(()),
-            (VERSION, Some(_)) => Err(line_err(file, 1, "header field \"run\" needs trace format version 2")),
+            (VERSION, None) | (VERSION_RUN, Some(_)) | (VERSION_ANSWERS, _) => Ok(()),
+            (VERSION, Some(_)) => {
+                Err(line_err(file, 1, "header field \"run\" needs trace format version 2 or 3"))
+            }
             (VERSION_RUN, None) => Err(line_err(file, 1, "a version-2 header must have a \"run\" field")),
             (found, _) => {
-                Err(Error::Version { file: file.to_string(), found: found.into(), supported: VERSION_RUN })
+                Err(Error::Version { file: file.to_string(), found: found.into(), supported: VERSION_LATEST })
             }
         }
     }
@@ -159,8 +189,12 @@ impl Access {
 /// One file access.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Record {
-    /// Microseconds since the start of the trace.
+    /// Microseconds since the start of the trace: when the access began (for FUSE recordings,
+    /// when the request reached the mount).
     pub t_us: u64,
+    /// When the request was answered, same clock (version 3 only; `None` when the recorder does
+    /// not know, as for strace imports). Never before `t_us`.
+    pub done_us: Option<u64>,
     /// Dense thread number: 0 for the first thread to appear in the trace, 1 for the next, ...
     pub thread: u32,
     pub path: TracePath,
@@ -259,6 +293,8 @@ impl fmt::Display for TracePath {
 #[serde(deny_unknown_fields)]
 struct WireRecord {
     t_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    done_us: Option<u64>,
     thread: u32,
     op: Op,
     path: String,
@@ -271,7 +307,15 @@ struct WireRecord {
 impl WireRecord {
     fn from_record(r: &Record) -> Self {
         let (offset, len) = r.access.range().unzip();
-        WireRecord { t_us: r.t_us, thread: r.thread, op: r.access.op(), path: r.path.escaped(), offset, len }
+        WireRecord {
+            t_us: r.t_us,
+            done_us: r.done_us,
+            thread: r.thread,
+            op: r.access.op(),
+            path: r.path.escaped(),
+            offset,
+            len,
+        }
     }
 
     fn into_record(self) -> Result<Record, String> {
@@ -285,7 +329,7 @@ impl WireRecord {
             (op, ..) if op.has_range() => return Err(format!("op {op} needs both offset and len")),
             (op, ..) => return Err(format!("op {op} takes no offset or len")),
         };
-        Ok(Record { t_us: self.t_us, thread: self.thread, path, access })
+        Ok(Record { t_us: self.t_us, done_us: self.done_us, thread: self.thread, path, access })
     }
 }
 
@@ -295,10 +339,24 @@ impl WireRecord {
 struct Checker {
     last_t_us: u64,
     threads: u32,
+    /// Whether records may carry `done_us` (version 3).
+    answer_times: bool,
 }
 
 impl Checker {
+    fn for_header(header: &Header) -> Self {
+        Checker { answer_times: header.has_answer_times(), ..Checker::default() }
+    }
+
     fn check(&mut self, r: &Record) -> Result<(), String> {
+        if let Some(done) = r.done_us {
+            if !self.answer_times {
+                return Err("field done_us needs trace format version 3".into());
+            }
+            if done < r.t_us {
+                return Err(format!("done_us {done} is before the record's t_us {}", r.t_us));
+            }
+        }
         if r.t_us < self.last_t_us {
             return Err(format!("t_us {} is before the previous record's {}", r.t_us, self.last_t_us));
         }
@@ -367,13 +425,14 @@ impl<R: BufRead> Reader<R> {
         let found = version
             .as_u64()
             .ok_or_else(|| line_err(&file, 1, "\"chunkload_trace\" must be an integer version"))?;
-        if found != u64::from(VERSION) && found != u64::from(VERSION_RUN) {
-            return Err(Error::Version { file, found, supported: VERSION_RUN });
+        if found == 0 || found > u64::from(VERSION_LATEST) {
+            return Err(Error::Version { file, found, supported: VERSION_LATEST });
         }
         let header: Header =
             serde_json::from_value(value).map_err(|e| line_err(&file, 1, format!("header: {e}")))?;
         header.check_version(&file)?;
-        Ok(Reader { lines, file, header, line: 1, checker: Checker::default(), failed: false })
+        let checker = Checker::for_header(&header);
+        Ok(Reader { lines, file, header, line: 1, checker, failed: false })
     }
 
     pub fn header(&self) -> &Header {
@@ -478,7 +537,7 @@ impl<W: Write> Writer<W> {
         let mut line = serde_json::to_vec(header).expect("header serializes");
         line.push(b'\n');
         out.write_all(&line).map_err(|source| Error::Io { file: file.clone(), source })?;
-        Ok(Writer { out, file, checker: Checker::default(), written: 0 })
+        Ok(Writer { out, file, checker: Checker::for_header(header), written: 0 })
     }
 
     pub fn write(&mut self, record: &Record) -> Result<()> {
@@ -515,17 +574,19 @@ mod tests {
 
     fn sample() -> Vec<Record> {
         vec![
-            Record { t_us: 0, thread: 0, path: p("/usr/bin/python3"), access: Access::Exec },
-            Record { t_us: 5, thread: 0, path: p("/etc/ld.so.cache"), access: Access::Open },
-            Record { t_us: 5, thread: 1, path: p("/etc/missing"), access: Access::Stat },
+            Record { t_us: 0, done_us: None, thread: 0, path: p("/usr/bin/python3"), access: Access::Exec },
+            Record { t_us: 5, done_us: None, thread: 0, path: p("/etc/ld.so.cache"), access: Access::Open },
+            Record { t_us: 5, done_us: None, thread: 1, path: p("/etc/missing"), access: Access::Stat },
             Record {
                 t_us: 9,
+                done_us: None,
                 thread: 0,
                 path: TracePath::new(b"/tmp/caf\xe9 100%".to_vec()).unwrap(),
                 access: Access::Read { offset: 10, len: 832 },
             },
             Record {
                 t_us: 12,
+                done_us: None,
                 thread: 1,
                 path: p("/lib/libc.so.6"),
                 access: Access::Mmap { offset: 0, len: 4096 },
@@ -620,17 +681,52 @@ mod tests {
         let e = read_err(
             r#"{"chunkload_trace":1,"source":"x","command":"","run":{"argv":[],"uid":0,"gid":0,"working_dir":"/","origin":"image"}}"#,
         );
-        assert!(e.contains("needs trace format version 2"), "{e}");
+        assert!(e.contains("needs trace format version 2 or 3"), "{e}");
         assert!(read_err(r#"{"chunkload_trace":2,"source":"x","command":""}"#).contains("must have"));
     }
 
     #[test]
+    fn version_3_records_say_when_each_request_was_answered() {
+        let header = Header::new("fuse", "x").with_answer_times();
+        let mut w = Writer::new(Vec::new(), "t.jsonl", &header).unwrap();
+        let mut rec = sample()[1].clone();
+        rec.done_us = Some(8);
+        w.write(&rec).unwrap();
+        let mut open = rec.clone();
+        open.t_us = 7;
+        open.done_us = None; // a record may leave it out
+        w.write(&open).unwrap();
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        assert!(text.starts_with(r#"{"chunkload_trace":3,"source":"fuse""#), "{text}");
+        assert!(text.contains(r#"{"t_us":5,"done_us":8,"thread":0,"op":"open""#), "{text}");
+        let back = Reader::new(text.as_bytes(), "t.jsonl").unwrap();
+        assert!(back.header().has_answer_times() && back.header().recorded_through_fuse());
+        let recs: Vec<Record> = back.collect::<Result<_>>().unwrap();
+        assert_eq!(recs, [rec.clone(), open]);
+        // With `run` it stays version 3.
+        let run = Run { argv: vec![], uid: 0, gid: 0, working_dir: "/".into(), origin: "image".into() };
+        assert_eq!(Header::new("fuse", "").with_answer_times().with_run(run).chunkload_trace, 3);
+        // Older versions refuse the field; an answer before its request is refused.
+        let done = r#"{"t_us":5,"done_us":8,"thread":0,"op":"open","path":"/a"}"#;
+        assert!(
+            read_err(&format!("{H}\n{done}"))
+                .contains("t.jsonl:2: field done_us needs trace format version 3")
+        );
+        let h3 = r#"{"chunkload_trace":3,"source":"fuse","command":""}"#;
+        let early = r#"{"t_us":5,"done_us":4,"thread":0,"op":"open","path":"/a"}"#;
+        assert!(read_err(&format!("{h3}\n{early}")).contains("done_us 4 is before the record's t_us 5"));
+        let mut w = Writer::new(Vec::new(), "out", &Header::new("strace", "")).unwrap();
+        assert!(w.write(&rec).unwrap_err().to_string().contains("needs trace format version 3"));
+    }
+
+    #[test]
     fn other_versions_are_refused() {
-        let e = read_err(r#"{"chunkload_trace":3,"source":"x","command":"","future_field":1}"#);
+        let e = read_err(r#"{"chunkload_trace":4,"source":"x","command":"","future_field":1}"#);
         assert_eq!(
             e,
-            "t.jsonl:1: trace format version 3 is not supported (this build reads versions 1 to 2)"
+            "t.jsonl:1: trace format version 4 is not supported (this build reads versions 1 to 3)"
         );
+        assert!(read_err(r#"{"chunkload_trace":0,"source":"x","command":""}"#).contains("version 0"));
         assert!(read_err(r#"{"source":"x"}"#).contains("not a chunkload trace"));
         assert!(read_err("").contains("empty file"));
     }
@@ -682,6 +778,7 @@ mod tests {
         let mut w = Writer::new(Vec::new(), "out.jsonl", &Header::new("t", "")).unwrap();
         let r = Record {
             t_us: 0,
+            done_us: None,
             thread: 1,
             path: TracePath::new(b"/a".to_vec()).unwrap(),
             access: Access::Open,

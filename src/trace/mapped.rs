@@ -19,6 +19,9 @@ pub enum Region {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MappedAccess {
     pub t_us: u64,
+    /// When the record's request was answered, if the trace says (version 3, FUSE recordings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_us: Option<u64>,
     pub thread: u32,
     pub region: Region,
     /// Page-aligned byte range in the block image.

@@ -118,7 +118,7 @@ mod tests {
     #[test]
     fn conversion_replaces_mmaps_only() {
         let path = TracePath::new(b"/lib/x.so".to_vec()).unwrap();
-        let rec = |access| Record { t_us: 1, thread: 0, path: path.clone(), access };
+        let rec = |access| Record { t_us: 1, done_us: None, thread: 0, path: path.clone(), access };
         let input = vec![
             rec(Access::Open),
             rec(Access::Mmap { offset: 4096, len: 100 }),

@@ -222,7 +222,7 @@ mod tests {
     use super::*;
 
     fn rec(t_us: u64, thread: u32, path: &str, access: Access) -> Result<Record> {
-        Ok(Record { t_us, thread, path: TracePath::new(path.as_bytes()).unwrap(), access })
+        Ok(Record { t_us, done_us: None, thread, path: TracePath::new(path.as_bytes()).unwrap(), access })
     }
 
     #[test]

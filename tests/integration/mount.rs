@@ -402,7 +402,11 @@ fn trace_record_captures_a_real_python_start_and_the_trace_replays() {
         chunkload::trace::Reader::open(&trace).unwrap().collect::<Result<_, _>>().unwrap();
     let header = chunkload::trace::Reader::open(&trace).unwrap().header().clone();
     assert_eq!(header.source, "fuse");
+    assert_eq!(header.chunkload_trace, 3, "FUSE recordings say when each request was answered");
     assert!(header.command.starts_with("python3 -c 'import json, sqlite3;"), "{}", header.command);
+    assert!(records.iter().all(|r| r.done_us.is_some_and(|d| d >= r.t_us)));
+    let served: u64 = records.iter().map(|r| r.done_us.unwrap() - r.t_us).sum();
+    assert!(served > 0, "a cold mount spends time serving requests");
     let read = |p: &str| {
         records.iter().any(|r| {
             r.path.as_bytes() == p.as_bytes() && matches!(r.access, chunkload::trace::Access::Read { .. })
@@ -430,8 +434,11 @@ fn trace_record_captures_a_real_python_start_and_the_trace_replays() {
         .args(["--json", "--l1", "cold"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("recorded through the FUSE mount"), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["scenario"]["guest"]["read_ahead_pages"], 0, "no guest read-ahead on the kernel's");
     // The default L2 is warm: every chunk the start needs comes from the AZ cache.
     let fetched = report["lazy"]["by_tier"]["az-cache"]["chunks"].as_u64();
     assert!(fetched.is_some_and(|n| n >= 10), "{}", report["lazy"]);

@@ -77,8 +77,17 @@ fn replay_orders_cold_and_warm_starts_and_is_reproducible() {
     // With an empty worker cache every request misses it: one row per chunk fetched from S3.
     assert!(csv.starts_with("time_ns,chunk_id,chunk_index,size,tier,done_ns\n"));
     assert_eq!(csv.lines().count() as u64 - 1, v["lazy"]["by_tier"]["s3"]["chunks"].as_u64().unwrap());
-    let baselines = v["baselines"].as_array().unwrap();
-    assert_eq!(baselines.len(), 2);
+    // Each baseline is an object with named fields, as in `explain` and the demo.
+    let b = &v["baselines"];
+    for (key, name) in [("full_pull", "full pull"), ("zip", "zip")] {
+        assert_eq!(b[key]["name"], name);
+        let (total, setup) = (b[key]["total"].as_u64().unwrap(), b[key]["setup"].as_u64().unwrap());
+        assert_eq!(total, setup + b[key]["run"]["start_time"].as_u64().unwrap());
+        assert!(
+            b[key]["download_bytes"].as_u64().unwrap() > 0 && b[key]["unpack_bytes"].as_u64().unwrap() > 0
+        );
+    }
+    assert!(b["zip_over_limit"].is_boolean());
 
     // A scenario with an unknown key is refused with its name.
     let bad = t.path().join("bad.toml");

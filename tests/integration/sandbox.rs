@@ -21,7 +21,7 @@ fn require_root_and_fuse() {
 }
 
 /// tests/fixtures/busybox.sh's image, built once per test run.
-fn busybox_image() -> &'static Path {
+pub(crate) fn busybox_image() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| build_fixture("busybox", &["umoci", "busybox"], &[]))
 }
@@ -78,7 +78,7 @@ fn without_a_command_the_image_config_starts_the_program_as_its_user_and_the_hea
         "{stdout}"
     );
     let header = chunkload::trace::Reader::open(&trace).unwrap().header().clone();
-    assert_eq!(header.chunkload_trace, 2);
+    assert_eq!(header.chunkload_trace, 3);
     let run = header.run.unwrap();
     assert_eq!(run.argv, ["/bin/sh", "/start.sh", "hello"]);
     assert_eq!(

@@ -408,6 +408,7 @@ pub fn replay_inputs(dir: &Path) -> ReplayInputs {
     use chunkload::trace::{Access, Header, Record, TracePath, Writer};
     let rec = |t_us: u64, thread: u32, path: &str, access: Access| Record {
         t_us,
+        done_us: None,
         thread,
         path: TracePath::new(path.as_bytes().to_vec()).unwrap(),
         access,

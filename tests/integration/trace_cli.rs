@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use chunkload::trace::{Access, Reader, Record};
 
-use crate::support::{chunkload, scratch};
+use crate::support::{chunkload, require_tool, scratch, umoci_unpack};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces").join(name)
@@ -120,4 +120,82 @@ fn a_bad_trace_is_reported_with_file_and_line() {
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("bad.jsonl:2: op read needs both offset and len"), "{err}");
+}
+
+/// Imports a real strace of a program chrooted into the busybox fixture's root; returns the
+/// records and the summary.
+fn strace_chrooted(root: &Path, dir: &Path, name: &str, argv: &[&str]) -> (Vec<Record>, serde_json::Value) {
+    let out_file = dir.join(format!("{name}.strace"));
+    let status = std::process::Command::new("strace")
+        .args(["-f", "-tt", "-y", "-e", "trace=openat,open,read,pread64,mmap,lseek,close,chroot", "-o"])
+        .arg(&out_file)
+        .args(argv)
+        .current_dir(dir) // outside the root
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{name}: {}", String::from_utf8_lossy(&status.stderr));
+    let trace = dir.join(format!("{name}.jsonl"));
+    let summary = json(
+        &chunkload()
+            .args(["trace", "import-strace", "--json", "--root"])
+            .arg(root)
+            .arg("-o")
+            .arg(&trace)
+            .arg(&out_file)
+            .output()
+            .unwrap(),
+    );
+    let records = Reader::open(&trace).unwrap().collect::<chunkload::trace::Result<Vec<_>>>().unwrap();
+    (records, summary)
+}
+
+#[test]
+fn a_real_strace_of_a_chrooted_busybox_reads_both_views_of_its_paths() {
+    for tool in ["strace", "chroot", "python3", "umoci"] {
+        require_tool(tool);
+    }
+    let dir = scratch();
+    let image = format!("{}:plain", crate::sandbox::busybox_image().join("oci").display());
+    let root = umoci_unpack(&image, &dir.path().join("bundle"));
+    let root_s = root.to_str().unwrap();
+    let has = |records: &[Record], path: &str, op: &str| {
+        records.iter().any(|r| r.path.as_bytes() == path.as_bytes() && r.access.op().as_str() == op)
+    };
+    // Every opened or read path is the image's: none keeps the host prefix, none is a host file.
+    let all_in_image = |records: &[Record]| {
+        for r in records {
+            let p = r.path.escaped();
+            assert!(!p.starts_with(root_s), "host prefix kept: {p}");
+            if matches!(r.access, Access::Open | Access::Read { .. }) {
+                assert!(root.join(&p[1..]).exists(), "{p} is not in the image");
+            }
+        }
+    };
+
+    // (busybox's `cat` copies with sendfile, which strace shows as no read: `head` reads.)
+    // `chroot ROOT CMD` (coreutils): the host binary loads its libraries before chroot(), then
+    // chdir("/"). Descriptors show host paths (ROOT/etc/passwd), the paths asked for the
+    // chroot's (/etc/passwd, /nonexistent).
+    let script =
+        "head -n 1 /etc/passwd > /tmp/out; ls /home > /tmp/out; cat /nonexistent 2> /tmp/err; exit 0";
+    let (records, summary) =
+        strace_chrooted(root.as_path(), dir.path(), "chroot", &["chroot", root_s, "/bin/sh", "-c", script]);
+    assert!(has(&records, "/etc/passwd", "open") && has(&records, "/etc/passwd", "read"), "{records:?}");
+    assert!(has(&records, "/home", "open"));
+    assert!(has(&records, "/nonexistent", "stat"), "a failed lookup, in the chroot's view");
+    assert!(summary["dropped"]["outside_root"].as_u64().unwrap() > 0, "the host chroot binary's loading");
+    all_in_image(&records);
+
+    // A chroot() without chdir("/"), as Python's os.chroot does: the working directory stays on
+    // the host, so only the traced chroot() says that "/no/such" is the chroot's.
+    let py = "import os, sys; os.chroot(sys.argv[1]); os.execv('/bin/sh', ['/bin/sh', '-c', 'head -n 1 /etc/group; cat /no/such; exit 0'])";
+    let (records, _) =
+        strace_chrooted(root.as_path(), dir.path(), "os-chroot", &["python3", "-c", py, root_s]);
+    assert!(has(&records, "/etc/group", "read"), "{records:?}");
+    assert!(has(&records, "/no/such", "stat"), "{records:?}");
+    assert!(
+        !records.iter().any(|r| r.path.escaped().contains("python3")),
+        "the host python's files: {records:?}"
+    );
+    all_in_image(&records);
 }

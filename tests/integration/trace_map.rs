@@ -12,7 +12,7 @@ use chunkload::trace::{Access, MmapRule, Record, TracePath};
 use crate::support::kitchen_sink;
 
 fn rec(t_us: u64, path: &str, access: Access) -> Record {
-    Record { t_us, thread: 0, path: TracePath::new(path.as_bytes().to_vec()).unwrap(), access }
+    Record { t_us, done_us: None, thread: 0, path: TracePath::new(path.as_bytes().to_vec()).unwrap(), access }
 }
 
 #[test]

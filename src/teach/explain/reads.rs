@@ -261,6 +261,7 @@ mod tests {
         };
         let rec = Record {
             t_us: 1,
+            done_us: None,
             thread: 7,
             path: TracePath::new(&b"/app/main.py"[..]).unwrap(),
             access: Access::Read { offset: 0, len: 100 },

@@ -1,6 +1,6 @@
 //! Import of strace output into a trace.
 //!
-//! Input: `strace -f -tt -y -e trace=openat,read,pread64,mmap,lseek,close -o FILE chroot ROOT CMD`
+//! Input: `strace -f -tt -y -e trace=openat,read,pread64,mmap,lseek,close,chroot -o FILE chroot ROOT CMD`
 //! (`-ttt`, `-T` and the `[pid N]` prefix of output to a terminal are accepted too; `open`, `readv`,
 //! `preadv`, `dup`, `dup2`, `dup3` and `fcntl(F_DUPFD*)` are understood when present). What it decides,
 //! and why:
@@ -14,8 +14,18 @@
 //!   though nothing was opened, and module searches (Python's sys.path) are mostly that. Their path is
 //!   the one the program asked for: under ROOT it is stripped; absolute and not under ROOT, it is taken
 //!   as inside the chroot when the directory descriptor (usually the cwd, `AT_FDCWD</...>`) is under
-//!   ROOT, which is where `chroot` leaves it; otherwise dropped. Relative paths are joined to the
-//!   directory descriptor's path. Other failed calls are dropped and counted.
+//!   ROOT, which is where `chroot` leaves it, or when the process is known to be inside the chroot
+//!   (below); otherwise dropped. Relative paths are joined to the directory descriptor's path.
+//!   Other failed calls are dropped and counted.
+//! - Both views in one run. strace prints a descriptor's path (`-y`) as the tracer sees it (under
+//!   ROOT) but the path a program asked for as the program sees it (inside the chroot): in one
+//!   `openat(AT_FDCWD</ROOT/app>, "/etc/passwd", ...) = 3</ROOT/etc/passwd>` line both appear.
+//!   A program that calls `chroot()` without `chdir("/")` (Python's `os.chroot`, say) keeps a
+//!   working directory outside ROOT, so its cwd annotation says nothing about which view its
+//!   absolute paths are in. When `chroot` is among the traced calls, a process that called
+//!   `chroot(ROOT)` successfully (a relative argument is taken as ROOT), and every process first
+//!   seen after that, is inside: its absolute paths are read in the chroot's view, wherever its
+//!   cwd is. Descriptor annotations stay in the tracer's view whatever the process.
 //! - Offsets. `read`/`readv` use and advance the position of their open file description; `pread64`/
 //!   `preadv` use their explicit offset; `lseek` sets the position to the offset it returns (strace
 //!   prints the resulting offset, so SEEK_END needs no file size); `dup*` share the description; `close`
@@ -34,7 +44,7 @@
 //! `grammar.rs` parses a line (no state); `fds.rs` keeps the descriptor table and cleans paths;
 //! this file decides what each call means and builds the records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::io::BufRead;
 
@@ -52,7 +62,7 @@ use grammar::{AT_FDCWD, Call, Fd, Ret, call_name, fd_arg, int_arg, parse_call, s
 
 const KNOWN: &[&str] = &[
     "openat", "open", "read", "readv", "pread64", "preadv", "mmap", "lseek", "close", "dup", "dup2", "dup3",
-    "fcntl",
+    "fcntl", "chroot",
 ];
 
 /// What to import.
@@ -122,6 +132,11 @@ struct Importer<'a> {
     first_t: Option<u64>,
     last_t: u64,
     day: u64,
+    /// Processes seen so far, and those known to be inside the chroot (see the module docs).
+    seen: HashSet<u32>,
+    inside: HashSet<u32>,
+    /// A process has called `chroot(ROOT)`: processes first seen from now on are inside.
+    chrooted: bool,
 }
 
 /// Reads strace output and builds a trace. `file` names the input in error messages.
@@ -141,6 +156,9 @@ pub fn import<R: BufRead>(input: R, file: &str, opts: &ImportOptions) -> Result<
         first_t: None,
         last_t: 0,
         day: 0,
+        seen: HashSet::new(),
+        inside: HashSet::new(),
+        chrooted: false,
     };
     for line in input.split(b'\n') {
         let line = line.map_err(|source| Error::Io { file: file.to_string(), source })?;
@@ -171,6 +189,9 @@ impl Importer<'_> {
         self.last_t = self.last_t.max(t_abs);
         let first = *self.first_t.get_or_insert(t_abs);
         let t_us = t_abs.saturating_sub(first);
+        if self.seen.insert(pid) && self.chrooted {
+            self.inside.insert(pid); // forked after the chroot, by a process under it
+        }
 
         if rest.starts_with("+++") || rest.starts_with("---") {
             if rest.starts_with("+++") {
@@ -242,7 +263,7 @@ impl Importer<'_> {
                     }
                     Ret::Ok(_, None) | Ret::Err => {
                         let access = if call.ret == Ret::Err { Access::Stat } else { Access::Open };
-                        if let Some(path) = self.resolve(dir.1.as_deref(), &asked) {
+                        if let Some(path) = self.resolve(pid, dir.1.as_deref(), &asked) {
                             self.push(t, pid, path, access);
                         }
                     }
@@ -313,6 +334,18 @@ impl Importer<'_> {
                 let fd = fd_arg(Self::arg(call, 0)?)?;
                 self.fds.close(&fd);
             }
+            "chroot" => {
+                let target = string_arg(Self::arg(call, 0)?)?;
+                let into_root = !target.starts_with(b"/") || normalize(&target) == self.root_or_slash();
+                match call.ret {
+                    Ret::Ok(..) if into_root => {
+                        self.inside.insert(pid);
+                        self.chrooted = true;
+                    }
+                    Ret::Ok(..) => {}
+                    Ret::Err | Ret::Unknown => self.summary.dropped.failed += 1,
+                }
+            }
             "dup" | "dup2" | "dup3" | "fcntl" => {
                 let old = fd_arg(Self::arg(call, 0)?)?;
                 if call.name == "fcntl" && !Self::arg(call, 1)?.starts_with("F_DUPFD") {
@@ -355,9 +388,16 @@ impl Importer<'_> {
         p
     }
 
-    /// The path a program asked for, relative to directory descriptor path `dir` (see module docs).
-    fn resolve(&mut self, dir: Option<&[u8]>, asked: &[u8]) -> Option<TracePath> {
-        let dir_inside = dir.is_some_and(|d| strip_root(&normalize(d), &self.root).is_some());
+    /// ROOT as `normalize` spells it (`/` for the host's own root).
+    fn root_or_slash(&self) -> Vec<u8> {
+        if self.root.is_empty() { b"/".to_vec() } else { self.root.clone() }
+    }
+
+    /// The path process `pid` asked for, relative to directory descriptor path `dir` (see module
+    /// docs).
+    fn resolve(&mut self, pid: u32, dir: Option<&[u8]>, asked: &[u8]) -> Option<TracePath> {
+        let dir_inside = self.inside.contains(&pid)
+            || dir.is_some_and(|d| strip_root(&normalize(d), &self.root).is_some());
         if asked.starts_with(b"/") {
             let host = normalize(asked);
             if let Some(p) = strip_root(&host, &self.root) {
@@ -394,7 +434,7 @@ impl Importer<'_> {
                 let next = threads.len() as u32;
                 let thread = *threads.entry(pid).or_insert(next);
                 *by_op.entry(access.op()).or_default() += 1;
-                Record { t_us, thread, path, access }
+                Record { t_us, done_us: None, thread, path, access }
             })
             .collect();
         self.summary.records = records.len() as u64;
@@ -493,6 +533,34 @@ mod tests {
         assert_eq!(s.dropped.empty_reads, 2);
         assert_eq!(s.calls, 12);
         assert_eq!(records(text)[3].0, 40);
+    }
+
+    #[test]
+    fn after_chroot_without_chdir_absolute_paths_are_the_chroots_view() {
+        // Python's os.chroot keeps the working directory outside the root: the cwd annotation is
+        // the host's /work, while the program asks for paths as the chroot sees them.
+        let text = r#"7 10:00:00.000000 openat(AT_FDCWD</work>, "/etc/ld.so.cache", O_RDONLY) = 3</etc/ld.so.cache>
+7 10:00:00.000001 openat(AT_FDCWD</work>, "/etc/missing-before", O_RDONLY) = -1 ENOENT (No such file or directory)
+7 10:00:00.000002 chroot("/tmp/rootfs") = 0
+7 10:00:00.000003 openat(AT_FDCWD</work>, "/usr/lib/python3/missing.py", O_RDONLY) = -1 ENOENT (No such file or directory)
+7 10:00:00.000004 openat(AT_FDCWD</work>, "/etc/hosts", O_RDONLY) = 3</tmp/rootfs/etc/hosts>
+7 10:00:00.000005 openat(AT_FDCWD</work>, "relative.txt", O_RDONLY) = -1 ENOENT (No such file or directory)
+8 10:00:00.000006 openat(AT_FDCWD</work>, "/bin/missing", O_RDONLY) = -1 ENOENT (No such file or directory)
+7 10:00:00.000007 chroot("/elsewhere") = -1 EPERM (Operation not permitted)
+"#;
+        let got = accesses(text);
+        assert_eq!(
+            got,
+            [
+                (p("/usr/lib/python3/missing.py"), Access::Stat),
+                (p("/etc/hosts"), Access::Open),
+                (p("/bin/missing"), Access::Stat), // a child forked after the chroot
+            ]
+        );
+        let d = run(text).unwrap().summary.dropped;
+        // The host's ld.so.cache and the failed lookup before chroot(); the relative path is
+        // relative to the host cwd, outside the root.
+        assert_eq!((d.outside_root, d.failed), (3, 1));
     }
 
     #[test]
