@@ -182,7 +182,10 @@ pub fn write_sweep_outputs(r: &SweepResults, out: &Path) -> Result<Vec<PathBuf>>
         .filter(|n| {
             n == "results.csv"
                 || (n.ends_with(".svg")
-                    && (n.starts_with("miss_ratio_") || n.starts_with("cdf_") || n == "tier_mix.svg"))
+                    && (n.starts_with("hit_ratio_")
+                        || n.starts_with("miss_ratio_")
+                        || n.starts_with("cdf_")
+                        || n == "tier_mix.svg"))
         });
     for name in std::iter::once("results.json".to_string()).chain(stale) {
         let p = out.join(&name);

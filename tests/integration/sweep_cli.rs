@@ -47,13 +47,7 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     let names: Vec<&str> = got.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        [
-            "cdf_fetch_ms.svg",
-            "miss_ratio_l2.node_capacity.svg",
-            "results.csv",
-            "results.json",
-            "tier_mix.svg"
-        ]
+        ["cdf_fetch_ms.svg", "hit_ratio_l2.node_capacity.svg", "results.csv", "results.json", "tier_mix.svg"]
     );
     let v: serde_json::Value = serde_json::from_slice(&got["results.json"]).unwrap();
     assert_eq!(v["seed"], 0x00c0_ffee);
@@ -74,7 +68,7 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     assert!(rows[0]["distributions"]["fetch_ms"].as_array().unwrap().len() > 100);
     let csv = String::from_utf8(got["results.csv"].clone()).unwrap();
     assert!(csv.starts_with("# chunkload ") && csv.contains("seed 12648430"), "{csv}");
-    let svg = String::from_utf8(got["miss_ratio_l2.node_capacity.svg"].clone()).unwrap();
+    let svg = String::from_utf8(got["hit_ratio_l2.node_capacity.svg"].clone()).unwrap();
     assert!(svg.contains("seed 12648430") && svg.contains("l2.policy=s3-fifo"));
 
     // Same seed: the same bytes, every file.
