@@ -75,6 +75,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
         print!("{report}");
         println!();
         println!("Wrote {} files to {}: {}", report.files.len(), out.display(), report.files.join(", "));
+        println!(
+            "Open {} in a browser: the same story with each chart beside the sentence that reads it, and the\n\
+             start as a timeline to explore read by read under each cache state.",
+            out.join(demo::PAGE).display()
+        );
     }
     Ok(())
 }

@@ -243,6 +243,12 @@ fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// Series `i`'s colour as CSS (`#0072b2`), for pages that colour other things to match a chart.
+pub fn color_css(i: usize) -> String {
+    let c = color(i);
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
 /// Several named lines on one pair of axes (miss-ratio curves, percentiles against a knob).
 pub fn line_chart(series: &[Series], opt: &ChartOptions) -> Result<String, PlotError> {
     xy(series, opt, true)

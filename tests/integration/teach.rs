@@ -70,8 +70,9 @@ fn committed_images_verify_share_layers_and_have_start_traces() {
     }
 }
 
-/// One demo run shared by the tests below (it converts six images: the slowest step of the suite).
-fn demo_run() -> &'static (PathBuf, String) {
+/// One demo run shared by the tests below and the browser tests (it converts six images: the
+/// slowest step of the suite).
+pub(crate) fn demo_run() -> &'static (PathBuf, String) {
     static RUN: OnceLock<(PathBuf, String)> = OnceLock::new();
     RUN.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("demo-{}", std::process::id()));
@@ -118,6 +119,7 @@ fn demo_tells_the_story_and_writes_its_data() {
             "fleet-node-loss.svg",
             "fleet-scenario.toml",
             "images.csv",
+            "index.html",
             "read-latency-cdf.svg",
             "reads.csv",
             "report.json",
