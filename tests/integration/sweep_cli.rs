@@ -47,7 +47,14 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     let names: Vec<&str> = got.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["cdf_fetch_ms.svg", "hit_ratio_l2.node_capacity.svg", "results.csv", "results.json", "tier_mix.svg"]
+        [
+            "cdf_fetch_ms.svg",
+            "hit_ratio_l2.node_capacity.svg",
+            "index.html",
+            "results.csv",
+            "results.json",
+            "tier_mix.svg"
+        ]
     );
     let v: serde_json::Value = serde_json::from_slice(&got["results.json"]).unwrap();
     assert_eq!(v["seed"], 0x00c0_ffee);
@@ -83,7 +90,7 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     ok(sweep_grid(&inputs, &other, "l2.policy=lru,fifo"));
     assert_eq!(
         dir_files(&other).keys().collect::<Vec<_>>(),
-        ["cdf_fetch_ms.svg", "results.csv", "results.json", "tier_mix.svg"]
+        ["cdf_fetch_ms.svg", "index.html", "results.csv", "results.json", "tier_mix.svg"]
     );
 
     // Three shards (one directory is enough: the files are named by shard), merged in any order.

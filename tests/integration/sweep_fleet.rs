@@ -41,6 +41,7 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
             "cdf_stripe_fetch_ec_ms.svg",
             "cdf_stripe_fetch_no_parity_ms.svg",
             "hit_ratio_l2.node_capacity.svg",
+            "index.html",
             "results.csv",
             "results.json",
             "tier_mix.svg"
