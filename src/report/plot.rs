@@ -815,6 +815,38 @@ mod tests {
     }
 
     #[test]
+    fn no_tick_label_runs_past_the_edge() {
+        // The sweep's capacities: the last tick's long label sits at the right end of the axis.
+        let gib = (1u64 << 30) as f64;
+        let xs = vec![0.25 * gib, 1.172 * gib];
+        let s = [Series::new("lru", vec![(xs[0], 0.4), (xs[1], 0.9)])];
+        let o = ChartOptions::new("t", "capacity", "hit rate")
+            .log_x()
+            .x_ticks(xs)
+            .x_format(AxisFormat::Bytes)
+            .size(720, 440);
+        let svg = line_chart(&s, &o).unwrap();
+        for part in svg.split("<text").skip(1) {
+            let attr = |name: &str| {
+                part.split(&format!(" {name}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .map(str::to_string)
+            };
+            let x: f64 = attr("x").unwrap().parse().unwrap();
+            let text = part.split_once('>').unwrap().1.split('<').next().unwrap().trim();
+            let half = text.chars().count() as f64 * style::CHAR_W / 2.0;
+            let right = match attr("text-anchor").as_deref() {
+                Some("middle") => x + half,
+                Some("end") => x,
+                _ => x + 2.0 * half,
+            };
+            assert!(right <= 720.0, "{text:?} ends at {right}");
+        }
+        assert!(svg.contains("1.172GiB"));
+    }
+
+    #[test]
     fn the_first_four_colours_differ_in_greyscale() {
         let luma = |c: RGBColor| 0.299 * f64::from(c.0) + 0.587 * f64::from(c.1) + 0.114 * f64::from(c.2);
         let mut l: Vec<f64> = PALETTE[..4].iter().map(|c| luma(*c)).collect();

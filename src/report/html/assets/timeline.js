@@ -77,8 +77,9 @@
         bar.addEventListener("focus", show);
         bar.addEventListener("click", show);
       });
-      summary.textContent = st.reads.length + " device reads on " + st.threads.length +
-        " threads; the start took " + ms(st.start_ms * 1000) + ".";
+      var n = st.threads.length;
+      summary.textContent = st.reads.length + " device reads on " + n + (n === 1 ? " thread" : " threads") +
+        "; the start took " + ms(st.start_ms * 1000) + ".";
       detail.textContent = hint;
     }
     select.addEventListener("change", draw);
