@@ -8,8 +8,8 @@ use chunkload::teach::demo;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Output folder for the report, its data (CSV, JSON) and charts (SVG); replaced if it holds an
-    /// earlier demo's output.
+    /// Output folder for the report, its data (CSV, JSON), charts (SVG) and index.html (all of it
+    /// on one page, to open in a browser); replaced if it holds an earlier demo's output.
     #[arg(long, default_value = "out/demo")]
     out: PathBuf,
     /// The images folder: oci/ (an OCI layout) and traces/ (TAG.trace). Default: images/ of the

@@ -370,6 +370,15 @@ fn every_report_renders_and_its_timeline_works_in_a_real_browser() {
         .assert()
         .success();
     let (demo, _) = demo_run();
+    // The demo's page as docs/figures/demo/ commits it: the images folder named `images`, not by
+    // this checkout's path (its charts are inline; its data files are beside the original).
+    let images = root.join("images").display().to_string();
+    let demo_page = dir.path().join("demo.html");
+    std::fs::write(
+        &demo_page,
+        std::fs::read_to_string(demo.join("index.html")).unwrap().replace(&images, "images"),
+    )
+    .unwrap();
 
     let mut b = Browser::start();
     check_page(&mut b, &sim.join("index.html"), "simulate", 6);
@@ -383,7 +392,7 @@ fn every_report_renders_and_its_timeline_works_in_a_real_browser() {
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "svg"))
         .count();
-    check_page(&mut b, &demo.join("index.html"), "demo", demo_charts);
+    check_page(&mut b, &demo_page, "demo", demo_charts);
 
     // The demo's timeline: the four cases of report.json, in order.
     let r: Value = serde_json::from_slice(&std::fs::read(demo.join("report.json")).unwrap()).unwrap();
@@ -394,7 +403,7 @@ fn every_report_renders_and_its_timeline_works_in_a_real_browser() {
         .map(|c| c["result"]["device_reads"].as_u64().unwrap())
         .collect();
     assert_eq!(reads.len(), 4);
-    let demo_shots = check_timeline(&mut b, &demo.join("index.html"), "demo", &reads);
+    let demo_shots = check_timeline(&mut b, &demo_page, "demo", &reads);
     // explain's: its first state is the one asked for, whose device reads the JSON report gives.
     let a = chunkload()
         .current_dir(root)

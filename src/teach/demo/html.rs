@@ -4,7 +4,6 @@
 
 use super::{DemoError, DemoReport};
 use crate::report::html::{Figure, Folded, Page, readable_toml};
-use crate::stats::percent;
 use crate::teach::explain::timeline::{section, timeline};
 use crate::teach::fleet_page;
 
@@ -142,17 +141,12 @@ impl DemoReport {
                     self.chunkload_version, self.seed, self.images_dir
                 ),
                 format!(
-                    "In short: {} images share {:.0}% of their chunks, so the store keeps {} distinct chunks \
-                     for {}; a start touches a small part of its image, and where it finds those chunks decides \
-                     its time.",
+                    "In short: the {} images reference {} chunks, only {} of them distinct, so the store keeps \
+                     one copy of each; a start touches a small part of its image, and where it finds those \
+                     chunks (the worker, the AZ cache or S3) decides its time.",
                     self.images.images.len(),
-                    100.0
-                        - percent(
-                            self.store.dedup.totals.distinct_chunks,
-                            self.store.dedup.totals.logical_chunks
-                        ),
-                    self.store.dedup.totals.distinct_chunks,
-                    self.store.dedup.totals.logical_chunks
+                    self.store.dedup.totals.logical_chunks,
+                    self.store.dedup.totals.distinct_chunks
                 ),
             ],
             sections: vec![section(&self.images.to_string()), store, starts, region],

@@ -185,17 +185,17 @@ impl Explanation {
     pub fn note(&self) -> String {
         let zip = if self.total.baselines.is_some() {
             format!(
-                "The zip baseline packs layers {}.. of the image (the scenario's baseline.zip_from_layer). ",
+                "   The zip baseline packs layers {}.. of the image (the scenario's baseline.zip_from_layer);\n   \
+                 chunkload demo packs only the top layer (the runtime below it is Lambda's managed runtime,\n   \
+                 already on the worker), so its zip baseline is smaller.\n",
                 self.scenario.baseline.zip_from_layer
             )
         } else {
             String::new()
         };
         format!(
-            "   {zip}chunkload demo replays the same start with the zip packing only the top layer (the\n   \
-             runtime below it is Lambda's managed runtime, already on the worker) and converts under salt \"demo\"\n   \
-             (here: {:?}), so its zip baseline is smaller and its chunk names differ; the lazy start's timings\n   \
-             do not depend on the salt.\n",
+            "{zip}   Chunks are named under salt {:?} here and \"demo\" in chunkload demo (--salt demo gives its\n   \
+             names); the lazy start's timings do not depend on the salt.\n",
             self.block.salt
         )
     }

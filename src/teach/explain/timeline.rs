@@ -134,26 +134,114 @@ pub fn page(story: &Explanation, states: Vec<TimelineState>) -> Page {
     }
 }
 
-/// A story's printed text as a section: its first line the title, its first paragraph a
-/// paragraph, the rest (tables, reads) as printed.
+/// Whether a printed line belongs to a table or a listing (aligned columns, indented, a read's
+/// `#N` or `(N operations ...)` line) rather than to prose.
+fn is_listing(line: &str) -> bool {
+    line.starts_with([' ', '#', '(']) || line.trim_end().contains("  ")
+}
+
+/// A story's printed text as a section: its first line the title; then runs of prose lines as
+/// paragraphs and everything else (tables, listings, the reads) as printed. A prose run must end
+/// a sentence (`.`, `:` or `)`), else it is part of a listing (`layer 0: 5.88MiB ..., 462 files`).
 pub fn section(text: &str) -> Section {
     let (title, body) = text.split_once('\n').unwrap_or((text, ""));
     let lines: Vec<&str> = body.lines().map(|l| l.strip_prefix("   ").unwrap_or(l)).collect();
-    // The opening prose: up to the first line that ends a sentence, unless a table starts first.
-    let table = lines.iter().position(|l| l.trim().is_empty() || l.starts_with(' ') || l.contains("  "));
-    let sentence = lines.iter().position(|l| l.ends_with('.') || l.ends_with(':')).map(|i| i + 1);
-    let cut = match (table, sentence) {
-        (Some(t), Some(s)) => t.min(s),
-        (t, s) => t.or(s).unwrap_or(lines.len()),
-    };
-    let (para, rest) = lines.split_at(cut);
-    let mut s = Section::new(title.trim());
-    if !para.is_empty() {
-        s = s.text(para.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" "));
+    // Runs of (prose?, lines); a blank line ends a prose run and stays inside a listing.
+    let mut runs: Vec<(bool, Vec<&str>)> = Vec::new();
+    for line in lines {
+        let prose = !line.trim().is_empty() && !is_listing(line);
+        match runs.last_mut() {
+            Some((p, run)) if line.trim().is_empty() => {
+                if !*p {
+                    run.push(line);
+                } else {
+                    runs.push((false, vec![line]));
+                }
+            }
+            Some((p, run)) if *p == prose => run.push(line),
+            _ => runs.push((prose, vec![line])),
+        }
     }
-    let rest = rest.join("\n");
-    if !rest.trim().is_empty() {
-        s = s.pre(rest.trim_matches('\n'));
+    // A prose run's tail after its last sentence end belongs to the listing after it.
+    let runs: Vec<(bool, Vec<&str>)> = runs
+        .into_iter()
+        .flat_map(|(prose, run)| {
+            let end = run.iter().rposition(|l| l.trim_end().ends_with(['.', ':', ')'])).map_or(0, |i| i + 1);
+            if !prose || end == run.len() {
+                return vec![(prose, run)];
+            }
+            let (head, tail) = run.split_at(end);
+            [(true, head.to_vec()), (false, tail.to_vec())].into_iter().filter(|r| !r.1.is_empty()).collect()
+        })
+        .collect();
+    let mut s = Section::new(title.trim());
+    let mut listing: Vec<&str> = Vec::new();
+    for (prose, run) in runs {
+        if prose {
+            let text = listing.join("\n");
+            if !text.trim().is_empty() {
+                s = s.pre(text.trim_matches('\n'));
+            }
+            listing.clear();
+            s = s.text(run.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" "));
+        } else {
+            listing.extend(run);
+        }
+    }
+    let text = listing.join("\n");
+    if !text.trim().is_empty() {
+        s = s.pre(text.trim_matches('\n'));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::html::Block;
+
+    fn kinds(s: &Section) -> Vec<String> {
+        s.blocks
+            .iter()
+            .map(|b| match b {
+                Block::Text(t) => format!("text:{t}"),
+                Block::Pre(t) => format!("pre:{t}"),
+                _ => "other".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prose_becomes_paragraphs_and_tables_stay_as_printed() {
+        let text = "1. The layers\n   A container image is a stack,\n   one per step.\n   \
+                    layer 0: 5.88MiB compressed, 462 files\n     made by: dpkg\n   \
+                    Flattening applies the layers.\n   name   size\n   a      1\n";
+        let s = section(text);
+        assert_eq!(s.title, "1. The layers");
+        assert_eq!(
+            kinds(&s),
+            [
+                "text:A container image is a stack, one per step.",
+                "pre:layer 0: 5.88MiB compressed, 462 files\n  made by: dpkg",
+                "text:Flattening applies the layers.",
+                "pre:name   size\na      1",
+            ]
+        );
+        // A read's story stays one listing, blank lines and all.
+        let reads = "3. Reads\n   The first 2 reads:\n\n   #0 at 1ms: stat /x\n     waited 1ms\n\n   #1 at 2ms: read /y\n";
+        assert_eq!(
+            kinds(&section(reads)),
+            ["text:The first 2 reads:", "pre:#0 at 1ms: stat /x\n  waited 1ms\n\n#1 at 2ms: read /y"]
+        );
+    }
+
+    #[test]
+    fn timeline_colours_are_the_charts_colours() {
+        let keys = tier_keys();
+        assert_eq!(keys[0].name, "worker-memory");
+        assert_eq!(keys[0].color, plot::color_css(0));
+        assert_eq!(keys[3].name, "s3");
+        assert_eq!(keys[3].color, plot::color_css(3));
+        assert_eq!(keys.last().unwrap().name, "hole");
+    }
 }
