@@ -2,7 +2,8 @@
 # Installs the real tools chunkload's tests drive (umoci and skopeo build and convert images;
 # fuse3's fusermount3 serves the real-mode mount tests; busybox-static is the sandbox tests' image;
 # slurm-wlm and munge are the one-node SLURM
-# cluster tests/integration/slurm.rs starts), from Debian's packages, when they are missing.
+# cluster tests/integration/slurm.rs starts; chromium renders the HTML reports headless in
+# tests/integration/browser.rs), from Debian's packages, when they are missing.
 # Idempotent and quiet: nothing runs when every tool is there. Sourced by test.sh.
 need=()
 for tool in umoci skopeo; do command -v "$tool" >/dev/null || need+=("$tool"); done
@@ -12,6 +13,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
 for tool in slurmctld slurmd sbatch; do have "$tool" || { need+=(slurm-wlm); break; }; done
 have munged || need+=(munge)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

@@ -2,8 +2,8 @@
 //! `src/` (outside the binary's `cli/`) may name only a module of a lower layer. Below the line
 //! (ids, sizes and simulated time) no module names one above it; above it, the byte stages are
 //! ordered too, so no two modules can import each other (the cycles flatten <-> layout,
-//! flatten <-> rootfs and sim <-> trace stay broken). The one exception is the text table and the
-//! chart module of `report`, presentation leaves that import nothing of the crate.
+//! flatten <-> rootfs and sim <-> trace stay broken). The one exception is the text table, the
+//! chart module and the HTML page of `report`, presentation leaves that import nothing of the crate.
 
 use std::path::{Path, PathBuf};
 
@@ -13,9 +13,13 @@ const ABOVE: &[&str] = &[
     "image", "flatten", "layout", "rootfs", "crypto", "store", "chunk", "report", "mount", "ingest", "teach",
 ];
 
-/// `report`'s presentation leaves: any module may use them; they import nothing of the crate.
-const LEAVES: &[(&str, &str)] =
-    &[("report::Table", "src/report/table.rs"), ("report::plot", "src/report/plot.rs")];
+/// `report`'s presentation leaves: any module may use them; they import nothing of the crate. A
+/// path ending in `/` is a folder: every file in it.
+const LEAVES: &[(&str, &str)] = &[
+    ("report::Table", "src/report/table.rs"),
+    ("report::plot", "src/report/plot.rs"),
+    ("report::html", "src/report/html/"),
+];
 
 fn rank(module: &str) -> Option<usize> {
     BELOW.iter().chain(ABOVE).position(|m| *m == module)
@@ -124,7 +128,7 @@ fn violations(root: &Path) -> Vec<String> {
             continue;
         };
         let source = std::fs::read_to_string(&file).unwrap();
-        let leaf = LEAVES.iter().any(|(_, f)| *f == rel);
+        let leaf = LEAVES.iter().any(|(_, f)| *f == rel || (f.ends_with('/') && rel.starts_with(f)));
         for imp in imports(&source) {
             if imp.module == module {
                 continue;

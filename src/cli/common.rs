@@ -181,8 +181,12 @@ pub fn write_sweep_outputs(r: &SweepResults, out: &Path) -> Result<Vec<PathBuf>>
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .filter(|n| {
             n == "results.csv"
+                || n == "index.html"
                 || (n.ends_with(".svg")
-                    && (n.starts_with("miss_ratio_") || n.starts_with("cdf_") || n == "tier_mix.svg"))
+                    && (n.starts_with("hit_ratio_")
+                        || n.starts_with("miss_ratio_")
+                        || n.starts_with("cdf_")
+                        || n == "tier_mix.svg"))
         });
     for name in std::iter::once("results.json".to_string()).chain(stale) {
         let p = out.join(&name);
@@ -194,13 +198,19 @@ pub fn write_sweep_outputs(r: &SweepResults, out: &Path) -> Result<Vec<PathBuf>>
     let csv = out.join("results.csv");
     write_atomic(&csv, r.to_csv().as_bytes())?;
     written.push(csv);
-    for c in charts::charts(r)? {
+    let charts = charts::charts(r)?;
+    for c in &charts {
         let path = out.join(&c.file);
         let tmp = out.join(format!(".{}.partial", c.file));
         write_svg(&tmp, &c.svg)?;
         std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }
+    let mut files: Vec<String> = ["results.json", "results.csv"].map(String::from).to_vec();
+    files.extend(charts.iter().map(|c| c.file.clone()));
+    let index = out.join("index.html");
+    write_atomic(&index, chunkload::sweep::page::page(r, &charts, files).render().as_bytes())?;
+    written.push(index);
     write_atomic(&json, r.to_json().as_bytes())?;
     written.push(json);
     Ok(written)

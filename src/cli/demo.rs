@@ -8,8 +8,8 @@ use chunkload::teach::demo;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Output folder for the report, its data (CSV, JSON) and charts (SVG); replaced if it holds an
-    /// earlier demo's output.
+    /// Output folder for the report, its data (CSV, JSON), charts (SVG) and index.html (all of it
+    /// on one page, to open in a browser); replaced if it holds an earlier demo's output.
     #[arg(long, default_value = "out/demo")]
     out: PathBuf,
     /// The images folder: oci/ (an OCI layout) and traces/ (TAG.trace). Default: images/ of the
@@ -75,6 +75,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
         print!("{report}");
         println!();
         println!("Wrote {} files to {}: {}", report.files.len(), out.display(), report.files.join(", "));
+        println!(
+            "Open {} in a browser: the same story with each chart beside the sentence that reads it, and the\n\
+             start as a timeline to explore read by read under each cache state.",
+            out.join(demo::PAGE).display()
+        );
     }
     Ok(())
 }

@@ -1,13 +1,14 @@
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use chunkload::chunk::{ChunkSize, ConvertOptions};
 use chunkload::crypto::{CustomerKey, Salt};
 use chunkload::ingest::Opened;
 use chunkload::replay::CacheState;
-use chunkload::teach::explain::{self, ExplainOptions, StoredImage, Subject};
+use chunkload::teach::demo;
+use chunkload::teach::explain::{self, ExplainOptions, StoredImage, Subject, timeline};
 
 use super::common::{self, ImageFlags, StartFlags};
 
@@ -50,6 +51,10 @@ pub struct ExplainArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write the story as one self-contained HTML page (FILE), with a timeline of the start
+    /// under this cache state and the demo's four, to explore read by read in a browser.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     #[command(flatten)]
     flags: ImageFlags,
 }
@@ -98,7 +103,26 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     };
     let opts =
         ExplainOptions { scenario, l1: args.l1, l2: args.l2, mmap: args.start.mmap, reads: args.reads };
-    let story = explain::explain(&subject, records, &opts);
+    let story = explain::explain(&subject, records.clone(), &opts);
+    if let Some(path) = &args.html {
+        // Every read of the start as asked, then of the demo's cache states not already shown.
+        let mut fills = vec![(args.l1, args.l2, format!("as asked: {}/{}", args.l1.name(), args.l2.name()))];
+        for (name, l1, l2) in demo::CASES {
+            if !fills.iter().any(|f| (f.0, f.1) == (l1, l2)) {
+                fills.push((l1, l2, format!("{}/{}: {name}", l1.name(), l2.name())));
+            }
+        }
+        let states = fills
+            .into_iter()
+            .map(|(l1, l2, label)| {
+                let o = ExplainOptions { l1, l2, reads: usize::MAX, ..opts.clone() };
+                let s = explain::explain(&subject, records.clone(), &o);
+                timeline::timeline_state(format!("{}/{}", l1.name(), l2.name()), label, &s)
+            })
+            .collect();
+        let html = timeline::page(&story, states).render();
+        std::fs::write(path, html).with_context(|| format!("cannot write --html {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&story)?);
     } else {

@@ -7,6 +7,7 @@ use clap::Args;
 use chunkload::fleet::{self, plots};
 use chunkload::ingest;
 use chunkload::sim::rng::DEFAULT_SEED;
+use chunkload::teach::fleet_page;
 
 use super::common;
 
@@ -26,8 +27,8 @@ pub struct SimulateArgs {
     /// Print the report as JSON instead of tables.
     #[arg(long)]
     json: bool,
-    /// Also write report.json, metrics.csv, minutes.csv, ecdf.csv, scenario.toml and SVG plots
-    /// into this directory (created; must not exist or be empty).
+    /// Also write report.json, metrics.csv, minutes.csv, ecdf.csv, scenario.toml, SVG plots and
+    /// index.html (all of it on one page) into this directory (created; must not exist or be empty).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Print the effective scenario (TOML) and exit without simulating.
@@ -64,8 +65,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         print!("{report}");
         if let Some(dir) = &args.out {
             println!(
-                "wrote report.json, metrics.csv, minutes.csv, ecdf.csv, scenario.toml and plots to {}",
-                dir.display()
+                "wrote report.json, metrics.csv, minutes.csv, ecdf.csv, scenario.toml and plots to {}; open {} in a browser",
+                dir.display(),
+                dir.join("index.html").display()
             );
         }
     }
@@ -135,9 +137,15 @@ fn write_out(dir: &Path, report: &fleet::FleetReport, json: &str) -> Result<()> 
                 report.scenario.to_toml()
             ),
         )?;
+        let mut files = vec!["report.json", "metrics.csv", "minutes.csv", "ecdf.csv", "scenario.toml"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
         for (file, svg) in plots::all(report)? {
             put(&file, &svg)?;
+            files.push(file);
         }
+        put("index.html", &fleet_page::simulate_page(report, files)?.render())?;
         if dir.exists() {
             fs::remove_dir(dir).with_context(|| format!("cannot replace empty {}", dir.display()))?;
         }

@@ -53,7 +53,8 @@ pub struct SweepArgs {
     /// Seed every point runs with (overrides the scenario's; all points share it).
     #[arg(long)]
     seed: Option<u64>,
-    /// Output directory (created if missing): results.json, results.csv, charts (*.svg).
+    /// Output directory (created if missing): results.json, results.csv, charts (*.svg) and
+    /// index.html (all of it on one page).
     #[arg(long, value_name = "DIR", required_unless_present = "plan")]
     out: Option<PathBuf>,
     /// Run nothing: list the points, estimate each one's time and memory from a short

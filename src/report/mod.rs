@@ -2,6 +2,7 @@
 //! separate from printing it, so tests and other commands reuse the same numbers.
 
 pub mod dedup;
+pub mod html;
 pub mod inspect;
 pub mod manifest;
 pub mod plot;

@@ -24,6 +24,7 @@ use plotters::coord::combinators::LogCoord;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// One named line: points in data units, drawn in the given order.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +115,9 @@ pub struct ChartOptions {
     pub x_ticks: Option<Vec<f64>>,
     /// Bars: stack segments (tier mix adds up) instead of placing them side by side.
     pub stacked: bool,
+    /// Ticks on whole numbers only (counts, minutes): no `2.5` chunks, no half-minute ticks.
+    pub integer_x: bool,
+    pub integer_y: bool,
     pub width: u32,
     pub height: u32,
 }
@@ -131,6 +135,8 @@ impl ChartOptions {
             y_range: None,
             x_ticks: None,
             stacked: false,
+            integer_x: false,
+            integer_y: false,
             width: 800,
             height: 500,
         }
@@ -177,6 +183,18 @@ impl ChartOptions {
         self.stacked = true;
         self
     }
+
+    /// Whole-number ticks on x (minutes, counts).
+    pub fn integer_x(mut self) -> Self {
+        self.integer_x = true;
+        self
+    }
+
+    /// Whole-number ticks on y (counts).
+    pub fn integer_y(mut self) -> Self {
+        self.integer_y = true;
+        self
+    }
 }
 
 /// Why a chart could not be drawn or written.
@@ -188,28 +206,52 @@ pub enum PlotError {
     Write { path: String, source: std::io::Error },
 }
 
-/// Colours in a fixed order (colour-blind-friendly Okabe-Ito, then greys): series `i` always
-/// gets the same colour, so charts of related runs compare at a glance.
-const PALETTE: [RGBColor; 10] = [
+/// Colours in a fixed order, series `i` always the same colour, so charts of related runs
+/// compare at a glance. Taken from the Okabe-Ito set (safe for the common colour-vision
+/// deficiencies) and ordered so the first four also differ in lightness (greyscale luma 87,
+/// 162, 26, 195: blue, orange, near-black, light sky blue); later series add marker shapes.
+const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(26, 26, 26),
+    RGBColor(154, 208, 240),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
     RGBColor(204, 121, 167),
-    RGBColor(230, 159, 0),
-    RGBColor(86, 180, 233),
-    RGBColor(240, 228, 66),
-    RGBColor(0, 0, 0),
-    RGBColor(120, 120, 120),
-    RGBColor(190, 190, 190),
+    RGBColor(119, 119, 119),
 ];
+
+/// The one chart style: fonts, margins and grid, the same for every command's charts.
+mod style {
+    pub const FONT: &str = "sans-serif";
+    pub const TITLE: u32 = 18;
+    pub const LABEL: u32 = 13;
+    pub const DESC: u32 = 14;
+    pub const LEGEND: u32 = 13;
+    /// Room around the plot: the right margin keeps the last tick label inside the SVG.
+    pub const MARGIN: u32 = 12;
+    pub const MARGIN_RIGHT: u32 = 44;
+    pub const X_AREA: u32 = 48;
+    pub const Y_AREA: u32 = 72;
+    /// Legend rows below the plot (never over the data).
+    pub const LEGEND_ROW: u32 = 22;
+    /// Estimated width of a legend character at `LEGEND` px (plotters' SVG text estimate).
+    pub const CHAR_W: f64 = 7.2;
+}
 
 fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// Series `i`'s colour as CSS (`#0072b2`), for pages that colour other things to match a chart.
+pub fn color_css(i: usize) -> String {
+    let c = color(i);
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
 /// Several named lines on one pair of axes (miss-ratio curves, percentiles against a knob).
 pub fn line_chart(series: &[Series], opt: &ChartOptions) -> Result<String, PlotError> {
-    xy(series, opt, false)
+    xy(series, opt, true)
 }
 
 /// Empirical CDFs: each series holds step points from [`Series::ecdf`]; y is fixed to 0..1.
@@ -328,12 +370,7 @@ fn xy(series: &[Series], opt: &ChartOptions, markers: bool) -> Result<String, Pl
 }
 
 /// Draws an XY chart on `root` (a whole SVG or one panel of it).
-fn xy_on(
-    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    series: &[Series],
-    opt: &ChartOptions,
-    markers: bool,
-) -> Result<(), PlotError> {
+fn xy_on(root: &Area<'_>, series: &[Series], opt: &ChartOptions, markers: bool) -> Result<(), PlotError> {
     let pts: Vec<Vec<(f64, f64)>> = series.iter().map(|s| usable(s, opt)).collect();
     let all = || pts.iter().flatten();
     let x = match opt.x_range {
@@ -360,11 +397,17 @@ fn xy_on(
         t
     });
     let empty = pts.iter().all(Vec::is_empty);
+    // Counts and minutes: whole-number data gets whole-number ticks, asked for or not.
+    let whole = |v: f64| v.fract() == 0.0;
+    let mut opt = opt.clone();
+    opt.integer_x |= !empty && all().all(|p| whole(p.0));
+    opt.integer_y |= !empty && all().all(|p| whole(p.1)) && opt.y_format == AxisFormat::Number;
+    let opt = &opt;
     if opt.log_x {
-        let x = Ticked { inner: LogCoord::<f64>::from(x.log_scale()), ticks };
+        let x = Ticked { inner: LogCoord::<f64>::from(x.log_scale()), ticks, integer: false };
         draw_xy(root, x, y, series, &pts, opt, markers, empty)
     } else {
-        let x = Ticked { inner: RangedCoordf64::from(x), ticks };
+        let x = Ticked { inner: RangedCoordf64::from(x), ticks, integer: opt.integer_x };
         draw_xy(root, x, y, series, &pts, opt, markers, empty)
     }
 }
@@ -374,6 +417,28 @@ fn xy_on(
 struct Ticked<R> {
     inner: R,
     ticks: Option<Vec<f64>>,
+    /// Only whole-number ticks (when `ticks` is not given).
+    integer: bool,
+}
+
+/// Whole-number ticks in `range`, about `max` of them, at steps of 1, 2 or 5 times a power of ten.
+fn integer_ticks(range: &Range<f64>, max: usize) -> Vec<f64> {
+    let (lo, hi) = (range.start.ceil(), range.end.floor());
+    if !(lo.is_finite() && hi.is_finite()) || hi < lo {
+        return Vec::new();
+    }
+    let max = max.max(2) as f64;
+    let raw = ((hi - lo) / (max - 1.0)).max(1.0);
+    let pow = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * pow).find(|s| *s >= raw).unwrap_or(10.0 * pow);
+    let first = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    let mut v = first;
+    while v <= hi && out.len() < 1000 {
+        out.push(v);
+        v += step;
+    }
+    out
 }
 
 impl<R: Ranged<ValueType = f64>> Ranged for Ticked<R> {
@@ -386,8 +451,9 @@ impl<R: Ranged<ValueType = f64>> Ranged for Ticked<R> {
 
     fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
         match &self.ticks {
-            Some(_) if hint.weight().allow_light_points() => Vec::new(),
+            _ if hint.weight().allow_light_points() && (self.ticks.is_some() || self.integer) => Vec::new(),
             Some(t) => t.clone(),
+            None if self.integer => integer_ticks(&self.inner.range(), hint.max_num_points().min(11)),
             None => self.inner.key_points(hint),
         }
     }
@@ -397,9 +463,101 @@ impl<R: Ranged<ValueType = f64>> Ranged for Ticked<R> {
     }
 }
 
+/// One legend entry: a series' name, colour and how its sample is drawn.
+struct Key {
+    name: String,
+    color: RGBColor,
+    /// `None`: a filled box (bars); `Some(dashed)`: a line.
+    line: Option<bool>,
+    /// The marker shape drawn on the series' points, if any (index into [`draw_marker`]'s shapes).
+    marker: Option<usize>,
+}
+
+/// Legend entries laid out in rows within `width`: per entry, its row and x offset.
+fn legend_layout(keys: &[Key], width: u32) -> Vec<(u32, i32)> {
+    let mut out = Vec::with_capacity(keys.len());
+    let (mut row, mut x) = (0u32, style::MARGIN as i32 + 8);
+    let limit = width.saturating_sub(style::MARGIN) as i32;
+    for k in keys {
+        let w = 34 + (k.name.chars().count() as f64 * style::CHAR_W).ceil() as i32 + 18;
+        if x + w > limit && x > style::MARGIN as i32 + 8 {
+            row += 1;
+            x = style::MARGIN as i32 + 8;
+        }
+        out.push((row, x));
+        x += w;
+    }
+    out
+}
+
+/// Height of the legend strip below a chart (0 without entries).
+fn legend_height(keys: &[Key], width: u32) -> u32 {
+    match legend_layout(keys, width).last() {
+        Some((rows, _)) => (rows + 1) * style::LEGEND_ROW + 6,
+        None => 0,
+    }
+}
+
+/// Splits `root` into the chart's area and, below it, the legend's (so no legend covers data).
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+fn split_legend<'a>(root: &Area<'a>, keys: &[Key]) -> (Area<'a>, Area<'a>) {
+    let (w, h) = root.dim_in_pixel();
+    let lh = legend_height(keys, w).min(h / 2);
+    root.split_vertically(h - lh)
+}
+
+fn draw_legend(area: &Area<'_>, keys: &[Key], opt: &ChartOptions) -> Result<(), PlotError> {
+    let e = draw_err(opt);
+    let (w, _) = area.dim_in_pixel();
+    let font = (style::FONT, style::LEGEND).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    for (k, (row, x)) in keys.iter().zip(legend_layout(keys, w)) {
+        let y = (row * style::LEGEND_ROW + style::LEGEND_ROW / 2) as i32;
+        match k.line {
+            None => {
+                area.draw(&Rectangle::new([(x + 6, y - 6), (x + 22, y + 6)], k.color.filled()))
+                    .map_err(&e)?;
+                area.draw(&Rectangle::new([(x + 6, y - 6), (x + 22, y + 6)], BLACK.stroke_width(1)))
+                    .map_err(&e)?;
+            }
+            Some(false) => {
+                area.draw(&PathElement::new(vec![(x, y), (x + 28, y)], k.color.stroke_width(2)))
+                    .map_err(&e)?;
+            }
+            Some(true) => {
+                for dx in [0, 10, 20] {
+                    area.draw(&PathElement::new(vec![(x + dx, y), (x + dx + 6, y)], k.color.stroke_width(2)))
+                        .map_err(&e)?;
+                }
+            }
+        }
+        if let Some(m) = k.marker {
+            draw_marker(area, (x + 14, y), m, k.color).map_err(&e)?;
+        }
+        area.draw(&Text::new(k.name.clone(), (x + 34, y), font.clone())).map_err(&e)?;
+    }
+    Ok(())
+}
+
+/// Draws marker shape `m` (circle, square, triangle, diamond, repeating) centred at a pixel.
+fn draw_marker(
+    area: &Area<'_>,
+    (x, y): (i32, i32),
+    m: usize,
+    c: RGBColor,
+) -> Result<(), plotters::drawing::DrawingAreaErrorKind<std::io::Error>> {
+    let fill = c.filled();
+    match m % 4 {
+        0 => area.draw(&Circle::new((x, y), 3, fill)),
+        1 => area.draw(&Rectangle::new([(x - 3, y - 3), (x + 3, y + 3)], fill)),
+        2 => area.draw(&Polygon::new(vec![(x, y - 4), (x + 4, y + 3), (x - 4, y + 3)], fill)),
+        _ => area.draw(&Polygon::new(vec![(x, y - 4), (x + 4, y), (x, y + 4), (x - 4, y)], fill)),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn draw_xy<X>(
-    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    root: &Area<'_>,
     x: X,
     y: Range<f64>,
     series: &[Series],
@@ -413,12 +571,25 @@ where
 {
     let e = draw_err(opt);
     root.fill(&WHITE).map_err(&e)?;
+    let keys: Vec<Key> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Key {
+            name: s.name.clone(),
+            color: color(i),
+            line: Some(s.dashed),
+            marker: markers.then_some(i),
+        })
+        .collect();
+    let (plot_area, legend_area) = split_legend(root, &keys);
     let caption = if empty { format!("{} (no data)", opt.title) } else { opt.title.clone() };
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
+    let y = Ticked { inner: RangedCoordf64::from(y), ticks: None, integer: opt.integer_y };
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(caption, (style::FONT, style::TITLE))
+        .margin(style::MARGIN)
+        .margin_right(style::MARGIN_RIGHT)
+        .x_label_area_size(style::X_AREA)
+        .y_label_area_size(style::Y_AREA)
         .build_cartesian_2d(x, y)
         .map_err(&e)?;
     let (xf, yf) = (opt.x_format, opt.y_format);
@@ -428,36 +599,44 @@ where
         .y_desc(opt.y_label.as_str())
         .x_label_formatter(&|v| fmt_value(*v, xf))
         .y_label_formatter(&|v| fmt_value(*v, yf))
+        .label_style((style::FONT, style::LABEL))
+        .axis_desc_style((style::FONT, style::DESC))
+        .bold_line_style(BLACK.mix(0.08))
         .light_line_style(TRANSPARENT)
         .draw()
         .map_err(&e)?;
     for (i, (s, p)) in series.iter().zip(pts).enumerate() {
         let c = color(i);
         let style = c.stroke_width(2);
-        let anno = if s.dashed {
-            chart.draw_series(DashedLineSeries::new(p.iter().copied(), 6, 4, style)).map_err(&e)?
+        if s.dashed {
+            chart.draw_series(DashedLineSeries::new(p.iter().copied(), 6, 4, style)).map_err(&e)?;
         } else {
-            chart.draw_series(LineSeries::new(p.iter().copied(), style)).map_err(&e)?
-        };
-        let dashed = s.dashed;
-        anno.label(s.name.as_str()).legend(move |(x, y)| {
-            let end = if dashed { x + 8 } else { x + 20 };
-            PathElement::new(vec![(x, y), (end, y)], c.stroke_width(2))
-        });
+            chart.draw_series(LineSeries::new(p.iter().copied(), style)).map_err(&e)?;
+        }
         if markers {
-            chart.draw_series(p.iter().map(|&pt| Circle::new(pt, 2, c.filled()))).map_err(&e)?;
+            let (f, it) = (c.filled(), p.iter().copied());
+            match i % 4 {
+                0 => {
+                    chart.draw_series(it.map(|pt| EmptyElement::at(pt) + Circle::new((0, 0), 3, f))).map(drop)
+                }
+                1 => chart
+                    .draw_series(it.map(|pt| EmptyElement::at(pt) + Rectangle::new([(-3, -3), (3, 3)], f)))
+                    .map(drop),
+                2 => chart
+                    .draw_series(
+                        it.map(|pt| EmptyElement::at(pt) + Polygon::new(vec![(0, -4), (4, 3), (-4, 3)], f)),
+                    )
+                    .map(drop),
+                _ => chart
+                    .draw_series(it.map(|pt| {
+                        EmptyElement::at(pt) + Polygon::new(vec![(0, -4), (4, 0), (0, 4), (-4, 0)], f)
+                    }))
+                    .map(drop),
+            }
+            .map_err(&e)?;
         }
     }
-    if !series.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.7))
-            .border_style(BLACK)
-            .draw()
-            .map_err(&e)?;
-    }
-    Ok(())
+    draw_legend(&legend_area, &keys, opt)
 }
 
 /// Bars, one group per [`BarGroup`], one colour per segment; segments side by side or stacked
@@ -485,17 +664,34 @@ pub fn bar_chart(segments: &[String], groups: &[BarGroup], opt: &ChartOptions) -
     let labels: Vec<String> = groups.iter().map(|g| g.label.clone()).collect();
     let centers: Vec<f64> = (0..groups.len()).map(|i| i as f64).collect();
     let empty = groups.is_empty() || top == 0.0;
+    let integer_y = opt.integer_y
+        || (opt.y_format == AxisFormat::Number
+            && groups.iter().all(|g| (0..segments.len()).all(|i| val(g, i).fract() == 0.0)));
+    let keys: Vec<Key> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Key { name: s.clone(), color: color(i), line: None, marker: None })
+        .collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (opt.width, opt.height)).into_drawing_area();
         root.fill(&WHITE).map_err(&e)?;
+        // One series needs no legend: the y axis names it.
+        let keys = if keys.len() > 1 { keys } else { Vec::new() };
+        let (plot_area, legend_area) = split_legend(&root, &keys);
         let caption = if empty { format!("{} (no data)", opt.title) } else { opt.title.clone() };
-        let x = Ticked { inner: RangedCoordf64::from(-0.5..n as f64 - 0.5), ticks: Some(centers) };
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
+        let x = Ticked {
+            inner: RangedCoordf64::from(-0.5..n as f64 - 0.5),
+            ticks: Some(centers),
+            integer: false,
+        };
+        let y = Ticked { inner: RangedCoordf64::from(y), ticks: None, integer: integer_y };
+        let mut chart = ChartBuilder::on(&plot_area)
+            .caption(caption, (style::FONT, style::TITLE))
+            .margin(style::MARGIN)
+            .margin_right(style::MARGIN_RIGHT)
+            .x_label_area_size(style::X_AREA)
+            .y_label_area_size(style::Y_AREA)
             .build_cartesian_2d(x, y)
             .map_err(&e)?;
         let yf = opt.y_format;
@@ -513,39 +709,35 @@ pub fn bar_chart(segments: &[String], groups: &[BarGroup], opt: &ChartOptions) -
                 }
             })
             .y_label_formatter(&|v| fmt_value(*v, yf))
+            .label_style((style::FONT, style::LABEL))
+            .axis_desc_style((style::FONT, style::DESC))
+            .bold_line_style(BLACK.mix(0.08))
             .light_line_style(TRANSPARENT)
             .draw()
             .map_err(&e)?;
         let k = segments.len().max(1) as f64;
         let width = 0.8;
-        for (si, name) in segments.iter().enumerate() {
+        for (si, _) in segments.iter().enumerate() {
             let c = color(si);
-            let bars = groups.iter().enumerate().map(|(gi, g)| {
-                let left = gi as f64 - width / 2.0;
-                let (x0, x1, y0, y1) = if opt.stacked {
-                    let below: f64 = (0..si).map(|j| val(g, j)).sum();
-                    (left, left + width, below, below + val(g, si))
-                } else {
-                    let w = width / k;
-                    (left + w * si as f64, left + w * (si as f64 + 1.0), 0.0, val(g, si))
-                };
-                Rectangle::new([(x0, y0), (x1, y1)], c.filled())
-            });
-            chart
-                .draw_series(bars)
-                .map_err(&e)?
-                .label(name.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+            let rects = |fill: bool| {
+                groups.iter().enumerate().filter(|(_, g)| val(g, si) > 0.0).map(move |(gi, g)| {
+                    let left = gi as f64 - width / 2.0;
+                    let (x0, x1, y0, y1) = if opt.stacked {
+                        let below: f64 = (0..si).map(|j| val(g, j)).sum();
+                        (left, left + width, below, below + val(g, si))
+                    } else {
+                        let w = width / k;
+                        (left + w * si as f64, left + w * (si as f64 + 1.0), 0.0, val(g, si))
+                    };
+                    let style = if fill { c.filled() } else { WHITE.stroke_width(1) };
+                    Rectangle::new([(x0, y0), (x1, y1)], style)
+                })
+            };
+            chart.draw_series(rects(true)).map_err(&e)?;
+            // A white outline keeps stacked segments apart in greyscale too.
+            chart.draw_series(rects(false)).map_err(&e)?;
         }
-        if !segments.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.7))
-                .border_style(BLACK)
-                .draw()
-                .map_err(&e)?;
-        }
+        draw_legend(&legend_area, &keys, opt)?;
         root.present().map_err(&e)?;
     }
     Ok(svg)
@@ -574,9 +766,92 @@ mod tests {
         let pieces =
             |svg: &str, c: &str| svg.matches(&format!("stroke=\"{c}\" stroke-width=\"2\" points")).count();
         assert!(pieces(&svg, "#0072B2") >= 1, "the solid series is drawn");
-        assert!(pieces(&svg, "#D55E00") > 5, "the dashed series is drawn in dashes");
+        assert!(pieces(&svg, "#E69F00") > 5, "the dashed series is drawn in dashes");
         let solid = line_chart(&[a, b.clone().with_dashed(false)], &opts().log_x()).unwrap();
-        assert!(pieces(&solid, "#D55E00") <= 2, "undashed: one line (+ legend)");
+        assert!(pieces(&solid, "#E69F00") <= 2, "undashed: one line (+ legend)");
+    }
+
+    /// The y of every `<text>` whose content is `label`.
+    fn text_y(svg: &str, label: &str) -> Vec<f64> {
+        let mut out = Vec::new();
+        for part in svg.split("<text").skip(1) {
+            let body = part.split_once('>').map_or("", |(_, b)| b);
+            if body.trim_start().starts_with(label) {
+                let y = part.split("y=\"").nth(1).and_then(|r| r.split('"').next());
+                out.extend(y.and_then(|v| v.parse::<f64>().ok()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn legends_sit_below_the_plot_never_over_the_data() {
+        let s =
+            [Series::new("top series", vec![(0.0, 1.0), (1.0, 2.0)]), Series::new("other", vec![(0.0, 2.0)])];
+        let o = ChartOptions::new("t", "x axis", "y axis").size(400, 300);
+        let svg = line_chart(&s, &o).unwrap();
+        let (legend, axis) = (text_y(&svg, "top series"), text_y(&svg, "x axis"));
+        assert_eq!(legend.len(), 1, "{svg}");
+        assert!(legend[0] > axis[0], "legend at y {} above the x axis title at {}", legend[0], axis[0]);
+        let g = [BarGroup { label: "a".into(), values: vec![3.0, 4.0] }];
+        let svg = bar_chart(&["stored".into(), "new".into()], &g, &o.clone().stacked()).unwrap();
+        assert!(text_y(&svg, "new")[0] > text_y(&svg, "x axis")[0]);
+        // A single segment needs no legend: the y axis names it.
+        let svg = bar_chart(&["only".into()], &g, &o).unwrap();
+        assert!(text_y(&svg, "only").is_empty());
+    }
+
+    #[test]
+    fn counts_and_minutes_get_whole_number_ticks() {
+        assert_eq!(integer_ticks(&(0.0..4.0), 10), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(integer_ticks(&(-0.2..4.3), 10), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(integer_ticks(&(0.0..5250.0), 6), vec![0.0, 2000.0, 4000.0]);
+        assert!(integer_ticks(&(0.2..0.8), 10).is_empty());
+        // Whole-number data: no "2.5" tick and no "5000.0".
+        let s = [Series::new("GETs", vec![(0.0, 5.0), (1.0, 4800.0), (2.0, 0.0), (3.0, 40.0), (4.0, 0.0)])];
+        let svg = time_series_chart(&s, &ChartOptions::new("t", "minute", "GETs")).unwrap();
+        assert!(!svg.contains(".5\n") && !svg.contains(">0.5<") && !svg.contains("5000.0"), "{svg}");
+        assert!(text_y(&svg, "4\n").len() + text_y(&svg, "4<").len() <= 2);
+    }
+
+    #[test]
+    fn no_tick_label_runs_past_the_edge() {
+        // The sweep's capacities: the last tick's long label sits at the right end of the axis.
+        let gib = (1u64 << 30) as f64;
+        let xs = vec![0.25 * gib, 1.172 * gib];
+        let s = [Series::new("lru", vec![(xs[0], 0.4), (xs[1], 0.9)])];
+        let o = ChartOptions::new("t", "capacity", "hit rate")
+            .log_x()
+            .x_ticks(xs)
+            .x_format(AxisFormat::Bytes)
+            .size(720, 440);
+        let svg = line_chart(&s, &o).unwrap();
+        for part in svg.split("<text").skip(1) {
+            let attr = |name: &str| {
+                part.split(&format!(" {name}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .map(str::to_string)
+            };
+            let x: f64 = attr("x").unwrap().parse().unwrap();
+            let text = part.split_once('>').unwrap().1.split('<').next().unwrap().trim();
+            let half = text.chars().count() as f64 * style::CHAR_W / 2.0;
+            let right = match attr("text-anchor").as_deref() {
+                Some("middle") => x + half,
+                Some("end") => x,
+                _ => x + 2.0 * half,
+            };
+            assert!(right <= 720.0, "{text:?} ends at {right}");
+        }
+        assert!(svg.contains("1.172GiB"));
+    }
+
+    #[test]
+    fn the_first_four_colours_differ_in_greyscale() {
+        let luma = |c: RGBColor| 0.299 * f64::from(c.0) + 0.587 * f64::from(c.1) + 0.114 * f64::from(c.2);
+        let mut l: Vec<f64> = PALETTE[..4].iter().map(|c| luma(*c)).collect();
+        l.sort_by(f64::total_cmp);
+        assert!(l.windows(2).all(|w| w[1] - w[0] >= 25.0), "{l:?}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Charts drawn from sweep results, by metric-name convention so any experiment gets them:
 //!
-//! - miss-ratio curves: for each grid key whose last part names a capacity (`l2.node_capacity`),
+//! - hit-ratio curves (`hit_ratio_<key>.svg`; the miss-ratio curve read upside down): for each grid key whose last part names a capacity (`l2.node_capacity`),
 //!   metric `hit_ratio.<first part of the key>` against that key (log x, one series per
 //!   combination of the other keys, e.g. per policy), with `belady.hit_ratio.<tier>` dashed
 //!   (Belady does not depend on the policy, so its series ignore `*policy` keys);
@@ -26,7 +26,7 @@ pub struct Chart {
 pub fn charts(r: &SweepResults) -> Result<Vec<Chart>, SweepError> {
     let mut out = Vec::new();
     for key in r.keys() {
-        if let Some(c) = miss_ratio(r, &key)? {
+        if let Some(c) = hit_ratio(r, &key)? {
             out.push(c);
         }
     }
@@ -82,7 +82,7 @@ fn series_by_group(r: &SweepResults, key: &str, metric: &str, group_keys: &[&Str
         .collect()
 }
 
-fn miss_ratio(r: &SweepResults, key: &str) -> Result<Option<Chart>, SweepError> {
+fn hit_ratio(r: &SweepResults, key: &str) -> Result<Option<Chart>, SweepError> {
     if !last_part(key).contains("capacity") {
         return Ok(None);
     }
@@ -124,7 +124,7 @@ fn miss_ratio(r: &SweepResults, key: &str) -> Result<Option<Chart>, SweepError> 
     .y_format(AxisFormat::Percent)
     .y_range(0.0, 1.0);
     let svg = plot::line_chart(&series, &opt)?;
-    Ok(Some(Chart { file: format!("miss_ratio_{key}.svg"), svg }))
+    Ok(Some(Chart { file: format!("hit_ratio_{key}.svg"), svg }))
 }
 
 /// Past this many points, one CDF per point is unreadable: the chart shows percentiles per point.
@@ -140,10 +140,11 @@ fn cdf(r: &SweepResults, name: &str) -> Result<Chart, SweepError> {
         .iter()
         .filter_map(|row| {
             let q = row.distributions.get(name)?;
-            let pts = q.iter().copied().zip(QUANTILE_LEVELS.iter().copied()).collect();
-            Some(Series::new(
+            let pts: Vec<(f64, f64)> = q.iter().copied().zip(QUANTILE_LEVELS.iter().copied()).collect();
+            // The quantiles are the eCDF's known points: drawn as steps, not sloped lines between them.
+            Some(Series::steps(
                 if row.label.is_empty() { format!("#{}", row.index) } else { row.label.clone() },
-                pts,
+                &pts,
             ))
         })
         .collect();
@@ -240,7 +241,7 @@ mod tests {
         let r = run(&ToyExperiment, &toy(), &grid, 3, None, &|| {}).unwrap();
         let drawn = charts(&r).unwrap();
         let files: Vec<&str> = drawn.iter().map(|c| c.file.as_str()).collect();
-        assert_eq!(files, ["miss_ratio_cache.capacity.svg", "cdf_wait_ms.svg", "tier_mix.svg"]);
+        assert_eq!(files, ["hit_ratio_cache.capacity.svg", "cdf_wait_ms.svg", "tier_mix.svg"]);
         let mr = &drawn[0].svg;
         assert!(mr.starts_with("<svg"), "{}", &mr[..80]);
         assert!(mr.contains("<!-- chunkload ") && mr.contains("seed 3"), "provenance");
@@ -263,9 +264,9 @@ mod tests {
     }
 
     #[test]
-    fn no_capacity_key_no_miss_ratio_curve() {
+    fn no_capacity_key_no_hit_ratio_curve() {
         let grid = Grid::parse("cache.policy=lru,s3-fifo").unwrap();
         let r = run(&ToyExperiment, &toy(), &grid, 3, None, &|| {}).unwrap();
-        assert!(charts(&r).unwrap().iter().all(|c| !c.file.starts_with("miss_ratio")));
+        assert!(charts(&r).unwrap().iter().all(|c| !c.file.starts_with("hit_ratio")));
     }
 }

@@ -10,6 +10,7 @@
 pub mod charts;
 pub mod fleet;
 pub mod grid;
+pub mod page;
 pub mod plan;
 pub mod replay;
 pub mod results;

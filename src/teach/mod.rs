@@ -3,3 +3,4 @@
 
 pub mod demo;
 pub mod explain;
+pub mod fleet_page;

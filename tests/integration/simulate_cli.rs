@@ -61,6 +61,7 @@ fn tables_on_the_terminal_and_files_with_out() {
         "fig11-agent-read.svg",
         "cold-start.svg",
         "minutes.svg",
+        "index.html",
     ] {
         let body = fs::read_to_string(out_dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(!body.is_empty(), "{file} is empty");
@@ -70,6 +71,16 @@ fn tables_on_the_terminal_and_files_with_out() {
     }
     let minutes = fs::read_to_string(out_dir.join("minutes.csv")).unwrap();
     assert_eq!(minutes.lines().count(), 3, "header + two minutes");
+    // The page inlines every chart beside its reading and links every data file.
+    let page = fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert_eq!(page.matches("<figure class=\"chart\"").count(), 6, "one figure per chart");
+    for file in ["report.json", "metrics.csv", "fig7-sources.svg", "scenario.toml"] {
+        assert!(page.contains(&format!("<a href=\"{file}\">")), "{file} linked");
+    }
+    assert!(
+        page.contains("Paper, figure 7") && page.contains("<details"),
+        "paper figures and folded scenario"
+    );
     // The effective scenario written out parses back as a scenario.
     let again = chunkload()
         .args(["simulate", "--print-scenario", "--scenario"])

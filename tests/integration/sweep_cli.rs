@@ -49,7 +49,8 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
         names,
         [
             "cdf_fetch_ms.svg",
-            "miss_ratio_l2.node_capacity.svg",
+            "hit_ratio_l2.node_capacity.svg",
+            "index.html",
             "results.csv",
             "results.json",
             "tier_mix.svg"
@@ -74,7 +75,7 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     assert!(rows[0]["distributions"]["fetch_ms"].as_array().unwrap().len() > 100);
     let csv = String::from_utf8(got["results.csv"].clone()).unwrap();
     assert!(csv.starts_with("# chunkload ") && csv.contains("seed 12648430"), "{csv}");
-    let svg = String::from_utf8(got["miss_ratio_l2.node_capacity.svg"].clone()).unwrap();
+    let svg = String::from_utf8(got["hit_ratio_l2.node_capacity.svg"].clone()).unwrap();
     assert!(svg.contains("seed 12648430") && svg.contains("l2.policy=s3-fifo"));
 
     // Same seed: the same bytes, every file.
@@ -89,7 +90,7 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     ok(sweep_grid(&inputs, &other, "l2.policy=lru,fifo"));
     assert_eq!(
         dir_files(&other).keys().collect::<Vec<_>>(),
-        ["cdf_fetch_ms.svg", "results.csv", "results.json", "tier_mix.svg"]
+        ["cdf_fetch_ms.svg", "index.html", "results.csv", "results.json", "tier_mix.svg"]
     );
 
     // Three shards (one directory is enough: the files are named by shard), merged in any order.

@@ -40,7 +40,8 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
             "cdf_cold_start_ms.svg",
             "cdf_stripe_fetch_ec_ms.svg",
             "cdf_stripe_fetch_no_parity_ms.svg",
-            "miss_ratio_l2.node_capacity.svg",
+            "hit_ratio_l2.node_capacity.svg",
+            "index.html",
             "results.csv",
             "results.json",
             "tier_mix.svg"
@@ -67,7 +68,7 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
         assert!(m(i, "tier_chunks.l1") > 0.0 && m(i, "tier_chunks.s3") > 0.0);
         assert_eq!(row["distributions"]["cold_start_ms"].as_array().unwrap().len(), 102);
     }
-    let svg = String::from_utf8(got["miss_ratio_l2.node_capacity.svg"].clone()).unwrap();
+    let svg = String::from_utf8(got["hit_ratio_l2.node_capacity.svg"].clone()).unwrap();
     assert!(svg.contains("seed 12648430") && svg.to_lowercase().contains("belady"), "bound drawn");
 
     // Same seed, same bytes; two shards merged are the whole run, byte for byte.

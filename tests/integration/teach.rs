@@ -70,8 +70,9 @@ fn committed_images_verify_share_layers_and_have_start_traces() {
     }
 }
 
-/// One demo run shared by the tests below (it converts six images: the slowest step of the suite).
-fn demo_run() -> &'static (PathBuf, String) {
+/// One demo run shared by the tests below and the browser tests (it converts six images: the
+/// slowest step of the suite).
+pub(crate) fn demo_run() -> &'static (PathBuf, String) {
     static RUN: OnceLock<(PathBuf, String)> = OnceLock::new();
     RUN.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("demo-{}", std::process::id()));
@@ -118,6 +119,7 @@ fn demo_tells_the_story_and_writes_its_data() {
             "fleet-node-loss.svg",
             "fleet-scenario.toml",
             "images.csv",
+            "index.html",
             "read-latency-cdf.svg",
             "reads.csv",
             "report.json",
@@ -176,8 +178,9 @@ fn demo_tells_the_story_and_writes_its_data() {
     assert!(fs::read_to_string(&saved).unwrap().ends_with(&printed), "round trip");
 }
 
-/// docs/guide.md shows the demo's figures from docs/figures/: they must be what the demo draws
-/// (charts are deterministic, so byte for byte). Refresh with `CHUNKLOAD_BLESS=1 cargo test --test
+/// docs/guide.md shows the demo's figures from docs/figures/ and links the whole report in
+/// docs/figures/demo/: they must be what the demo draws (charts are deterministic, so byte for
+/// byte; the images folder's path is written as `images`). Refresh with `CHUNKLOAD_BLESS=1 cargo test --test
 /// integration guide_figures`.
 #[test]
 fn guide_figures_are_the_demos() {
@@ -205,6 +208,34 @@ fn guide_figures_are_the_demos() {
             "docs/figures/{name} differs from what `chunkload demo` draws; refresh it with CHUNKLOAD_BLESS=1"
         );
     }
+    // The whole demo output the guide links (docs/figures/demo/index.html and its data files),
+    // as `chunkload demo --images images` writes it from the checkout.
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("images").display().to_string();
+    let committed_dir = figures.join("demo");
+    if std::env::var_os("CHUNKLOAD_BLESS").is_some() {
+        let _ = fs::remove_dir_all(&committed_dir);
+        fs::create_dir_all(&committed_dir).unwrap();
+    }
+    let mut names: Vec<String> =
+        fs::read_dir(out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    for name in &names {
+        let drawn = fs::read_to_string(out.join(name)).unwrap().replace(&images, "images");
+        if std::env::var_os("CHUNKLOAD_BLESS").is_some() {
+            fs::write(committed_dir.join(name), &drawn).unwrap();
+        }
+        let committed = fs::read_to_string(committed_dir.join(name)).unwrap_or_default();
+        assert!(
+            committed == drawn,
+            "docs/figures/demo/{name} differs from what `chunkload demo` writes; refresh it with CHUNKLOAD_BLESS=1"
+        );
+    }
+    let mut kept: Vec<String> = fs::read_dir(&committed_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, names, "docs/figures/demo/ holds exactly the demo's files");
 }
 
 #[test]

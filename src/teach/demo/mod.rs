@@ -28,11 +28,13 @@ use crate::report::plot;
 use crate::store::MemStore;
 
 mod fleet;
+mod html;
 mod images;
 mod starts;
 mod store;
 
 pub use fleet::{FLEET_SCENARIO_FILE, FleetSection, fleet_scenario, fleet_section};
+pub use html::PAGE;
 pub use images::{ImageFacts, ImageLine, ImagesSection, images_section};
 pub use starts::{CASES, StartCase, StartsSection, starts_section};
 pub use store::{StoreSection, UploadLine, store_section};
@@ -205,7 +207,10 @@ impl DemoReport {
         let mut files = put.names;
         files.insert("report.json".into());
         files.insert("report.txt".into());
+        files.insert(PAGE.into());
         self.files = files.into_iter().collect();
+        let path = dir.join(PAGE);
+        fs::write(&path, self.page()?.render()).map_err(io_err(&path))?;
         let json = serde_json::to_vec_pretty(self).expect("report serializes");
         let path = dir.join("report.json");
         fs::write(&path, json).map_err(io_err(&path))?;

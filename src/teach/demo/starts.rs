@@ -12,9 +12,10 @@ use crate::replay::Baselines;
 use crate::replay::CacheState;
 use crate::replay::ReplayResult;
 use crate::report::Table;
+use crate::report::html::TimelineState;
 use crate::report::plot::{self, AxisFormat, BarGroup, ChartOptions, Series};
 use crate::sim::SimDuration;
-use crate::sim::Tier;
+use crate::teach::explain::timeline::{CHART_TIERS, timeline_state};
 use crate::teach::explain::{self, ExplainOptions, StoredImage, Subject};
 use crate::trace::{MmapRule, Reader};
 use crate::units::ByteSize;
@@ -28,6 +29,9 @@ pub struct StartsSection {
     pub zip_from_layer: usize,
     pub cases: Vec<StartCase>,
     pub baselines: Option<Baselines>,
+    /// Every device read of every case, for the page's timeline (the data files have them).
+    #[serde(skip)]
+    pub timeline: Vec<TimelineState>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,9 +80,15 @@ pub fn starts_section(demo: &Demo, subject: &str) -> Result<StartsSection, DemoE
     };
     let mut cases = Vec::new();
     let mut baselines = None;
+    let mut timeline = Vec::new();
     for (name, l1, l2) in CASES {
-        let opts = ExplainOptions { scenario: sc.clone(), l1, l2, mmap: MmapRule::Whole, reads: 0 };
+        let opts = ExplainOptions { scenario: sc.clone(), l1, l2, mmap: MmapRule::Whole, reads: usize::MAX };
         let story = explain::explain(&subject_view, records.clone(), &opts);
+        timeline.push(timeline_state(
+            format!("{}/{}", l1.name(), l2.name()),
+            format!("{}/{}: {name}", l1.name(), l2.name()),
+            &story,
+        ));
         baselines = story.total.baselines;
         cases.push(StartCase { name, l1, l2, result: story.total.lazy });
     }
@@ -89,11 +99,9 @@ pub fn starts_section(demo: &Demo, subject: &str) -> Result<StartsSection, DemoE
         zip_from_layer: sc.baseline.zip_from_layer,
         cases,
         baselines,
+        timeline,
     })
 }
-
-/// The tiers a start's chunks come from, in the order the charts stack them.
-const CHART_TIERS: [Tier; 4] = [Tier::WorkerMemory, Tier::WorkerDisk, Tier::AzCache, Tier::S3];
 
 /// A case's label for charts: the cache fills, `worker/AZ`.
 fn short_case(c: &StartCase) -> String {
@@ -288,10 +296,13 @@ impl fmt::Display for StartsSection {
         )?;
         writeln!(
             f,
-            "   Follow this start read by read: chunkload explain {}/oci:{} --trace {}",
+            "   Follow this start read by read (add --html FILE for a page to explore in a browser):\n   \
+             chunkload explain {}/oci:{} --trace {} --salt demo\n   \
+             (explain's zip baseline packs layers {}.. by default, the runtime included, so it is larger than this one)",
             Path::new(&self.trace).parent().and_then(Path::parent).unwrap_or(Path::new("images")).display(),
             self.image,
-            self.trace
+            self.trace,
+            crate::replay::Scenario::default().baseline.zip_from_layer
         )
     }
 }
@@ -302,6 +313,7 @@ mod tests {
 
     use super::*;
     use crate::replay::TierCount;
+    use crate::sim::Tier;
 
     fn case(
         name: &'static str,
@@ -351,6 +363,7 @@ mod tests {
                 ),
             ],
             baselines: None,
+            timeline: Vec::new(),
         }
     }
 

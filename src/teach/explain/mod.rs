@@ -25,6 +25,7 @@ use crate::trace::{MmapRule, Record};
 mod block;
 mod layers;
 mod reads;
+pub mod timeline;
 mod total;
 
 pub use block::BlockStory;
@@ -179,6 +180,27 @@ pub fn explain(subject: &Subject<'_>, records: Vec<Record>, opts: &ExplainOption
     }
 }
 
+impl Explanation {
+    /// Why this start's salt and zip baseline can differ from the demo's for the same start.
+    pub fn note(&self) -> String {
+        let zip = if self.total.baselines.is_some() {
+            format!(
+                "   The zip baseline packs layers {}.. of the image (the scenario's baseline.zip_from_layer);\n   \
+                 chunkload demo packs only the top layer (the runtime below it is Lambda's managed runtime,\n   \
+                 already on the worker), so its zip baseline is smaller.\n",
+                self.scenario.baseline.zip_from_layer
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{zip}   Chunks are named under salt {:?} here and \"demo\" in chunkload demo (--salt demo gives its\n   \
+             names); the lazy start's timings do not depend on the salt.\n",
+            self.block.salt
+        )
+    }
+}
+
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "How one cold start of {} works (seed {}).", self.image, self.seed)?;
@@ -199,6 +221,7 @@ impl fmt::Display for Explanation {
         write!(f, "{}", self.trace)?;
         writeln!(f)?;
         write!(f, "{}", self.total)?;
+        write!(f, "{}", self.note())?;
         writeln!(f)?;
         writeln!(f, "Effective scenario (pass it back with --scenario):")?;
         for line in self.scenario.to_toml().lines() {

@@ -144,91 +144,98 @@ impl fmt::Display for TraceStory {
         )?;
         for r in &t.reads {
             writeln!(f)?;
-            if r.page_cache_hits_before > 0 {
-                writeln!(
-                    f,
-                    "   ({} operations before this one found all their pages in the guest page cache: no wait)",
-                    r.page_cache_hits_before
-                )?;
+            write_read(f, r, t.chunk_size)?;
+        }
+        Ok(())
+    }
+}
+
+/// One read's story as `explain` prints it (also the timeline's detail for that read).
+pub fn write_read(f: &mut dyn fmt::Write, r: &ReadStory, chunk_size: u64) -> fmt::Result {
+    if r.page_cache_hits_before > 0 {
+        writeln!(
+            f,
+            "   ({} operations before this one found all their pages in the guest page cache: no wait)",
+            r.page_cache_hits_before
+        )?;
+    }
+    write!(f, "   #{} at {} (thread {}): {} {}", r.record, r.started, r.thread, r.op, r.path)?;
+    if let Some(range) = &r.file_range {
+        write!(f, " bytes {}..{}", range.start, range.end)?;
+    }
+    writeln!(f)?;
+    for (region, bytes) in &r.block_ranges {
+        if *region == Region::Data {
+            writeln!(
+                f,
+                "     the file's bytes are block-image bytes {}..{} = pages {}..{} = chunk {}",
+                bytes.start,
+                bytes.end,
+                bytes.start / BLOCK_SIZE,
+                bytes.end / BLOCK_SIZE,
+                chunk_span(bytes, chunk_size)
+            )?;
+        }
+    }
+    let meta: Vec<_> = r.block_ranges.iter().filter(|(g, _)| *g == Region::Metadata).collect();
+    if !meta.is_empty() {
+        let pages: u64 = meta.iter().map(|(_, x)| (x.end - x.start) / BLOCK_SIZE).sum();
+        let chunks: BTreeSet<u64> =
+            meta.iter().flat_map(|(_, x)| x.start / chunk_size..=(x.end - 1) / chunk_size).collect();
+        let chunks: Vec<String> = chunks.iter().map(u64::to_string).collect();
+        writeln!(
+            f,
+            "     the path lookup reads directory entries and inodes: {pages} metadata pages, in chunk {}",
+            chunks.join(", ")
+        )?;
+    }
+    writeln!(f, "     the guest reads {} pages from the device (read-ahead included)", r.device_pages)?;
+    for c in &r.chunks {
+        write!(f, "     chunk {}: ", c.index)?;
+        match c.via {
+            Via::Hole => write!(f, "all zeros, nothing to fetch")?,
+            Via::Resident => write!(f, "this start fetched it already: in the agent's memory")?,
+            Via::InFlight => {
+                write!(f, "another read is already fetching it (from {}); waits for that", c.tier.phrase())?
             }
-            write!(f, "   #{} at {} (thread {}): {} {}", r.record, r.started, r.thread, r.op, r.path)?;
-            if let Some(range) = &r.file_range {
-                write!(f, " bytes {}..{}", range.start, range.end)?;
-            }
-            writeln!(f)?;
-            for (region, bytes) in &r.block_ranges {
-                if *region == Region::Data {
-                    writeln!(
+            Via::Requested => {
+                write!(f, "served by {}", c.tier.phrase())?;
+                if let Some(w) = c.worker_miss {
+                    write!(
                         f,
-                        "     the file's bytes are block-image bytes {}..{} = pages {}..{} = chunk {}",
-                        bytes.start,
-                        bytes.end,
-                        bytes.start / BLOCK_SIZE,
-                        bytes.end / BLOCK_SIZE,
-                        chunk_span(bytes, t.chunk_size)
+                        "; the worker cache missed ({})",
+                        match w {
+                            WorkerMiss::Cold => "cold: this worker never fetched it",
+                            WorkerMiss::Evicted => "evicted: it held it but needed the room",
+                        }
+                    )?;
+                }
+                if let Some(a) = c.az_miss {
+                    write!(
+                        f,
+                        "; the AZ cache missed ({})",
+                        match a {
+                            AzMiss::NeverSeen => "never seen: no worker asked it for this chunk yet",
+                            AzMiss::Evicted => "evicted",
+                            AzMiss::DifferentSalt =>
+                                "different salt: it holds this content, but under another name",
+                        }
                     )?;
                 }
             }
-            let meta: Vec<_> = r.block_ranges.iter().filter(|(g, _)| *g == Region::Metadata).collect();
-            if !meta.is_empty() {
-                let pages: u64 = meta.iter().map(|(_, x)| (x.end - x.start) / BLOCK_SIZE).sum();
-                let chunks: BTreeSet<u64> = meta
-                    .iter()
-                    .flat_map(|(_, x)| x.start / t.chunk_size..=(x.end - 1) / t.chunk_size)
-                    .collect();
-                let chunks: Vec<String> = chunks.iter().map(u64::to_string).collect();
-                writeln!(
-                    f,
-                    "     the path lookup reads directory entries and inodes: {pages} metadata pages, in chunk {}",
-                    chunks.join(", ")
-                )?;
-            }
-            writeln!(
-                f,
-                "     the guest reads {} pages from the device (read-ahead included)",
-                r.device_pages
-            )?;
-            for c in &r.chunks {
-                write!(f, "     chunk {}: ", c.index)?;
-                match c.via {
-                    Via::Hole => write!(f, "all zeros, nothing to fetch")?,
-                    Via::Resident => write!(f, "this start fetched it already: in the agent's memory")?,
-                    Via::InFlight => write!(
-                        f,
-                        "another read is already fetching it (from {}); waits for that",
-                        c.tier.phrase()
-                    )?,
-                    Via::Requested => {
-                        write!(f, "served by {}", c.tier.phrase())?;
-                        if let Some(w) = c.worker_miss {
-                            write!(
-                                f,
-                                "; the worker cache missed ({})",
-                                match w {
-                                    WorkerMiss::Cold => "cold: this worker never fetched it",
-                                    WorkerMiss::Evicted => "evicted: it held it but needed the room",
-                                }
-                            )?;
-                        }
-                        if let Some(a) = c.az_miss {
-                            write!(
-                                f,
-                                "; the AZ cache missed ({})",
-                                match a {
-                                    AzMiss::NeverSeen => "never seen: no worker asked it for this chunk yet",
-                                    AzMiss::Evicted => "evicted",
-                                    AzMiss::DifferentSalt =>
-                                        "different salt: it holds this content, but under another name",
-                                }
-                            )?;
-                        }
-                    }
-                }
-                writeln!(f, "; ready after {}", c.ready_after)?;
-            }
-            writeln!(f, "     the read waited {}", r.latency)?;
         }
-        Ok(())
+        writeln!(f, "; ready after {}", c.ready_after)?;
+    }
+    writeln!(f, "     the read waited {}", r.latency)?;
+    Ok(())
+}
+
+impl ReadStory {
+    /// This read's story as `explain` prints it, without the leading indent.
+    pub fn text(&self, chunk_size: u64) -> String {
+        let mut s = String::new();
+        write_read(&mut s, self, chunk_size).expect("writing to a String");
+        s.lines().map(|l| l.strip_prefix("   ").unwrap_or(l)).collect::<Vec<_>>().join("\n")
     }
 }
 
