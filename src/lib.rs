@@ -5,6 +5,7 @@
 //! See ARCHITECTURE.md for the pipeline and where each stage lives.
 
 pub mod cache;
+pub mod cachesim;
 pub mod chunk;
 pub mod crypto;
 pub mod flatten;
@@ -16,6 +17,7 @@ pub mod mount;
 pub mod overrides;
 pub mod replay;
 pub mod report;
+pub mod requests;
 pub mod rootfs;
 pub mod sim;
 pub mod stats;
