@@ -5,7 +5,7 @@
 //! `cargo run --release --example zipf_trace -- OUT REQUESTS OBJECTS ALPHA [SEED]`
 //!
 //! Object ranks are mapped to ids by a seeded hash (as real traces' ids are opaque), and each
-//! object's size is 1..=64 KiB, a function of its id; requests are one second apart.
+//! object's size is 1..=64 KiB, a function of its id; a thousand requests per second.
 
 use std::path::PathBuf;
 
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         let rank = r.sample(zipf) as u64;
         let id = mix(rank ^ key);
         let size = 1 + (mix(id) % 65_536) as u32;
-        w.push(Request { time: SimTime::from_nanos(i * 1_000_000_000), object: id, size })?;
+        w.push(Request { time: SimTime::from_nanos(i * 1_000_000), object: id, size })?;
     }
     let s = w.finish()?;
     eprintln!(

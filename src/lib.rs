@@ -12,6 +12,7 @@ pub mod flatten;
 pub mod fleet;
 pub mod image;
 pub mod ingest;
+pub mod invocations;
 pub mod layout;
 pub mod mount;
 pub mod overrides;

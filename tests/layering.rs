@@ -18,6 +18,7 @@ const BELOW: &[&str] = &[
     "cachesim",
     "trace",
     "replay",
+    "invocations",
     "fleet",
     "sweep",
 ];

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use super::interner::Interner;
 use super::{CacheSize, CachesimError, Config, Outcome, Warmup, WorkingSet};
 use crate::requests::{
     CsvColumns, CsvReader, CsvRecord, OracleReader, OracleRecord, OracleWriter, Request, TimeUnit,
@@ -220,7 +220,7 @@ pub fn plan(trace: &TraceSpec, config: &Config, belady: bool) -> Result<Plan, Ca
         }
         None => None,
     };
-    let mut first: FxHashMap<u64, ()> = FxHashMap::default();
+    let mut first = Interner::default();
     let (mut objects, mut bytes, mut sampled) = (0u64, 0u64, 0u64);
     let mut t0 = None;
     let mut warm_by_time = 0u64;
@@ -232,7 +232,8 @@ pub fn plan(trace: &TraceSpec, config: &Config, belady: bool) -> Result<Plan, Ca
             }
             sampled += 1;
             let size = if config.ignore_obj_size { 1 } else { r.size };
-            if first.insert(r.obj, ()).is_none() {
+            let known = first.len();
+            if first.intern(r.obj).is_some() && first.len() > known {
                 objects += 1;
                 bytes += u64::from(size);
             }
@@ -280,48 +281,54 @@ pub fn produce(
 ) -> Result<Outcome, CachesimError> {
     let mut reader = Reader::open(&plan.path, plan.format, &plan.columns)?;
     let sampler = Sampler::new(config.sample, config.seed);
-    let mut ids: FxHashMap<u64, u32> = FxHashMap::default();
+    let mut ids = Interner::default();
     let mut out = Outcome::default();
     let mut warming = !matches!(plan.warmup, Warmup::None | Warmup::Requests(0));
     let mut t0 = None;
-    let mut overflow = false;
+    let mut raws: Vec<Raw> = Vec::with_capacity(BATCH);
     loop {
+        raws.clear();
+        let n = reader.batch(|r| {
+            out.read += 1;
+            if sampler.is_none_or(|s| s.keep(r.obj)) {
+                raws.push(r);
+            }
+        })?;
+        if n == 0 {
+            break;
+        }
         let mut buf = free.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
         buf.clear();
         let mut warm = 0usize;
-        let n = reader.batch(|r| {
-            out.read += 1;
-            if sampler.is_some_and(|s| !s.keep(r.obj)) {
-                return;
-            }
-            let next_id = ids.len() as u32;
-            let id = *ids.entry(r.obj).or_insert(next_id);
-            if id == u32::MAX {
-                overflow = true;
-            }
-            if warming {
+        if warming {
+            for r in &raws {
                 warming = match plan.warmup {
-                    Warmup::Requests(n) => out.sampled < n,
+                    Warmup::Requests(n) => out.sampled + (warm as u64) < n,
                     Warmup::Time(t) => r.time.saturating_sub(*t0.get_or_insert(r.time)) < t,
                     Warmup::None | Warmup::Fraction(_) => false,
                 };
-                if warming {
-                    warm += 1;
-                    out.warmup += 1;
+                if !warming {
+                    break;
                 }
+                warm += 1;
             }
-            out.sampled += 1;
-            let size = if config.ignore_obj_size { 1 } else { r.size };
-            buf.push(Dense { id, size, next: r.next });
-        })?;
-        if overflow {
+            out.warmup += warm as u64;
+        }
+        out.sampled += raws.len() as u64;
+        let ignore = config.ignore_obj_size;
+        let whole = ids.intern_many(
+            raws.len(),
+            |i| raws[i].obj,
+            |i, id| {
+                let r = &raws[i];
+                buf.push(Dense { id, size: if ignore { 1 } else { r.size }, next: r.next });
+            },
+        );
+        if !whole {
             return Err(CachesimError::Trace {
                 path: plan.path.clone(),
                 reason: format!("more than {} distinct objects: sample it (--sample)", u32::MAX - 1),
             });
-        }
-        if n == 0 {
-            break;
         }
         if !buf.is_empty() && tx.send((buf, warm)).is_err() {
             break;

@@ -21,6 +21,7 @@
 
 pub mod belady;
 pub mod input;
+pub mod interner;
 pub mod report;
 
 use std::fmt;
