@@ -38,7 +38,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR")]
     requests_out: Option<PathBuf>,
     /// Unit of the oracleGeneral files' 32-bit time field: s, ms or us.
-    #[arg(long, default_value = "us", requires = "requests_out")]
+    #[arg(long, default_value = "us", value_name = "s|ms|us", requires = "requests_out")]
     requests_time_unit: TimeUnit,
     /// Write the per-fetch timeline (issued, done, chunk index and id, size, tier) as JSON.
     #[arg(long)]
