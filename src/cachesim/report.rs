@@ -117,6 +117,11 @@ impl CachesimReport {
             "miss ratio",
         );
         opt.log_x = hi >= 20 * lo;
+        // Ticks at the sizes simulated (automatic byte ticks crowd on a log axis).
+        let mut ticks: Vec<u64> = sizes.clone();
+        ticks.sort_unstable();
+        ticks.dedup();
+        opt.x_ticks = Some(ticks.into_iter().map(|t| t as f64).collect());
         opt.x_format = if self.size_unit == "bytes" { AxisFormat::Bytes } else { AxisFormat::Number };
         opt.y_format = AxisFormat::Percent;
         opt.y_range = Some((0.0, 1.0));
