@@ -20,12 +20,15 @@ cd "$(dirname "$0")/.."
 LCS=${1:-${LCS:-/tmp/libcachesim/src/_build/bin/cachesim}}
 [ -x "$LCS" ] || { echo "no libCacheSim cachesim at $LCS (see the header of this script)" >&2; exit 1; }
 WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$WORK" && WORK=$(cd "$WORK" && pwd)
 REQUESTS=${REQUESTS:-10000000}
 OBJECTS=${OBJECTS:-1000000}
 ALPHA=${ALPHA:-0.9}
 SIZE=${SIZE:-100000}   # objects: 10% of the distinct objects
 cargo build --release --quiet --bin chunkload --example zipf_trace
-CL=target/release/chunkload
+CL=$PWD/target/release/chunkload
+# libCacheSim writes result files into its working directory: run it from the scratch one.
+LCS_RUN=(env -C "$WORK" "$LCS")
 # libCacheSim picks the reader by name: the file name must contain "oracleGeneral".
 TRACE=$WORK/zipf.oracleGeneral.bin
 [ -f "$TRACE" ] || target/release/examples/zipf_trace "$TRACE" "$REQUESTS" "$OBJECTS" "$ALPHA"
@@ -43,7 +46,7 @@ run() { # label, command...: prints label, wall s, user s, sys s
 echo "## LRU, $REQUESTS requests, cache $SIZE objects (--ignore-obj-size), three rounds alternating"
 for round in 1 2 3; do
   run "chunkload" "$CL" cachesim "$TRACE" --algorithms lru --sizes "$SIZE" --ignore-obj-size
-  run "libcachesim" "$LCS" "$TRACE" oracleGeneral lru "$SIZE" --ignore-obj-size 1 --report-interval 100000000
+  run "libcachesim" "${LCS_RUN[@]}" "$TRACE" oracleGeneral lru "$SIZE" --ignore-obj-size 1 --report-interval 100000000
 done | awk -v n="$REQUESTS" '{ wall[$1] += $2; cpu[$1] += $3 + $4; k[$1]++; printf "%-12s wall %6.2f s  cpu %6.2f s  %6.2f M req/s\n", $1, $2, $3 + $4, n / $2 / 1e6 }
   END { printf "mean: chunkload %.2f M req/s, libCacheSim %.2f M req/s: %.1fx (CPU time: %.1fx)\n",
         n * k["chunkload"] / wall["chunkload"] / 1e6, n * k["libcachesim"] / wall["libcachesim"] / 1e6,
@@ -51,7 +54,7 @@ done | awk -v n="$REQUESTS" '{ wall[$1] += $2; cpu[$1] += $3 + $4; k[$1]++; prin
 
 echo "## agreement: miss and byte-miss counts at three sizes, in bytes"
 SIZES=${AGREE_SIZES:-104857600,1073741824,4294967296}
-"$LCS" "$TRACE" oracleGeneral lru,fifo,lfu,arc,s3fifo,random,belady "$SIZES" --num-thread 2 2>/dev/null \
+"${LCS_RUN[@]}" "$TRACE" oracleGeneral lru,fifo,lfu,arc,s3fifo,random,belady "$SIZES" --num-thread 2 2>/dev/null \
   | awk '/^COUNTS/ { n = tolower($2); sub(/-.*/, "", n); if (n == "s3fifo") n = "s3-fifo"; print n, $3, $5, $4, $7, $6 }' | sort > "$WORK/lcs.txt"
 "$CL" cachesim "$TRACE" --algorithms lru,fifo,lfu,arc,s3-fifo,random,belady --sizes "$SIZES" --out "$WORK/cl" > /dev/null
 tail -n +2 "$WORK/cl/cachesim.csv" | awk -F, '{ print $1, $3, $6, $5, $9, $8 }' | sort > "$WORK/cl.txt"
