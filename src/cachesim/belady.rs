@@ -10,7 +10,7 @@ const ABSENT: u32 = u32::MAX;
 const PURGE_SLACK: usize = 1024;
 
 /// On a miss, evicts the resident objects whose next request is furthest away until the missed
-/// one fits, then admits it (demand paging, as [`crate::cache::belady`] and libCacheSim's
+/// one fits, then admits it (demand paging, as [`crate::cache::belady()`] and libCacheSim's
 /// `Belady` do: an object is admitted even when it is never requested again). Objects larger
 /// than the cache are not admitted and evict nothing. Among objects never requested again the
 /// one with the larger dense id goes first (any choice gives the same hits with equal sizes).
