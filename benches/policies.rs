@@ -1,15 +1,19 @@
 //! Replay throughput of every eviction policy on one seeded Zipf stream, and each policy's hit
-//! ratio against Belady's MIN on that stream (printed once before the timings).
+//! ratio against Belady's MIN on that stream (printed once before the timings). One more row,
+//! `lru-crate`, runs the same stream through the `lru` crate's `LruCache` (a hash map of real keys
+//! and values), beside chunkload's own LRU over dense ids: the same hits, at what cost.
 //!
 //! `cargo bench --bench policies` (add `-- --quick` for a rougher, faster run, or a policy name
 //! such as `-- lru-k` to time one policy). The run starts by printing the CPU's features.
 
 use std::hint::black_box;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use chunkload::cache::{BoundedCache, CacheStats, ChunkId, PolicyKind, belady};
 use chunkload::units::ByteSize;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
+use lru::LruCache;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Zipf;
@@ -52,6 +56,22 @@ fn replay(kind: PolicyKind, stream: &[ChunkId]) -> CacheStats {
     *cache.stats()
 }
 
+/// The same stream through the `lru` crate, holding `CAPACITY_ENTRIES` chunks (all chunks are the
+/// same size, so that is the byte-bounded cache's capacity too). Returns the hits.
+fn replay_lru_crate(stream: &[ChunkId]) -> u64 {
+    let capacity = NonZeroUsize::new(CAPACITY_ENTRIES as usize).expect("non-zero capacity");
+    let mut cache: LruCache<u32, ()> = LruCache::new(capacity);
+    let mut hits = 0;
+    for id in stream {
+        if cache.get(&id.0).is_some() {
+            hits += 1;
+        } else {
+            cache.put(id.0, ());
+        }
+    }
+    hits
+}
+
 fn policies(c: &mut Criterion) {
     let stream = zipf_stream();
     let min = belady(&stream, CAPACITY_ENTRIES as usize);
@@ -66,6 +86,15 @@ fn policies(c: &mut Criterion) {
         println!("{kind:>8}  {ratio:.4}     {:.1}%", 100.0 * ratio / min.hit_ratio());
     }
 
+    let ours = replay(PolicyKind::Lru, &stream);
+    let theirs = replay_lru_crate(&stream);
+    assert_eq!(theirs, ours.hits, "the lru crate and chunkload's LRU must agree hit for hit");
+    println!(
+        "{:>8}  {:.4}     (the lru crate: same hits as lru)",
+        "lru-crate",
+        theirs as f64 / REQUESTS as f64
+    );
+
     let mut group = c.benchmark_group("replay_zipf");
     group
         .throughput(Throughput::Elements(REQUESTS as u64))
@@ -76,6 +105,7 @@ fn policies(c: &mut Criterion) {
     for &kind in PolicyKind::ALL {
         group.bench_function(kind.to_string(), |b| b.iter(|| black_box(replay(kind, black_box(&stream)))));
     }
+    group.bench_function("lru-crate", |b| b.iter(|| black_box(replay_lru_crate(black_box(&stream)))));
     group.finish();
 }
 

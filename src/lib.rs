@@ -5,17 +5,20 @@
 //! See ARCHITECTURE.md for the pipeline and where each stage lives.
 
 pub mod cache;
+pub mod cachesim;
 pub mod chunk;
 pub mod crypto;
 pub mod flatten;
 pub mod fleet;
 pub mod image;
 pub mod ingest;
+pub mod invocations;
 pub mod layout;
 pub mod mount;
 pub mod overrides;
 pub mod replay;
 pub mod report;
+pub mod requests;
 pub mod rootfs;
 pub mod sim;
 pub mod stats;

@@ -1,6 +1,7 @@
 //! The command line: parses flags into the library's options, runs one command, prints its report.
 //! `anyhow` lives here only; the library's errors carry the detail.
 
+mod cachesim;
 mod common;
 mod convert;
 mod dedup;
@@ -70,6 +71,9 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Simulate a fleet (workers, AZ cache, S3) over many functions and cold starts.
     Simulate(simulate::SimulateArgs),
+    /// Run every eviction policy and Belady over a request trace (libCacheSim's oracleGeneral or
+    /// CSV) at many cache sizes: miss ratios, byte miss ratios, a miss-ratio curve.
+    Cachesim(cachesim::CachesimArgs),
 }
 
 // The shared flags live in `common`; re-exported for the commands that name them here.
@@ -99,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Mount(args) => mount::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Cachesim(args) => cachesim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

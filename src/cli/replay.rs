@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use chunkload::replay::{self, CacheState, MappingCounts, ReplayReport, Source};
+use chunkload::requests::TimeUnit;
 use chunkload::units::ByteSize;
 
 use super::common::{self, ImageFlags, ManifestFlags, StartFlags};
@@ -31,6 +32,13 @@ pub struct ReplayArgs {
     /// Write every chunk request the agent made (time, chunk id, size, tier) as CSV.
     #[arg(long)]
     chunk_stream: Option<PathBuf>,
+    /// Write the request stream each cache tier saw (worker cache, AZ cache) into this directory,
+    /// in libCacheSim's oracleGeneral format and as CSV (docs/request-streams.md).
+    #[arg(long, value_name = "DIR")]
+    requests_out: Option<PathBuf>,
+    /// Unit of the oracleGeneral files' 32-bit time field: s, ms or us.
+    #[arg(long, default_value = "us", value_name = "s|ms|us", requires = "requests_out")]
+    requests_time_unit: TimeUnit,
     /// Write the per-fetch timeline (issued, done, chunk index and id, size, tier) as JSON.
     #[arg(long)]
     timeline: Option<PathBuf>,
@@ -69,6 +77,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         replay::write_chunk_stream(&lazy.fetches, BufWriter::new(file))
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(dir) = &args.requests_out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        replay::write_request_streams(&lazy.fetches, dir, args.requests_time_unit)?;
     }
     if let Some(path) = &args.timeline {
         let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;

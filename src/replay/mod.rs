@@ -15,7 +15,8 @@ pub use baseline::{Baseline, Baselines, LayerSize, baselines};
 pub use engine::{Source, replay};
 pub use report::{MappingCounts, ReplayReport};
 pub use result::{
-    ChunkRead, Fetch, Percentiles, ReadEvent, ReplayResult, TierCount, Via, write_chunk_stream,
+    ChunkRead, Fetch, Percentiles, ReadEvent, ReplayResult, RequestStreams, TierCount, Via,
+    write_chunk_stream, write_request_streams,
 };
 pub use scenario::{Scenario, ScenarioError};
 pub use start::CacheState;

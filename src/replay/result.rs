@@ -1,14 +1,17 @@
 //! What one replayed start did: per-tier counts, read latencies, the chunk stream the worker cache
 //! saw ([`Fetch`]) and every operation as it was replayed ([`ReadEvent`], [`ChunkRead`], [`Via`]).
-//! `Display` on [`ReplayResult`] is the text report; [`write_chunk_stream`] the chunk-stream CSV.
+//! `Display` on [`ReplayResult`] is the text report; [`write_chunk_stream`] the chunk-stream CSV;
+//! [`write_request_streams`] the request stream each cache tier saw, in libCacheSim's format.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Write};
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::report::Table;
+use crate::requests::{Request, RequestWriter, RequestsError, StreamSummary, TimeUnit};
 use crate::sim::time::{SimDuration, SimTime};
 use crate::sim::{AzStats, Tier, WorkerStats};
 use crate::units::ByteSize;
@@ -180,4 +183,34 @@ pub fn write_chunk_stream(fetches: &[Fetch], mut w: impl Write) -> io::Result<()
         )?;
     }
     w.flush()
+}
+
+/// What [`write_request_streams`] wrote.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RequestStreams {
+    pub worker_cache: StreamSummary,
+    pub az_cache: StreamSummary,
+}
+
+/// Writes the request stream each cache tier saw during the start into `dir` (which must exist),
+/// each as `STEM.oracleGeneral.bin` (times in `unit`) and `STEM.csv` (times in ns):
+/// `worker-cache`, every chunk request to the worker cache, hits included (the object id is the
+/// chunk's dense id, the size its stored size); `az-cache`, the requests that missed the worker
+/// cache and went on to the AZ cache (served there, or by S3 on an AZ-cache miss). Requests are in
+/// the order the caches saw them, timed when issued.
+pub fn write_request_streams(
+    fetches: &[Fetch],
+    dir: &Path,
+    unit: TimeUnit,
+) -> Result<RequestStreams, RequestsError> {
+    let mut worker = RequestWriter::create(dir, "worker-cache", unit)?;
+    let mut az = RequestWriter::create(dir, "az-cache", unit)?;
+    for f in fetches {
+        let req = Request { time: f.issued, object: u64::from(f.chunk), size: f.size };
+        worker.push(req)?;
+        if f.tier.is_remote() {
+            az.push(req)?;
+        }
+    }
+    Ok(RequestStreams { worker_cache: worker.finish()?, az_cache: az.finish()? })
 }

@@ -35,6 +35,7 @@ const COMMANDS: &[&[&str]] = &[
     &["mount"],
     &["explain"],
     &["simulate"],
+    &["cachesim"],
 ];
 
 fn reference() -> String {

@@ -1,6 +1,7 @@
 //! All integration tests in one binary (one link, shared fixtures): run with `cargo test`.
 
 mod browser;
+mod cachesim_cli;
 mod chunks;
 mod cli;
 mod docs;
