@@ -651,7 +651,7 @@ impl Population {
         let epoch = self.epoch(at);
         let mut why = 0u8;
         let ws_start = self.ws.len() as u32;
-        let [b, r, d, a] = func.parts;
+        let [mut b, mut r, mut d, a] = func.parts;
         if chain[2] != prev.chain {
             // Rebuilt on a new chain: its layers' read chunks, then a new app layer on top.
             why |= if epoch != prev.epoch { news::SALT } else { news::LAYER_UPDATE };
@@ -659,20 +659,25 @@ impl Population {
                 let range = self.hot(l);
                 self.ws.extend_from_slice(&self.hot[range]);
             }
+            [b, r, d] = chain.map(|l| self.layers[l as usize].hot_len);
             let first = self.fresh(a, version);
             self.ws.extend(first..first + a);
             unique += func.app_chunks;
+            let deps_chunks = self.layers[chain[2] as usize].chunks;
+            let f = &mut self.functions[f as usize];
+            f.parts = [b, r, d, a];
+            f.deps_chunks = deps_chunks;
         } else {
             self.ws.extend_from_within(prev.ws_start as usize..(prev.ws_start + prev.ws_len) as usize);
         }
-        debug_assert_eq!(self.ws.len() as u32 - ws_start, b + r + d + a);
+        assert_eq!(self.ws.len() as u32 - ws_start, b + r + d + a, "a working set is its parts");
         if rng.random_bool(u.deps_change_share) {
             let rewrite = stochastic_round(u.deps_change_fraction * f64::from(d), rng).min(d);
             let first = self.fresh(rewrite, version);
             for i in 0..rewrite {
                 self.ws[(ws_start + b + r + i) as usize] = first + i;
             }
-            unique += (u.deps_change_fraction * f64::from(func.deps_chunks)).round() as u32;
+            unique += (u.deps_change_fraction * f64::from(self.functions[f as usize].deps_chunks)).round() as u32;
             why |= news::DEPS;
         }
         if rng.random_bool(u.code_change_share) && why & (news::SALT | news::LAYER_UPDATE) == 0 {
@@ -686,12 +691,14 @@ impl Population {
             unique += ((share * f64::from(func.app_chunks)).round() as u32).max(1);
             why |= news::CODE;
         }
+        let image_chunks =
+            chain.iter().map(|&l| self.layers[l as usize].chunks).sum::<u32>() + func.app_chunks;
         self.versions.push(Version {
             function: f,
             ws_start,
-            ws_len: prev.ws_len,
-            image_chunks: prev.image_chunks,
-            unique_chunks: unique.min(prev.image_chunks),
+            ws_len: self.ws.len() as u32 - ws_start,
+            image_chunks,
+            unique_chunks: unique.min(image_chunks),
             created: at,
             chain: chain[2],
             epoch,
