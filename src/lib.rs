@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod layout;
 pub mod mount;
 pub mod overrides;
+pub mod quantity;
 pub mod replay;
 pub mod report;
 pub mod rootfs;

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 
 /// Every library module, lowest layer first. `BELOW` are below the line.
-const BELOW: &[&str] = &["units", "stats", "overrides", "cache", "sim", "trace", "replay", "fleet", "sweep"];
+const BELOW: &[&str] =
+    &["units", "quantity", "stats", "overrides", "cache", "sim", "trace", "replay", "fleet", "sweep"];
 const ABOVE: &[&str] = &[
     "image", "flatten", "layout", "rootfs", "crypto", "store", "chunk", "report", "mount", "ingest", "teach",
 ];

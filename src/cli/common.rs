@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
@@ -14,6 +14,7 @@ use chunkload::crypto::{CustomerKey, Manifest, Salt};
 use chunkload::fleet::FleetScenario;
 use chunkload::image::{OpenOptions, spec::Platform};
 use chunkload::ingest;
+use chunkload::quantity::{Scale, Seed};
 use chunkload::replay::{CacheState, Scenario};
 use chunkload::report::Table;
 use chunkload::report::plot::write_svg;
@@ -112,12 +113,13 @@ pub struct StartFlags {
     /// Default: built-in.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
-    /// Seed (overrides the scenario's).
+    /// Seed (overrides the scenario's; decimal or 0x-hex).
     #[arg(long)]
-    pub seed: Option<u64>,
-    /// Multiplier on the trace's CPU gaps (overrides the scenario's; tracing inflates them).
+    pub seed: Option<Seed>,
+    /// Multiplier on the trace's CPU gaps, 0 to 1000 (overrides the scenario's; tracing inflates
+    /// them).
     #[arg(long)]
-    pub cpu_scale: Option<f64>,
+    pub cpu_scale: Option<Scale>,
     /// What an mmap in the trace reads: whole, ignore or fraction:F.
     #[arg(long, default_value = "whole")]
     pub mmap: MmapRule,
@@ -131,7 +133,7 @@ impl StartFlags {
 }
 
 /// A replay scenario file (or the built-in default) with the command line's overrides.
-pub fn load_scenario(path: Option<&Path>, seed: Option<u64>, cpu_scale: Option<f64>) -> Result<Scenario> {
+pub fn load_scenario(path: Option<&Path>, seed: Option<Seed>, cpu_scale: Option<Scale>) -> Result<Scenario> {
     let mut sc = match path {
         Some(p) => Scenario::from_toml(
             &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
@@ -139,13 +141,10 @@ pub fn load_scenario(path: Option<&Path>, seed: Option<u64>, cpu_scale: Option<f
         None => Scenario::default(),
     };
     if let Some(seed) = seed {
-        sc.seed = seed;
+        sc.seed = seed.0;
     }
     if let Some(scale) = cpu_scale {
-        if !(scale >= 0.0 && scale.is_finite()) {
-            bail!("--cpu-scale must be a non-negative number, got {scale}");
-        }
-        sc.cpu_scale = scale;
+        sc.cpu_scale = scale.get();
     }
     Ok(sc)
 }

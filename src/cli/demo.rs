@@ -24,9 +24,9 @@ pub struct DemoArgs {
     /// takes it). Default: scenarios/demo-region.toml (built in).
     #[arg(long, value_name = "FILE")]
     fleet_scenario: Option<PathBuf>,
-    /// Seed (overrides the scenario's; the region runs with it too).
+    /// Seed (overrides the scenario's; the region runs with it too; decimal or 0x-hex).
     #[arg(long)]
-    seed: Option<u64>,
+    seed: Option<chunkload::quantity::Seed>,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     json: bool,

@@ -6,6 +6,7 @@ use clap::Args;
 
 use chunkload::fleet::{self, plots};
 use chunkload::ingest;
+use chunkload::quantity::Seed;
 use chunkload::sim::rng::DEFAULT_SEED;
 
 use super::common;
@@ -21,8 +22,8 @@ pub struct SimulateArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Seed of every random stream (decimal or 0x-hex).
-    #[arg(long, value_parser = parse_seed, default_value_t = DEFAULT_SEED)]
-    seed: u64,
+    #[arg(long, default_value_t = Seed(DEFAULT_SEED))]
+    seed: Seed,
     /// Print the report as JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -35,14 +36,6 @@ pub struct SimulateArgs {
     print_scenario: bool,
 }
 
-fn parse_seed(s: &str) -> Result<u64, String> {
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    r.map_err(|_| format!("invalid seed {s:?}: expected a decimal or 0x-hex 64-bit number"))
-}
-
 pub fn run(args: SimulateArgs) -> Result<()> {
     let sc = common::load_fleet_scenario(&args.scenario, &args.set)?;
     if args.print_scenario {
@@ -53,7 +46,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         check_out_dir(dir)?;
     }
     let real = ingest::real::load(&sc)?;
-    let report = fleet::run_with(&sc, args.seed, &real);
+    let report = fleet::run_with(&sc, args.seed.0, &real);
     let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
     if let Some(dir) = &args.out {
         write_out(dir, &report, &json)?;
@@ -104,7 +97,7 @@ fn write_out(dir: &Path, report: &fleet::FleetReport, json: &str) -> Result<()> 
         put(
             "scenario.toml",
             &format!(
-                "# seed {:#x}, chunkload {}\n{}",
+                "# seed {}, chunkload {}\n{}",
                 report.seed,
                 report.chunkload_version,
                 report.scenario.to_toml()

@@ -50,9 +50,9 @@ pub struct SweepArgs {
     /// Batch) or a resubmitted part of a SLURM array.
     #[arg(long, value_name = "N", requires = "shard")]
     shard_count: Option<usize>,
-    /// Seed every point runs with (overrides the scenario's; all points share it).
+    /// Seed every point runs with (overrides the scenario's; all points share it; decimal or 0x-hex).
     #[arg(long)]
-    seed: Option<u64>,
+    seed: Option<chunkload::quantity::Seed>,
     /// Output directory (created if missing): results.json, results.csv, charts (*.svg).
     #[arg(long, value_name = "DIR", required_unless_present = "plan")]
     out: Option<PathBuf>,
@@ -111,7 +111,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
                 .with_context(|| format!("scenario {}", p))?,
                 None => Scenario::default(),
             };
-            base.seed = args.seed.unwrap_or(base.seed);
+            base.seed = args.seed.map_or(base.seed, u64::from);
             let exp = replay_experiment(&args.replay)?;
             let seed = base.seed;
             sweep_with(&exp, &base, &grid, seed, &args)
@@ -120,7 +120,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
             refuse_replay_inputs(&args.replay)?;
             let base = common::load_fleet_scenario(args.scenario.as_deref().unwrap_or("paper-region"), &[])?;
             let exp = FleetExperiment::new(&base, ingest::real::load(&base)?);
-            sweep_with(&exp, &base, &grid, args.seed.unwrap_or(DEFAULT_SEED), &args)
+            sweep_with(&exp, &base, &grid, args.seed.map_or(DEFAULT_SEED, u64::from), &args)
         }
     }
 }

@@ -17,6 +17,7 @@ use chunkload::layout::{BlockLayout, BlockMeta};
 use chunkload::mount::Mountable;
 use chunkload::mount::run::{self, RecordSpec, Signals};
 use chunkload::mount::sandbox::{Limits, Network};
+use chunkload::quantity::{Count, Fraction, Seed};
 use chunkload::trace::footprint::{ImageSizes, MapSubject, TraceFootprint};
 use chunkload::trace::strace::{self, ImportOptions};
 use chunkload::trace::{MmapRule, Reader, TraceStats, Writer};
@@ -97,14 +98,16 @@ struct SynthArgs {
     /// Where to write the trace (`.zst` compresses).
     #[arg(short, long, value_name = "TRACE")]
     output: PathBuf,
-    #[arg(long, default_value_t = chunkload::sim::rng::DEFAULT_SEED)]
-    seed: u64,
-    /// Share of the image's live file bytes the start reads (the paper cites 6.4% from Slacker).
-    #[arg(long, default_value_t = 0.064)]
-    read_share: f64,
-    /// Threads to spread the accesses over.
-    #[arg(long, default_value_t = 1)]
-    threads: u32,
+    /// Seed (decimal or 0x-hex).
+    #[arg(long, default_value_t = Seed(chunkload::sim::rng::DEFAULT_SEED))]
+    seed: Seed,
+    /// Share of the image's live file bytes the start reads, above 0 and at most 1 (the paper
+    /// cites 6.4% from Slacker).
+    #[arg(long, default_value = "0.064")]
+    read_share: Fraction,
+    /// Threads to spread the accesses over (1 to 4096).
+    #[arg(long, default_value = "1")]
+    threads: Count<1, 4096>,
     #[command(flatten)]
     flags: super::ImageFlags,
 }
@@ -222,15 +225,15 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 }
 
 fn synth(args: SynthArgs) -> Result<()> {
-    if !(args.read_share > 0.0 && args.read_share <= 1.0) {
-        anyhow::bail!("--read-share must be in (0, 1], got {}", args.read_share);
+    if args.read_share.get() == 0.0 {
+        anyhow::bail!("--read-share 0: a start that reads nothing has no trace; give a share above 0");
     }
     let image = Image::open(&args.image, &args.flags.options())?;
     let flat = flatten::flatten(&image)?;
     let opts = SynthOptions {
-        seed: args.seed,
-        read_share: args.read_share,
-        threads: args.threads,
+        seed: args.seed.0,
+        read_share: args.read_share.get(),
+        threads: args.threads.get() as u32,
         ..SynthOptions::default()
     };
     let s = synthesize(&flat, &image.digest().to_string(), &opts);

@@ -133,6 +133,7 @@ pub struct TierLatencies {
     /// Decryption plus hash check of a fetched chunk, priced from throughput (see
     /// [`decrypt_time`](Self::decrypt_time)). Default 768 MB/s: this project's `open_chunk`
     /// measured single-core in docs/performance.md.
+    #[serde(deserialize_with = "crate::quantity::de::bandwidth_u64")]
     pub decrypt_bytes_per_sec: u64,
 }
 
