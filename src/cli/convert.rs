@@ -12,6 +12,7 @@ use chunkload::store::{ChunkStore, DirStore, ManifestName};
 use chunkload::units::ByteSize;
 
 use super::ImageFlags;
+use super::output;
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -36,9 +37,12 @@ pub struct ConvertArgs {
     /// Chunk size: a power of two from 4KiB to 16MiB.
     #[arg(long, default_value = "512KiB")]
     chunk_size: ChunkSize,
-    /// Where to write the sealed manifest.
+    /// Where to write the sealed manifest (must not exist unless --force; never one of the inputs).
     #[arg(short, long, value_name = "MANIFEST")]
     output: PathBuf,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    force: bool,
     /// Name to store the manifest under in the store (default: the output file's name).
     #[arg(long)]
     name: Option<ManifestName>,
@@ -50,6 +54,13 @@ pub struct ConvertArgs {
 }
 
 pub fn run(args: ConvertArgs) -> Result<()> {
+    let image_path = output::image_path(&args.image);
+    output::check_file(
+        "-o",
+        &args.output,
+        &[("--key file", &args.key), ("image", &image_path), ("chunk store", &args.store)],
+        args.force,
+    )?;
     let key = CustomerKey::load(&args.key)?;
     let name = match args.name {
         Some(n) => n,
@@ -77,7 +88,8 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     let options = ConvertOptions { chunk_size: args.chunk_size, salt: salt.clone() };
     let converted = chunk::convert(&image, &flat, &options, &store)?;
     drop(flat);
-    let sealed = converted.manifest.seal_to_file(&key, &args.output)?;
+    let sealed = converted.manifest.seal(&key);
+    output::write_file(&args.output, &sealed, output::PUBLIC)?;
     store.put_manifest(&name, &sealed)?;
     let total = started.elapsed().as_secs_f64();
     let s = &converted.stats;

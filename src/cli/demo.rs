@@ -49,6 +49,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // Write beside the destination and rename when complete: a failed run leaves no folder that
     // looks like a finished demo.
     let out = &args.out;
+    let mut inputs: Vec<super::output::Input> = vec![("images folder", &images)];
+    for (what, p) in [("--scenario file", &args.scenario), ("--fleet-scenario file", &args.fleet_scenario)] {
+        if let Some(p) = p {
+            inputs.push((what, p));
+        }
+    }
+    super::output::check_dir("--out", out, &inputs, true)?;
     if out.exists() && std::fs::read_dir(out)?.next().is_some() && !out.join("report.json").is_file() {
         bail!(
             "{} exists and does not hold an earlier demo's output (no report.json): choose another --out",

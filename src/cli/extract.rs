@@ -35,6 +35,12 @@ pub struct ExtractArgs {
 
 pub fn run(args: ExtractArgs) -> Result<()> {
     let start = Instant::now();
+    let image_path = super::output::image_path(&args.image);
+    let mut inputs: Vec<super::output::Input> = vec![("image", &image_path)];
+    if let (Some(store), Some(key)) = (&args.store, &args.key) {
+        inputs.extend([("chunk store", store.as_path()), ("--key file", key.as_path())]);
+    }
+    super::output::check_dir("DEST", &args.dest, &inputs, false)?;
     let report = match (&args.store, &args.key) {
         (Some(store), Some(key)) => {
             let flags =

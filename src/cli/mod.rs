@@ -13,6 +13,7 @@ mod manifest;
 mod materialize;
 mod merge;
 mod mount;
+mod output;
 mod replay;
 mod serve;
 mod simulate;

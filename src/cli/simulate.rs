@@ -43,6 +43,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         return Ok(());
     }
     if let Some(dir) = &args.out {
+        let scenario = Path::new(&args.scenario);
+        super::output::check_dir("--out", dir, &[("scenario file", scenario)], false)?;
         check_out_dir(dir)?;
     }
     let real = ingest::real::load(&sc)?;

@@ -102,6 +102,22 @@ struct ReplayInputs {
 
 pub fn run(args: SweepArgs) -> Result<()> {
     let grid = Grid::parse(&args.grid)?;
+    if let Some(out) = &args.out {
+        let scenario = args.scenario.as_deref().map(std::path::Path::new);
+        let r = &args.replay;
+        let manifest = r.manifest.as_deref().map(std::path::Path::new);
+        let inputs: Vec<super::output::Input> = [
+            ("--scenario file", scenario),
+            ("--manifest", manifest),
+            ("chunk store", r.store.as_deref()),
+            ("--key file", r.key.as_deref()),
+            ("--trace", r.trace.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(what, p)| p.map(|p| (what, p)))
+        .collect();
+        super::output::check_dir("--out", out, &inputs, false)?;
+    }
     match args.experiment {
         ExperimentKind::Replay => {
             let mut base = match &args.scenario {

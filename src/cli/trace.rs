@@ -23,6 +23,8 @@ use chunkload::trace::strace::{self, ImportOptions};
 use chunkload::trace::{MmapRule, Reader, TraceStats, Writer};
 use chunkload::units::ByteSize;
 
+use super::output;
+
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     #[command(subcommand)]
@@ -56,9 +58,12 @@ struct RecordArgs {
     /// Customer key file, when SOURCE is a manifest.
     #[arg(long, value_name = "KEYFILE", requires = "store")]
     key: Option<PathBuf>,
-    /// Where to write the trace (`.zst` compresses).
+    /// Where to write the trace (`.zst` compresses; must not exist unless --force).
     #[arg(short, long, value_name = "TRACE")]
     output: PathBuf,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    force: bool,
     /// The command as the trace header records it (default: what ran, as one shell line).
     #[arg(long)]
     command: Option<String>,
@@ -95,9 +100,12 @@ struct SynthArgs {
     /// The image to read files of (OCI layout, OCI archive or docker archive).
     #[arg(long)]
     image: String,
-    /// Where to write the trace (`.zst` compresses).
+    /// Where to write the trace (`.zst` compresses; must not exist unless --force).
     #[arg(short, long, value_name = "TRACE")]
     output: PathBuf,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    force: bool,
     /// Seed (decimal or 0x-hex).
     #[arg(long, default_value_t = Seed(chunkload::sim::rng::DEFAULT_SEED))]
     seed: Seed,
@@ -151,9 +159,12 @@ struct ImportArgs {
     /// The traced command, recorded in the trace header.
     #[arg(long, default_value = "")]
     command: String,
-    /// Where to write the trace (`.zst` compresses).
+    /// Where to write the trace (`.zst` compresses; must not exist unless --force).
     #[arg(short, long, value_name = "TRACE")]
     output: PathBuf,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    force: bool,
     /// Print the import summary as JSON.
     #[arg(long)]
     json: bool,
@@ -187,6 +198,16 @@ fn open_source(args: &RecordArgs) -> Result<(Mountable, Option<chunkload::image:
 fn record(args: RecordArgs) -> Result<()> {
     if args.timeout == 0 {
         anyhow::bail!("--timeout must be at least 1 second");
+    }
+    let source = output::image_path(&args.source);
+    let mut inputs: Vec<output::Input> = vec![("source", &source)];
+    if let (Some(store), Some(key)) = (&args.store, &args.key) {
+        inputs.extend([("chunk store", store.as_path()), ("--key file", key.as_path())]);
+    }
+    output::check_file("-o", &args.output, &inputs, args.force)?;
+    if args.force && args.output.exists() {
+        std::fs::remove_file(&args.output)
+            .with_context(|| format!("cannot replace {}", args.output.display()))?;
     }
     let (opened, config) = open_source(&args)?;
     let signals = Signals::new().context("installing signal handlers")?;
@@ -228,6 +249,8 @@ fn synth(args: SynthArgs) -> Result<()> {
     if args.read_share.get() == 0.0 {
         anyhow::bail!("--read-share 0: a start that reads nothing has no trace; give a share above 0");
     }
+    let image_path = output::image_path(&args.image);
+    output::check_file("-o", &args.output, &[("--image", &image_path)], args.force)?;
     let image = Image::open(&args.image, &args.flags.options())?;
     let flat = flatten::flatten(&image)?;
     let opts = SynthOptions {
@@ -237,11 +260,13 @@ fn synth(args: SynthArgs) -> Result<()> {
         ..SynthOptions::default()
     };
     let s = synthesize(&flat, &image.digest().to_string(), &opts);
-    let mut w = Writer::create(&args.output, &s.header)?;
+    let staged = output::Staged::beside(&args.output);
+    let mut w = Writer::create(staged.path(), &s.header)?;
     for r in &s.records {
         w.write(r)?;
     }
     w.finish()?;
+    staged.commit(output::PUBLIC)?;
     println!(
         "wrote {} records to {} (seed {}): {} read of {} live file bytes ({:.2}%)",
         s.records.len(),
@@ -296,14 +321,17 @@ fn stats(args: StatsArgs) -> Result<()> {
 fn import(args: ImportArgs) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let label = args.strace_out.display().to_string();
+    output::check_file("-o", &args.output, &[("strace output", &args.strace_out)], args.force)?;
     let input = File::open(&args.strace_out).with_context(|| format!("cannot open {label}"))?;
     let opts = ImportOptions { root: args.root.as_os_str().as_bytes().to_vec(), command: args.command };
     let imported = strace::import(BufReader::new(input), &label, &opts)?;
-    let mut writer = Writer::create(&args.output, &imported.header)?;
+    let staged = output::Staged::beside(&args.output);
+    let mut writer = Writer::create(staged.path(), &imported.header)?;
     for r in &imported.records {
         writer.write(r)?;
     }
     writer.finish()?;
+    staged.commit(output::PUBLIC)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&imported.summary)?);
     } else {
