@@ -19,6 +19,7 @@ pub mod replay;
 pub mod report;
 pub mod rootfs;
 pub mod sim;
+pub mod sniff;
 pub mod stats;
 pub mod store;
 pub mod sweep;

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 const BELOW: &[&str] =
     &["units", "quantity", "stats", "overrides", "cache", "sim", "trace", "replay", "fleet", "sweep"];
 const ABOVE: &[&str] = &[
-    "image", "flatten", "layout", "rootfs", "crypto", "store", "chunk", "report", "mount", "ingest", "teach",
+    "image", "flatten", "layout", "rootfs", "crypto", "store", "chunk", "report", "mount", "ingest", "sniff",
+    "teach",
 ];
 
 /// `report`'s presentation leaves: any module may use them; they import nothing of the crate.

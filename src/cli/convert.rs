@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use chunkload::chunk::{self, ChunkSize, ConvertOptions};
-use chunkload::crypto::{CustomerKey, Salt};
+use chunkload::crypto::Salt;
 use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::store::roots::RootTable;
@@ -61,7 +61,11 @@ pub fn run(args: ConvertArgs) -> Result<()> {
         &[("--key file", &args.key), ("image", &image_path), ("chunk store", &args.store)],
         args.force,
     )?;
-    let key = CustomerKey::load(&args.key)?;
+    let key = super::common::load_key(&args.key)?;
+    super::common::sniff_image(&args.image)?;
+    if args.store.exists() && std::fs::read_dir(&args.store).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        chunkload::sniff::expect(&args.store, chunkload::sniff::Want::ChunkStore)?;
+    }
     let name = match args.name {
         Some(n) => n,
         None => default_name(&args.output)?,

@@ -37,6 +37,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let fleet = match &args.fleet_scenario {
         None => demo::fleet_scenario()?,
         Some(path) => {
+            chunkload::sniff::expect(path, chunkload::sniff::Want::FleetScenario)?;
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read fleet scenario file {}", path.display()))?;
             FleetScenario::load(Some((&path.display().to_string(), &text)), &[])?

@@ -51,6 +51,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
             rootfs::extract(&tree, &ChunkContent { image: &image }, &args.dest)?
         }
         (None, None) => {
+            super::common::sniff_image(&args.image)?;
             let image = Image::open(&args.image, &args.flags.options())?;
             let flat = flatten::flatten(&image)?;
             rootfs::extract(&flat.tree, &LayerContent { image: &image }, &args.dest)?

@@ -6,7 +6,6 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use chunkload::replay::{self, CacheState, MappingCounts, ReplayReport, Source};
-use chunkload::trace::Reader;
 use chunkload::units::ByteSize;
 
 use super::common::{self, ImageFlags, ManifestFlags, StartFlags};
@@ -74,7 +73,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let sc = args.start.scenario()?;
     let store = args.manifest.open_store()?;
     let opened = args.manifest.opened(&store, args.image.as_deref().map(|r| (r, &args.flags)))?;
-    let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
+    let records = common::read_trace(&args.trace)?;
+    common::check_trace_fit(&args.trace, &args.manifest.manifest, &opened.meta, &records, true)?;
     let map = opened.map(records, args.start.mmap);
     let source = Source::before_start(&sc, &opened.table, args.l1, args.l2, |_| false);
     let lazy = replay::replay(&map.accesses, &opened.table, &sc, source);

@@ -14,7 +14,7 @@ use chunkload::sweep::fleet::FleetExperiment;
 use chunkload::sweep::plan::WallTime;
 use chunkload::sweep::replay::ReplayExperiment;
 use chunkload::sweep::{self, Experiment, Grid, ShardSpec};
-use chunkload::trace::{MmapRule, Reader};
+use chunkload::trace::MmapRule;
 
 use super::common::{self, ManifestFlags};
 
@@ -121,10 +121,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     match args.experiment {
         ExperimentKind::Replay => {
             let mut base = match &args.scenario {
-                Some(p) => Scenario::from_toml(
-                    &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p))?,
-                )
-                .with_context(|| format!("scenario {}", p))?,
+                Some(p) => common::read_replay_scenario(std::path::Path::new(p))?,
                 None => Scenario::default(),
             };
             base.seed = args.seed.map_or(base.seed, u64::from);
@@ -184,7 +181,8 @@ fn replay_experiment(a: &ReplayInputs) -> Result<ReplayExperiment> {
     let opened = flags.opened(&store, None)?;
     let public = &opened.public;
     let trace_bytes = std::fs::read(&trace).with_context(|| format!("cannot read {}", trace.display()))?;
-    let records = Reader::open(&trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
+    let records = common::read_trace(&trace)?;
+    common::check_trace_fit(&trace, &flags.manifest, &opened.meta, &records, true)?;
     let map = opened.map(records, a.mmap);
 
     // Inputs by content, not by path: shards run on other machines merge when the files match.

@@ -188,6 +188,7 @@ fn open_source(args: &RecordArgs) -> Result<(Mountable, Option<chunkload::image:
             super::ManifestFlags { manifest: args.source.clone(), store: store.clone(), key: key.clone() };
         return Ok((flags.open_for_mount()?, None));
     }
+    super::common::sniff_image(&args.source)?;
     let image = Image::open(&args.source, &args.flags.options())?;
     let config = image.config.config.clone().unwrap_or_default();
     let label = image.reference.clone();
@@ -251,6 +252,7 @@ fn synth(args: SynthArgs) -> Result<()> {
     }
     let image_path = output::image_path(&args.image);
     output::check_file("-o", &args.output, &[("--image", &image_path)], args.force)?;
+    super::common::sniff_image(&args.image)?;
     let image = Image::open(&args.image, &args.flags.options())?;
     let flat = flatten::flatten(&image)?;
     let opts = SynthOptions {
@@ -280,17 +282,19 @@ fn synth(args: SynthArgs) -> Result<()> {
 }
 
 fn map(args: MapArgs) -> Result<()> {
+    super::common::sniff_image(&args.image)?;
+    let records = super::common::read_trace(&args.trace)?;
     let image = Image::open(&args.image, &args.flags.options())?;
     let flat = flatten::flatten(&image)?;
     let layout = BlockLayout::new(&flat);
     let meta = BlockMeta::new(layout.superblock, layout.meta.clone())?;
-    let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
     let subject = MapSubject {
         trace: args.trace.display().to_string(),
         image: image.reference.clone(),
         records: records.len(),
         mmap_rule: args.mmap,
     };
+    super::common::check_trace_fit(&args.trace, &args.image, &meta, &records, false)?;
     let map = map_trace(&meta, records, args.mmap);
     let sizes = ImageSizes {
         chunk_size: args.chunk_size.bytes(),
@@ -307,6 +311,7 @@ fn map(args: MapArgs) -> Result<()> {
 }
 
 fn stats(args: StatsArgs) -> Result<()> {
+    chunkload::sniff::expect(&args.trace, chunkload::sniff::Want::Trace)?;
     let reader = Reader::open(&args.trace)?;
     let header = reader.header().clone();
     let stats = TraceStats::from_records(&header, reader)?;
@@ -322,6 +327,7 @@ fn import(args: ImportArgs) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let label = args.strace_out.display().to_string();
     output::check_file("-o", &args.output, &[("strace output", &args.strace_out)], args.force)?;
+    chunkload::sniff::expect(&args.strace_out, chunkload::sniff::Want::Strace)?;
     let input = File::open(&args.strace_out).with_context(|| format!("cannot open {label}"))?;
     let opts = ImportOptions { root: args.root.as_os_str().as_bytes().to_vec(), command: args.command };
     let imported = strace::import(BufReader::new(input), &label, &opts)?;
