@@ -129,15 +129,16 @@ impl Want {
             Want::Strace => matches!(k, Kind::Strace),
             // A TOML file of neither kind (only shared keys, or a typo) is left to the parser,
             // whose error names the key.
-            Want::ReplayScenario => matches!(k, Kind::ReplayScenario | Kind::Toml),
-            Want::FleetScenario => matches!(k, Kind::FleetScenario | Kind::Toml),
+            // Text that is not TOML is left to the parser too: its error points at the line.
+            Want::ReplayScenario => matches!(k, Kind::ReplayScenario | Kind::Toml | Kind::Text(_)),
+            Want::FleetScenario => matches!(k, Kind::FleetScenario | Kind::Toml | Kind::Text(_)),
             Want::ChunkStore => matches!(k, Kind::ChunkStore),
         }
     }
 
     fn noun(self) -> &'static str {
         match self {
-            Want::Image => "an OCI image (layout directory, OCI archive or docker archive)",
+            Want::Image => "an image (an OCI layout directory, OCI archive or docker archive)",
             Want::Manifest => "a sealed manifest (from `chunkload convert`)",
             Want::Key => "a customer key (from `chunkload keygen`)",
             Want::Trace => "a chunkload trace (docs/trace-format.md)",
@@ -152,7 +153,7 @@ impl Want {
 /// The wrong kind of file, or one that cannot be looked at.
 #[derive(Debug, thiserror::Error)]
 pub enum SniffError {
-    #[error("{}: expected {}, but this is {found}{}", path.display(), want.noun(), hint(found))]
+    #[error("{} is not {}: it is {found}{}", path.display(), want.noun(), hint(found))]
     Wrong { path: PathBuf, want: Want, found: Kind },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
@@ -336,7 +337,7 @@ mod tests {
         let readme = dir.path().join("README.md");
         std::fs::write(&readme, "# chunkload\nModel how AWS Lambda loads images.\n").unwrap();
         let e = expect(&readme, Want::Key).unwrap_err().to_string();
-        assert!(e.contains("expected a customer key") && e.contains("a text file"), "{e}");
+        assert!(e.contains("is not a customer key") && e.contains("a text file"), "{e}");
         let m = dir.path().join("m");
         std::fs::write(&m, [MANIFEST_MAGIC.as_slice(), b"xx"].concat()).unwrap();
         let e = expect(&m, Want::Image).unwrap_err().to_string();
@@ -347,6 +348,6 @@ mod tests {
         assert!(e.contains("a fleet scenario") && e.contains("simulate --scenario"), "{e}");
         assert_eq!(expect(&dir.path().join("nope"), Want::Key).unwrap(), None);
         let e = expect(dir.path(), Want::Trace).unwrap_err().to_string();
-        assert!(e.contains("this is a directory"), "{e}");
+        assert!(e.contains("it is a directory"), "{e}");
     }
 }

@@ -6,7 +6,10 @@ mod convert;
 mod reader;
 
 pub use content::ChunkContent;
-pub use convert::{ConvertOptions, ConvertStats, Converted, Error as ConvertError, convert};
+pub use convert::{
+    ConvertOptions, ConvertStats, Converted, Error as ConvertError, Progress as ConvertProgress, convert,
+    convert_with_progress,
+};
 pub use reader::{ChunkedImage, ReadError, open_stored, read_chunk};
 
 /// The chunk size type lives with the other validated quantities.

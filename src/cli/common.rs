@@ -26,6 +26,41 @@ use chunkload::sweep::results::write_atomic;
 use chunkload::trace::{MmapRule, Reader};
 use chunkload::units::ByteSize;
 
+/// How to run this binary again, for printed next steps: `chunkload` when that name on PATH is
+/// this binary, else the path it was started by (`target/release/chunkload` under `cargo run`),
+/// so a suggested command works as printed.
+pub fn program() -> String {
+    let arg0 = std::env::args().next().unwrap_or_else(|| "chunkload".into());
+    let me = std::env::current_exe().ok();
+    let on_path = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("chunkload")).find(|p| p.is_file()));
+    let same = match (&on_path, &me) {
+        (Some(p), Some(me)) => std::fs::canonicalize(p).ok() == std::fs::canonicalize(me).ok(),
+        _ => false,
+    };
+    if same {
+        "chunkload".into()
+    } else if arg0.contains(char::is_whitespace) {
+        format!("'{arg0}'")
+    } else if !arg0.contains('/') {
+        // Started through PATH under another name or a PATH entry that moved: the full path works.
+        me.map(|p| p.display().to_string()).unwrap_or(arg0)
+    } else {
+        arg0
+    }
+}
+
+/// `text` with every suggested `chunkload SUBCOMMAND` spelled as [`program`] says.
+pub fn runnable(text: &str) -> String {
+    let prog = program();
+    if prog == "chunkload" {
+        return text.to_string();
+    }
+    ["explain", "simulate", "replay", "convert", "sweep", "trace", "demo"]
+        .iter()
+        .fold(text.to_string(), |t, cmd| t.replace(&format!("chunkload {cmd} "), &format!("{prog} {cmd} ")))
+}
+
 /// Flags every command that opens an image shares.
 #[derive(Debug, Clone, Args)]
 pub struct ImageFlags {
@@ -106,8 +141,8 @@ pub fn explain_open_error(e: anyhow::Error, manifest: &str, key: &Path) -> anyho
     });
     if auth {
         anyhow::anyhow!(
-            "manifest {manifest} does not open with the key in {}: it was sealed under another customer \
-             key (or modified since)",
+            "manifest {manifest} failed authentication under the key in {}: it was sealed under \
+             another customer key, or modified since",
             key.display()
         )
     } else {

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use chunkload::chunk::{self, ChunkSize, ConvertOptions};
+use chunkload::chunk::{self, ChunkSize, ConvertOptions, ConvertProgress};
 use chunkload::crypto::Salt;
 use chunkload::flatten;
 use chunkload::image::Image;
@@ -13,6 +13,7 @@ use chunkload::units::ByteSize;
 
 use super::ImageFlags;
 use super::output;
+use super::progress::Progress;
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -49,6 +50,9 @@ pub struct ConvertArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long, short)]
+    quiet: bool,
     #[command(flatten)]
     flags: ImageFlags,
 }
@@ -58,7 +62,7 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     output::check_file(
         "-o",
         &args.output,
-        &[("--key file", &args.key), ("image", &image_path), ("chunk store", &args.store)],
+        &[("--key file", &args.key), ("image", &image_path), (output::STORE, &args.store)],
         args.force,
     )?;
     let key = super::common::load_key(&args.key)?;
@@ -90,11 +94,18 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     let flat = flatten::flatten_spooled(&image, &store.scratch_dir())?;
     let flattened = started.elapsed().as_secs_f64();
     let options = ConvertOptions { chunk_size: args.chunk_size, salt: salt.clone() };
-    let converted = chunk::convert(&image, &flat, &options, &store)?;
+    let bar = Progress::new("convert", "chunks", args.quiet);
+    let converted = chunk::convert_with_progress(&image, &flat, &options, &store, &|p| match p {
+        ConvertProgress::Total(n) => bar.set_total(n),
+        ConvertProgress::Done(n) => bar.inc(n),
+    })?;
+    bar.finish();
     drop(flat);
     let sealed = converted.manifest.seal(&key);
-    output::write_file(&args.output, &sealed, output::PUBLIC)?;
+    // Published in the store first: an interruption between the two leaves no -o file that a
+    // re-run would have to --force over.
     store.put_manifest(&name, &sealed)?;
+    output::write_file(&args.output, &sealed, output::PUBLIC)?;
     let total = started.elapsed().as_secs_f64();
     let s = &converted.stats;
     if args.json {

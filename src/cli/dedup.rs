@@ -28,7 +28,7 @@ pub struct DedupArgs {
 
 pub fn run(args: DedupArgs) -> Result<()> {
     if let Some(dir) = &args.csv_dir {
-        super::output::check_dir("--csv-dir", dir, &[("chunk store", &args.store)], false)?;
+        super::output::check_dir("--csv-dir", dir, &[(super::output::STORE, &args.store)], false)?;
     }
     let store = open_store(&args.store)?;
     let mut report = DedupReport::from_store(&store, &args.manifests)?;

@@ -5,6 +5,7 @@ use clap::Args;
 
 use chunkload::fleet::FleetScenario;
 use chunkload::teach::demo;
+use chunkload::units::plural;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -80,9 +81,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{report}");
+        print!("{}", super::common::runnable(&report.to_string()));
         println!();
-        println!("Wrote {} files to {}: {}", report.files.len(), out.display(), report.files.join(", "));
+        println!(
+            "Wrote {} to {}: {}",
+            plural(report.files.len() as u64, "file", "files"),
+            out.display(),
+            report.files.join(", ")
+        );
     }
     Ok(())
 }

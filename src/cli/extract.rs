@@ -9,7 +9,7 @@ use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::rootfs::LayerContent;
 use chunkload::rootfs::{self, ExtractReport};
-use chunkload::units::ByteSize;
+use chunkload::units::{ByteSize, plural};
 
 use super::{ImageFlags, ManifestFlags};
 
@@ -38,7 +38,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     let image_path = super::output::image_path(&args.image);
     let mut inputs: Vec<super::output::Input> = vec![("image", &image_path)];
     if let (Some(store), Some(key)) = (&args.store, &args.key) {
-        inputs.extend([("chunk store", store.as_path()), ("--key file", key.as_path())]);
+        inputs.extend([(super::output::STORE, store.as_path()), ("--key file", key.as_path())]);
     }
     super::output::check_dir("DEST", &args.dest, &inputs, false)?;
     let report = match (&args.store, &args.key) {
@@ -66,15 +66,15 @@ pub fn run(args: ExtractArgs) -> Result<()> {
 
 fn print_report(args: &ExtractArgs, report: &ExtractReport, seconds: f64) {
     println!(
-        "extracted {} into {}: {} files ({}), {} dirs, {} symlinks, {} hard links, {} devices in {seconds:.2}s",
+        "extracted {} into {}: {} ({}), {}, {}, {}, {} in {seconds:.2}s",
         args.image,
         args.dest.display(),
-        report.files,
+        plural(report.files as u64, "file", "files"),
         ByteSize(report.bytes),
-        report.dirs,
-        report.symlinks,
-        report.hardlinks,
-        report.devices,
+        plural(report.dirs as u64, "dir", "dirs"),
+        plural(report.symlinks as u64, "symlink", "symlinks"),
+        plural(report.hardlinks as u64, "hard link", "hard links"),
+        plural(report.devices as u64, "device", "devices"),
     );
     if report.skipped_devices > 0 {
         println!("note: {} device nodes skipped (not running as root)", report.skipped_devices);

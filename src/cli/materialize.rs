@@ -25,7 +25,11 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     super::output::check_file(
         "-o",
         &args.output,
-        &[("manifest", &manifest), ("chunk store", &args.manifest.store), ("--key file", &args.manifest.key)],
+        &[
+            ("manifest", &manifest),
+            (super::output::STORE, &args.manifest.store),
+            ("--key file", &args.manifest.key),
+        ],
         args.force,
     )?;
     let store = args.manifest.open_store()?;

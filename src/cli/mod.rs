@@ -14,6 +14,7 @@ mod materialize;
 mod merge;
 mod mount;
 mod output;
+mod progress;
 mod replay;
 mod serve;
 mod simulate;

@@ -52,7 +52,7 @@ pub fn run(args: MountArgs) -> Result<()> {
             out,
             &[
                 ("manifest", &manifest),
-                ("chunk store", &args.manifest.store),
+                (super::output::STORE, &args.manifest.store),
                 ("--key file", &args.manifest.key),
                 ("mount point", &args.mountpoint),
             ],

@@ -14,6 +14,9 @@ use anyhow::{Context, Result, bail};
 /// What the command reads: a name for messages (`--key`) and the path.
 pub type Input<'a> = (&'a str, &'a Path);
 
+/// The name of a chunk store input, whose directory no output may be put inside.
+pub const STORE: &str = "chunk store";
+
 /// Mode of public outputs (manifests, traces, CSV, reports).
 pub const PUBLIC: u32 = 0o644;
 /// Mode of secrets (customer keys).
@@ -119,7 +122,10 @@ fn check_not_input(flag: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()> {
                 out.display()
             );
         }
+        // Only a chunk store's directory is guarded as a whole (a file dropped among its chunks
+        // and manifests); an output may well sit in, say, the images folder.
         if let (Some(t), Some(i)) = (&target, &input_real)
+            && *what == STORE
             && i.is_dir()
             && t.starts_with(i)
         {

@@ -50,7 +50,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let manifest = PathBuf::from(&args.manifest.manifest);
     let mut inputs: Vec<output::Input> = vec![
         ("manifest", &manifest),
-        ("chunk store", &args.manifest.store),
+        (output::STORE, &args.manifest.store),
         ("--key file", &args.manifest.key),
         ("trace", &args.trace),
     ];

@@ -1,10 +1,8 @@
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use chunkload::ingest;
@@ -17,6 +15,7 @@ use chunkload::sweep::{self, Experiment, Grid, ShardSpec};
 use chunkload::trace::MmapRule;
 
 use super::common::{self, ManifestFlags};
+use super::progress::Progress;
 
 /// What each point of a sweep runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,7 +108,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         let inputs: Vec<super::output::Input> = [
             ("--scenario file", scenario),
             ("--manifest", manifest),
-            ("chunk store", r.store.as_deref()),
+            (super::output::STORE, r.store.as_deref()),
             ("--key file", r.key.as_deref()),
             ("--trace", r.trace.as_deref()),
         ]
@@ -213,20 +212,11 @@ fn sweep_with<E: Experiment>(
         eprintln!("--shard auto: shard {} from {}", r.shard, r.source);
     }
     let n = shard.map(|s| s.points(grid.len()).count()).unwrap_or(grid.len());
-    let bar = ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr());
-    if args.quiet || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} points, {elapsed} elapsed, ~{eta} left",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into()));
+    let prefix = shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into());
+    let bar = Progress::new(&prefix, "points", args.quiet);
+    bar.set_total(n as u64);
     let results = sweep::run(exp, base, grid, seed, shard, &|| bar.inc(1))?;
-    bar.finish_and_clear();
+    bar.finish();
     let written = common::write_sweep_outputs(
         &results,
         args.out.as_deref().expect("clap requires --out without --plan"),

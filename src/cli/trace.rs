@@ -203,7 +203,7 @@ fn record(args: RecordArgs) -> Result<()> {
     let source = output::image_path(&args.source);
     let mut inputs: Vec<output::Input> = vec![("source", &source)];
     if let (Some(store), Some(key)) = (&args.store, &args.key) {
-        inputs.extend([("chunk store", store.as_path()), ("--key file", key.as_path())]);
+        inputs.extend([(output::STORE, store.as_path()), ("--key file", key.as_path())]);
     }
     output::check_file("-o", &args.output, &inputs, args.force)?;
     if args.force && args.output.exists() {

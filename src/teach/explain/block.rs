@@ -128,13 +128,13 @@ impl fmt::Display for BlockStory {
             writeln!(
                 f,
                 "   Against the store's {} other images: {} of {} stored chunks ({:.1}%) are already there, {} have\n   \
-             the same content under another salt (a different name: no dedup), {} are new.",
+             the same content under another salt (a different name: no dedup), {} new.",
                 b.compared_with,
                 b.in_store,
                 b.stored_chunks,
                 pct(b.in_store, b.stored_chunks),
                 b.other_salt,
-                b.new
+                crate::units::plural(b.new as u64, "is", "are")
             )?;
         }
         for (name, n) in &b.shared_with {
