@@ -69,12 +69,12 @@ fn print_report(args: &ExtractArgs, report: &ExtractReport, seconds: f64) {
         "extracted {} into {}: {} ({}), {}, {}, {}, {} in {seconds:.2}s",
         args.image,
         args.dest.display(),
-        plural(report.files as u64, "file", "files"),
+        plural(report.files, "file", "files"),
         ByteSize(report.bytes),
-        plural(report.dirs as u64, "dir", "dirs"),
-        plural(report.symlinks as u64, "symlink", "symlinks"),
-        plural(report.hardlinks as u64, "hard link", "hard links"),
-        plural(report.devices as u64, "device", "devices"),
+        plural(report.dirs, "dir", "dirs"),
+        plural(report.symlinks, "symlink", "symlinks"),
+        plural(report.hardlinks, "hard link", "hard links"),
+        plural(report.devices, "device", "devices"),
     );
     if report.skipped_devices > 0 {
         println!("note: {} device nodes skipped (not running as root)", report.skipped_devices);

@@ -134,7 +134,7 @@ impl fmt::Display for BlockStory {
                 b.stored_chunks,
                 pct(b.in_store, b.stored_chunks),
                 b.other_salt,
-                crate::units::plural(b.new as u64, "is", "are")
+                crate::units::plural(b.new, "is", "are")
             )?;
         }
         for (name, n) in &b.shared_with {

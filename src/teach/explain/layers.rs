@@ -72,7 +72,7 @@ impl fmt::Display for LayerStory {
                 x.index,
                 ByteSize(x.compressed_bytes),
                 ByteSize(x.uncompressed_bytes),
-                crate::units::plural(x.files as u64, "file", "files")
+                crate::units::plural(x.files, "file", "files")
             )?;
             if x.whiteouts + x.opaque_whiteouts > 0 {
                 write!(
@@ -102,7 +102,7 @@ impl fmt::Display for LayerStory {
             f,
             "   Flattening applies the layers in order: {}, {} of live file data; {} carried by the\n   \
              layers are hidden and do not reach the block image.",
-            crate::units::plural(l.files as u64, "file", "files"),
+            crate::units::plural(l.files, "file", "files"),
             ByteSize(l.live_bytes),
             ByteSize(l.hidden_bytes)
         )?;
