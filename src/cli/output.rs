@@ -113,6 +113,19 @@ pub fn check_dir(flag: &str, out: &Path, inputs: &[Input<'_>], replaced: bool) -
 
 fn check_not_input(flag: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()> {
     let target = resolved(out);
+    // Any chunk store, input or not: a file dropped among its chunks and manifests is refused.
+    if let Some(t) = &target
+        && let Some(store) = t
+            .ancestors()
+            .skip(1)
+            .find(|a| chunkload::sniff::sniff(a).is_ok_and(|k| k == chunkload::sniff::Kind::ChunkStore))
+    {
+        bail!(
+            "{flag} {}: lies inside the chunk store {}; write it elsewhere",
+            out.display(),
+            store.display()
+        );
+    }
     for (what, input) in inputs {
         let input_real = fs::canonicalize(input).ok();
         if same_file(out, input) || (target.is_some() && target == input_real) {

@@ -1,5 +1,6 @@
 //! All integration tests in one binary (one link, shared fixtures): run with `cargo test`.
 
+mod battery;
 mod chunks;
 mod cli;
 mod docs;
