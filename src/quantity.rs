@@ -113,7 +113,7 @@ impl Default for ChunkSize {
 
 /// A chunk size out of bounds: names the value, the bounds and the unit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid chunk size {0} ({n} bytes): must be a power of two from 4KiB to 16MiB", n = .0.bytes())]
+#[error("invalid chunk size {0}: must be a power of two from 4KiB to 16MiB")]
 pub struct ChunkSizeError(ByteSize);
 
 impl TryFrom<ByteSize> for ChunkSize {

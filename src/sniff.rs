@@ -122,7 +122,8 @@ pub enum Want {
 impl Want {
     fn accepts(self, k: &Kind) -> bool {
         match self {
-            Want::Image => matches!(k, Kind::OciLayout | Kind::Tar),
+            // A plain directory is left to the image reader, which says what an image layout lacks.
+            Want::Image => matches!(k, Kind::OciLayout | Kind::Tar | Kind::Directory),
             Want::Manifest => matches!(k, Kind::Manifest),
             Want::Key => matches!(k, Kind::Key),
             Want::Trace => matches!(k, Kind::Trace | Kind::Zstd),
