@@ -54,14 +54,19 @@ fn resolved(out: &Path) -> Option<PathBuf> {
     Some(fs::canonicalize(parent).ok()?.join(out.file_name()?))
 }
 
-/// Checks an output file before any work: a directory or a missing parent is refused; an input
-/// is refused even with `force`; an existing file is refused unless `force`.
+/// Checks an output file before any work: a directory is refused; an input is refused even with
+/// `force`; an existing file is refused unless `force`. A missing parent directory is created
+/// when the file is written (as `convert --store out/store -o out/m` expects).
 pub fn check_file(flag: &str, out: &Path, inputs: &[Input<'_>], force: bool) -> Result<()> {
     let shown = out.display();
     if out.as_os_str().is_empty() {
         bail!("{flag}: the output path is empty");
     }
     check_not_input(flag, out, inputs)?;
+    // A parent that exists as a file can never hold the output.
+    if let Some(file) = out.ancestors().skip(1).find(|a| a.is_file()) {
+        bail!("{flag} {shown}: {} is a file, not a directory", file.display());
+    }
     match fs::symlink_metadata(out) {
         Ok(m) if m.is_dir() => bail!("{flag} {shown}: is a directory; give a file name"),
         Ok(_) if !force => {
@@ -70,13 +75,6 @@ pub fn check_file(flag: &str, out: &Path, inputs: &[Input<'_>], force: bool) -> 
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("{flag} {shown}: cannot check it")),
-    }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        bail!("{flag} {shown}: directory {} does not exist", parent.display());
     }
     Ok(())
 }
@@ -159,7 +157,12 @@ pub struct Staged {
 
 impl Staged {
     /// A staging path beside `dest` that keeps its extension (so `.zst` still compresses).
+    /// `dest`'s directory is created if missing.
     pub fn beside(dest: &Path) -> Self {
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // An error shows when the staging file cannot be created, naming the destination.
+            let _ = fs::create_dir_all(parent);
+        }
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let ext = dest.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
         let tmp = dest.with_file_name(format!(".{name}.partial-{}{ext}", std::process::id()));
@@ -243,8 +246,9 @@ mod tests {
         assert!(e.contains("already exists") && e.contains("--force"), "{e}");
         check_file("-o", &other, &inputs, true).unwrap();
         check_file("-o", &dir.path().join("new"), &inputs, false).unwrap();
-        let e = check_file("-o", &dir.path().join("no/such/x"), &inputs, false).unwrap_err().to_string();
-        assert!(e.contains("does not exist"), "{e}");
+        check_file("-o", &dir.path().join("no/such/x"), &inputs, false).unwrap();
+        let e = check_file("-o", &other.join("x"), &inputs, false).unwrap_err().to_string();
+        assert!(e.contains("is a file, not a directory"), "{e}");
         let e = check_file("-o", dir.path(), &[], true).unwrap_err().to_string();
         assert!(e.contains("is a directory"), "{e}");
         let e = check_dir("--out", dir.path(), &inputs, true).unwrap_err().to_string();

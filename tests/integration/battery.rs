@@ -209,10 +209,10 @@ fn every_command_refuses_everyday_mistakes_cleanly() {
             &["is a directory"],
         ),
         case(
-            "convert -o into a missing directory",
-            &[&"convert", &hello, &"--store", &store, &"--key", &key, &"-o", &p("no/such/m")],
+            "convert -o under a file",
+            &[&"convert", &hello, &"--store", &store, &"--key", &key, &"-o", &readme.join("m")],
             1,
-            &["does not exist"],
+            &["README.md is a file, not a directory"],
         ),
         case(
             "keygen over an existing key",
