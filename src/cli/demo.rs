@@ -73,6 +73,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
     report.write_files(&staging)?;
+    // The text report's suggested commands spelled as this binary runs (as printed below).
+    let text = super::common::runnable(&report.to_string());
+    std::fs::write(staging.join("report.txt"), &text)
+        .with_context(|| format!("cannot write {}", staging.join("report.txt").display()))?;
     if out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("cannot replace {}", out.display()))?;
     }
@@ -81,7 +85,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", super::common::runnable(&report.to_string()));
+        print!("{text}");
         println!();
         println!(
             "Wrote {} to {}: {}",
