@@ -127,9 +127,9 @@ impl fmt::Display for BlockStory {
         } else {
             writeln!(
                 f,
-                "   Against the store's {} other images: {} of {} stored chunks ({:.1}%) are already there, {} have\n   \
+                "   Against the store's {}: {} of {} stored chunks ({:.1}%) are already there, {} have\n   \
              the same content under another salt (a different name: no dedup), {} new.",
-                b.compared_with,
+                crate::units::plural(b.compared_with, "other image", "other images"),
                 b.in_store,
                 b.stored_chunks,
                 pct(b.in_store, b.stored_chunks),
