@@ -13,7 +13,11 @@ cargo bench --locked --no-run
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --locked 2>&1 | tee "$log"
+# The summary comes even when tests fail (cargo test stops at the first failing test binary
+# unless told --no-fail-fast); the script still exits with cargo's status.
+status=0
+cargo test --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line over every test binary (unit, integration, doc tests).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

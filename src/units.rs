@@ -132,6 +132,12 @@ impl fmt::Debug for ByteSize {
     }
 }
 
+/// `n` and the noun in the right number: `plural(1, "file", "files")` is `1 file`.
+pub fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +156,13 @@ mod tests {
         for s in ["", "KiB", "12XB", "1..5M", "99999999999999999999", "18446744073709551615GiB"] {
             assert!(s.parse::<ByteSize>().is_err(), "{s} should not parse");
         }
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1u32, "file", "files"), "1 file");
+        assert_eq!(plural(0u32, "file", "files"), "0 files");
+        assert_eq!(plural(2u64, "is", "are"), "2 are");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// Every library module, lowest layer first. `BELOW` are below the line.
 const BELOW: &[&str] = &[
     "units",
+    "quantity",
     "stats",
     "overrides",
     "cache",
@@ -23,7 +24,8 @@ const BELOW: &[&str] = &[
     "sweep",
 ];
 const ABOVE: &[&str] = &[
-    "image", "flatten", "layout", "rootfs", "crypto", "store", "chunk", "report", "mount", "ingest", "teach",
+    "image", "flatten", "layout", "rootfs", "crypto", "store", "chunk", "report", "mount", "ingest", "sniff",
+    "teach",
 ];
 
 /// `report`'s presentation leaves: any module may use them; they import nothing of the crate. A

@@ -97,6 +97,18 @@ pub fn convert(
     options: &ConvertOptions,
     store: &dyn ChunkStore,
 ) -> Result<Converted, Error> {
+    convert_with_progress(image, flat, options, store, &|_| {})
+}
+
+/// [`convert`], calling `progress(total)` once with the number of chunks, then `progress`'s
+/// `done` side with 1 for every chunk finished (stored, or found to be a hole), from any thread.
+pub fn convert_with_progress(
+    image: &Image,
+    flat: &Flattened,
+    options: &ConvertOptions,
+    store: &dyn ChunkStore,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Converted, Error> {
     let start = Instant::now();
     // The store's counters run from when its handle was opened: count this conversion only.
     let before = store.stats();
@@ -106,6 +118,7 @@ pub fn convert(
     if size.div_ceil(chunk) > u64::from(u32::MAX) {
         return Err(Error::TooManyChunks { size, chunk_size: options.chunk_size });
     }
+    progress(Progress::Total(size.div_ceil(chunk)));
     let header = ManifestHeader {
         chunk_size: chunk as u32,
         image_size: size,
@@ -137,6 +150,7 @@ pub fn convert(
         builder: Mutex::new(Manifest::builder(header)),
         zero_chunks: AtomicU64::new(0),
         failure: Mutex::new(None),
+        progress,
     };
     let full_rx = Mutex::new(full_rx);
     let sealed_rx = Mutex::new(sealed_rx);
@@ -197,7 +211,7 @@ type Job = (u32, Vec<u8>);
 const PUBLISHERS: usize = 32;
 
 /// Shared state between the segment cutters and the crypto workers.
-struct Pipeline {
+struct Pipeline<'a> {
     chunk: u64,
     size: u64,
     /// The workers' queue; taken (closed) once every segment has been streamed.
@@ -209,9 +223,19 @@ struct Pipeline {
     builder: Mutex<crypto::ManifestBuilder>,
     zero_chunks: AtomicU64,
     failure: Mutex<Option<Error>>,
+    progress: &'a (dyn Fn(Progress) + Sync),
 }
 
-impl Pipeline {
+/// What [`convert_with_progress`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Chunks in the image, once at the start.
+    Total(u64),
+    /// This many more chunks done.
+    Done(u64),
+}
+
+impl Pipeline<'_> {
     fn chunk_len(&self, index: u32) -> u64 {
         (self.size - u64::from(index) * self.chunk).min(self.chunk)
     }
@@ -302,6 +326,7 @@ impl Pipeline {
     fn seal(&self, sealer: &mut Sealer, index: u32, buf: Vec<u8>, sealed: &SyncSender<Sealed>) {
         if is_zero(&buf) {
             self.zero_chunks.fetch_add(1, Ordering::Relaxed);
+            (self.progress)(Progress::Done(1));
             self.give_back(buf);
             return;
         }
@@ -320,6 +345,7 @@ impl Pipeline {
                 match store.put_if_absent(&chunk.name, &buf) {
                     Ok(_) => {
                         self.builder.lock().expect("lock").push(index, chunk);
+                        (self.progress)(Progress::Done(1));
                     }
                     // Keep draining (and returning buffers) so no cutter blocks; they see the
                     // failure and stop.
@@ -335,7 +361,7 @@ impl Pipeline {
 
 /// Cuts one segment's bytes at absolute chunk boundaries.
 struct SegmentCutter<'a> {
-    pipe: &'a Pipeline,
+    pipe: &'a Pipeline<'a>,
     /// Absolute offset of the next byte.
     pos: u64,
     buf: Vec<u8>,

@@ -10,19 +10,56 @@ use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use chunkload::chunk::ChunkedImage;
-use chunkload::crypto::{CustomerKey, Manifest, Salt};
+use chunkload::crypto::{CustomerKey, Manifest, ManifestPublic, Salt};
 use chunkload::fleet::FleetScenario;
 use chunkload::image::{OpenOptions, spec::Platform};
 use chunkload::ingest;
+use chunkload::quantity::{Scale, Seed};
 use chunkload::replay::{CacheState, Scenario};
 use chunkload::report::Table;
 use chunkload::report::plot::write_svg;
+use chunkload::sniff::{self, Want};
 use chunkload::store::DirStore;
 use chunkload::sweep::SweepResults;
 use chunkload::sweep::charts;
 use chunkload::sweep::results::write_atomic;
-use chunkload::trace::MmapRule;
+use chunkload::trace::{MmapRule, Reader};
 use chunkload::units::ByteSize;
+
+/// How to run this binary again, for printed next steps: `chunkload` when that name on PATH is
+/// this binary, else the path it was started by (`target/release/chunkload` under `cargo run`),
+/// so a suggested command works as printed.
+pub fn program() -> String {
+    let arg0 = std::env::args().next().unwrap_or_else(|| "chunkload".into());
+    let me = std::env::current_exe().ok();
+    let on_path = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("chunkload")).find(|p| p.is_file()));
+    let same = match (&on_path, &me) {
+        (Some(p), Some(me)) => std::fs::canonicalize(p).ok() == std::fs::canonicalize(me).ok(),
+        _ => false,
+    };
+    if same {
+        "chunkload".into()
+    } else if arg0.contains(char::is_whitespace) {
+        format!("'{arg0}'")
+    } else if !arg0.contains('/') {
+        // Started through PATH under another name or a PATH entry that moved: the full path works.
+        me.map(|p| p.display().to_string()).unwrap_or(arg0)
+    } else {
+        arg0
+    }
+}
+
+/// `text` with every suggested `chunkload SUBCOMMAND` spelled as [`program`] says.
+pub fn runnable(text: &str) -> String {
+    let prog = program();
+    if prog == "chunkload" {
+        return text.to_string();
+    }
+    ["explain", "simulate", "replay", "convert", "sweep", "trace", "demo"]
+        .iter()
+        .fold(text.to_string(), |t, cmd| t.replace(&format!("chunkload {cmd} "), &format!("{prog} {cmd} ")))
+}
 
 /// Flags every command that opens an image shares.
 #[derive(Debug, Clone, Args)]
@@ -67,22 +104,105 @@ impl ManifestFlags {
 
     /// Opens (authenticates and decrypts) the manifest and pairs it with the store.
     pub fn open<'s>(&self, store: &'s DirStore) -> Result<ChunkedImage<'s>> {
-        let key = CustomerKey::load(&self.key)?;
+        let key = load_key(&self.key)?;
+        sniff_manifest(&self.manifest)?;
         let (bytes, _) = ingest::read_sealed(&self.manifest, store)?;
-        let manifest = Manifest::open(&bytes, &key).with_context(|| format!("manifest {}", self.manifest))?;
+        precheck_store(store, &self.manifest, &self.store)?;
+        let manifest = Manifest::open(&bytes, &key)
+            .map_err(|e| explain_open_error(e.into(), &self.manifest, &self.key))?;
         warn_if_expired(store, &manifest.header().salt, &self.manifest)?;
         Ok(ChunkedImage { manifest, store })
     }
 
     /// Opens the manifest ready to replay; `image` (with its flags) is the OCI image it came from.
     pub fn opened(&self, store: &DirStore, image: Option<(&str, &ImageFlags)>) -> Result<ingest::Opened> {
-        let key = CustomerKey::load(&self.key)?;
+        let key = load_key(&self.key)?;
+        sniff_manifest(&self.manifest)?;
+        if let Some((reference, _)) = image {
+            sniff_image(reference)?;
+        }
         let options = image.map(|(r, f)| (r, f.options()));
+        precheck_store(store, &self.manifest, &self.store)?;
         let opened =
-            ingest::Opened::sealed(&self.manifest, store, &key, options.as_ref().map(|(r, o)| (*r, o)))?;
+            ingest::Opened::sealed(&self.manifest, store, &key, options.as_ref().map(|(r, o)| (*r, o)))
+                .map_err(|e| explain_open_error(e.into(), &self.manifest, &self.key))?;
         warn_if_expired(store, &opened.manifest.header().salt, &self.manifest)?;
         Ok(opened)
     }
+}
+
+/// A manifest that fails authentication under the key given: said in one line naming both files.
+pub fn explain_open_error(e: anyhow::Error, manifest: &str, key: &Path) -> anyhow::Error {
+    let auth = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<chunkload::crypto::Error>(),
+            Some(chunkload::crypto::Error::ManifestAuthentication)
+        )
+    });
+    if auth {
+        anyhow::anyhow!(
+            "manifest {manifest} failed authentication under the key in {}: it was sealed under \
+             another customer key, or modified since",
+            key.display()
+        )
+    } else {
+        e
+    }
+}
+
+/// [`check_store_holds`] on a manifest's clear-text chunk list, before it is opened (opening reads
+/// its metadata chunks from the store, which would fail first with a less helpful message).
+pub fn precheck_store(store: &DirStore, manifest: &str, dir: &Path) -> Result<()> {
+    let (bytes, _) = ingest::read_sealed(manifest, store)?;
+    let public = ManifestPublic::parse(&bytes).with_context(|| format!("manifest {manifest}"))?;
+    check_store_holds(store, &public.chunks, manifest, dir)
+}
+
+/// How many of a manifest's chunks [`check_store_holds`] looks up.
+pub const STORE_SAMPLE: usize = 32;
+
+/// Refuses a manifest whose chunks are not in the store (one converted into another store): up to
+/// [`STORE_SAMPLE`] chunks spread over the image are looked up; more than half of them missing is
+/// an error (chunks another image shares may be there), some missing a warning (a damaged or
+/// collected store: `chunkload store verify`).
+pub fn check_store_holds(
+    store: &DirStore,
+    chunks: &[chunkload::crypto::ChunkEntry],
+    manifest: &str,
+    dir: &Path,
+) -> Result<()> {
+    use chunkload::store::ChunkStore;
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let step = chunks.len().div_ceil(STORE_SAMPLE);
+    let sample: Vec<_> = chunks.iter().step_by(step).collect();
+    let mut present = 0;
+    for c in &sample {
+        if store.contains(&c.name)? {
+            present += 1;
+        }
+    }
+    let missing = sample.len() - present;
+    if missing * 2 > sample.len() {
+        bail!(
+            "manifest {manifest} does not belong to the chunk store {}: {missing} of the {} of its chunks \
+             looked up are not there (it was converted into another store; pass that one as --store)",
+            dir.display(),
+            sample.len()
+        );
+    }
+    if present < sample.len() {
+        eprintln!(
+            "warning: chunk store {} lacks {} of {} chunks of manifest {manifest} looked up; \
+             run `chunkload store verify --store {}`",
+            dir.display(),
+            sample.len() - present,
+            sample.len(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// A manifest read from `store` whose root has expired still reads, with a warning on stderr and
@@ -96,7 +216,76 @@ pub fn warn_if_expired(store: &DirStore, salt: &Salt, manifest: &str) -> Result<
 
 /// An existing chunk store, opened for reading.
 pub fn open_store(dir: &Path) -> Result<DirStore> {
+    sniff::expect(dir, Want::ChunkStore)?;
     Ok(ingest::open_store(dir)?)
+}
+
+/// Refuses an image reference whose path is some other kind of file (a manifest, a trace, text).
+pub fn sniff_image(reference: &str) -> Result<()> {
+    sniff::expect(&super::output::image_path(reference), Want::Image)?;
+    Ok(())
+}
+
+/// Refuses a manifest argument that is a file of another kind (a name in the store is not sniffed).
+pub fn sniff_manifest(manifest: &str) -> Result<()> {
+    let p = Path::new(manifest);
+    if p.is_file() || p.is_dir() {
+        sniff::expect(p, Want::Manifest)?;
+    }
+    Ok(())
+}
+
+/// A customer key file, recognised before its permissions are judged: a README given as a key is
+/// told it is not a key, not to `chmod 600` it.
+pub fn load_key(path: &Path) -> Result<CustomerKey> {
+    sniff::expect(path, Want::Key)?;
+    Ok(CustomerKey::load(path)?)
+}
+
+/// Every record of a trace file, recognised first (strace output, a manifest, a directory are
+/// named as such).
+pub fn read_trace(path: &Path) -> Result<Vec<chunkload::trace::Record>> {
+    sniff::expect(path, Want::Trace)?;
+    Ok(Reader::open(path)?.collect::<chunkload::trace::Result<Vec<_>>>()?)
+}
+
+/// Refuses a trace recorded in another image: more than half of the files it reads missing from
+/// the image (`PathFit::REFUSE_ABOVE`); warns above `PathFit::WARN_ABOVE` (docs/input-checks.md).
+/// `refuse` false (for `trace map`, which reports the mismatch itself) only warns.
+pub fn check_trace_fit(
+    trace: &Path,
+    image: &str,
+    meta: &chunkload::layout::BlockMeta,
+    records: &[chunkload::trace::Record],
+    refuse: bool,
+) -> Result<()> {
+    use chunkload::ingest::mapping::PathFit;
+    let fit = PathFit::measure(meta, records);
+    let share = fit.missing_share();
+    if share > PathFit::REFUSE_ABOVE && refuse {
+        bail!(
+            "trace {} does not belong to {image}: {} are missing from the image (more than {:.0}% \
+             means it was recorded in another image; record or synthesise a trace of this one)",
+            trace.display(),
+            fit.describe(),
+            100.0 * PathFit::REFUSE_ABOVE
+        );
+    }
+    if share > PathFit::WARN_ABOVE {
+        eprintln!(
+            "warning: trace {} may not belong to {image}: {} are missing from the image",
+            trace.display(),
+            fit.describe()
+        );
+    }
+    Ok(())
+}
+
+/// A replay scenario file, recognised first (a fleet scenario is sent to `simulate`).
+pub fn read_replay_scenario(path: &Path) -> Result<Scenario> {
+    sniff::expect(path, Want::ReplayScenario)?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Scenario::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// A `--l1`/`--l2` value of `replay` and `sweep`: cold or warm (the store's other images are
@@ -112,12 +301,13 @@ pub struct StartFlags {
     /// Default: built-in.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
-    /// Seed (overrides the scenario's).
+    /// Seed (overrides the scenario's; decimal or 0x-hex).
     #[arg(long)]
-    pub seed: Option<u64>,
-    /// Multiplier on the trace's CPU gaps (overrides the scenario's; tracing inflates them).
+    pub seed: Option<Seed>,
+    /// Multiplier on the trace's CPU gaps, 0 to 1000 (overrides the scenario's; tracing inflates
+    /// them).
     #[arg(long)]
-    pub cpu_scale: Option<f64>,
+    pub cpu_scale: Option<Scale>,
     /// What an mmap in the trace reads: whole, ignore or fraction:F.
     #[arg(long, default_value = "whole")]
     pub mmap: MmapRule,
@@ -131,21 +321,16 @@ impl StartFlags {
 }
 
 /// A replay scenario file (or the built-in default) with the command line's overrides.
-pub fn load_scenario(path: Option<&Path>, seed: Option<u64>, cpu_scale: Option<f64>) -> Result<Scenario> {
+pub fn load_scenario(path: Option<&Path>, seed: Option<Seed>, cpu_scale: Option<Scale>) -> Result<Scenario> {
     let mut sc = match path {
-        Some(p) => Scenario::from_toml(
-            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-        )?,
+        Some(p) => read_replay_scenario(p)?,
         None => Scenario::default(),
     };
     if let Some(seed) = seed {
-        sc.seed = seed;
+        sc.seed = seed.0;
     }
     if let Some(scale) = cpu_scale {
-        if !(scale >= 0.0 && scale.is_finite()) {
-            bail!("--cpu-scale must be a non-negative number, got {scale}");
-        }
-        sc.cpu_scale = scale;
+        sc.cpu_scale = scale.get();
     }
     Ok(sc)
 }
@@ -157,6 +342,7 @@ pub fn load_fleet_scenario(scenario: &str, set: &[String]) -> Result<FleetScenar
     let file = if scenario == "paper-region" {
         None
     } else {
+        sniff::expect(Path::new(scenario), Want::FleetScenario)?;
         text = std::fs::read_to_string(scenario)
             .with_context(|| format!("cannot read scenario file {scenario}"))?;
         Some((scenario, text.as_str()))

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use chunkload::chunk::{self, ChunkSize, ConvertOptions};
-use chunkload::crypto::{CustomerKey, Salt};
+use chunkload::chunk::{self, ChunkSize, ConvertOptions, ConvertProgress};
+use chunkload::crypto::Salt;
 use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::store::roots::RootTable;
@@ -12,6 +12,8 @@ use chunkload::store::{ChunkStore, DirStore, ManifestName};
 use chunkload::units::ByteSize;
 
 use super::ImageFlags;
+use super::output;
+use super::progress::Progress;
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -36,21 +38,38 @@ pub struct ConvertArgs {
     /// Chunk size: a power of two from 4KiB to 16MiB.
     #[arg(long, default_value = "512KiB")]
     chunk_size: ChunkSize,
-    /// Where to write the sealed manifest.
+    /// Where to write the sealed manifest (must not exist unless --force; never one of the inputs).
     #[arg(short, long, value_name = "MANIFEST")]
     output: PathBuf,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    force: bool,
     /// Name to store the manifest under in the store (default: the output file's name).
     #[arg(long)]
     name: Option<ManifestName>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long, short)]
+    quiet: bool,
     #[command(flatten)]
     flags: ImageFlags,
 }
 
 pub fn run(args: ConvertArgs) -> Result<()> {
-    let key = CustomerKey::load(&args.key)?;
+    let image_path = output::image_path(&args.image);
+    output::check_file(
+        "-o",
+        &args.output,
+        &[("--key file", &args.key), ("image", &image_path), (output::STORE, &args.store)],
+        args.force,
+    )?;
+    let key = super::common::load_key(&args.key)?;
+    super::common::sniff_image(&args.image)?;
+    if args.store.exists() && std::fs::read_dir(&args.store).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        chunkload::sniff::expect(&args.store, chunkload::sniff::Want::ChunkStore)?;
+    }
     let name = match args.name {
         Some(n) => n,
         None => default_name(&args.output)?,
@@ -75,10 +94,18 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     let flat = flatten::flatten_spooled(&image, &store.scratch_dir())?;
     let flattened = started.elapsed().as_secs_f64();
     let options = ConvertOptions { chunk_size: args.chunk_size, salt: salt.clone() };
-    let converted = chunk::convert(&image, &flat, &options, &store)?;
+    let bar = Progress::new("convert", "chunks", args.quiet);
+    let converted = chunk::convert_with_progress(&image, &flat, &options, &store, &|p| match p {
+        ConvertProgress::Total(n) => bar.set_total(n),
+        ConvertProgress::Done(n) => bar.inc(n),
+    })?;
+    bar.finish();
     drop(flat);
-    let sealed = converted.manifest.seal_to_file(&key, &args.output)?;
+    let sealed = converted.manifest.seal(&key);
+    // Published in the store first: an interruption between the two leaves no -o file that a
+    // re-run would have to --force over.
     store.put_manifest(&name, &sealed)?;
+    output::write_file(&args.output, &sealed, output::PUBLIC)?;
     let total = started.elapsed().as_secs_f64();
     let s = &converted.stats;
     if args.json {

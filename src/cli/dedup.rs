@@ -27,6 +27,9 @@ pub struct DedupArgs {
 }
 
 pub fn run(args: DedupArgs) -> Result<()> {
+    if let Some(dir) = &args.csv_dir {
+        super::output::check_dir("--csv-dir", dir, &[(super::output::STORE, &args.store)], false)?;
+    }
     let store = open_store(&args.store)?;
     let mut report = DedupReport::from_store(&store, &args.manifests)?;
     report.rotation = Some(RotationCost::measure(&store)?);

@@ -5,6 +5,7 @@ use clap::Args;
 
 use chunkload::fleet::FleetScenario;
 use chunkload::teach::demo;
+use chunkload::units::plural;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -24,9 +25,9 @@ pub struct DemoArgs {
     /// takes it). Default: scenarios/demo-region.toml (built in).
     #[arg(long, value_name = "FILE")]
     fleet_scenario: Option<PathBuf>,
-    /// Seed (overrides the scenario's; the region runs with it too).
+    /// Seed (overrides the scenario's; the region runs with it too; decimal or 0x-hex).
     #[arg(long)]
-    seed: Option<u64>,
+    seed: Option<chunkload::quantity::Seed>,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -37,6 +38,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let fleet = match &args.fleet_scenario {
         None => demo::fleet_scenario()?,
         Some(path) => {
+            chunkload::sniff::expect(path, chunkload::sniff::Want::FleetScenario)?;
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read fleet scenario file {}", path.display()))?;
             FleetScenario::load(Some((&path.display().to_string(), &text)), &[])?
@@ -49,6 +51,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // Write beside the destination and rename when complete: a failed run leaves no folder that
     // looks like a finished demo.
     let out = &args.out;
+    let mut inputs: Vec<super::output::Input> = vec![("images folder", &images)];
+    for (what, p) in [("--scenario file", &args.scenario), ("--fleet-scenario file", &args.fleet_scenario)] {
+        if let Some(p) = p {
+            inputs.push((what, p));
+        }
+    }
+    super::output::check_dir("--out", out, &inputs, true)?;
     if out.exists() && std::fs::read_dir(out)?.next().is_some() && !out.join("report.json").is_file() {
         bail!(
             "{} exists and does not hold an earlier demo's output (no report.json): choose another --out",
@@ -64,6 +73,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
     report.write_files(&staging)?;
+    // The text report's suggested commands spelled as this binary runs (as printed below).
+    let text = super::common::runnable(&report.to_string());
+    std::fs::write(staging.join("report.txt"), &text)
+        .with_context(|| format!("cannot write {}", staging.join("report.txt").display()))?;
     if out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("cannot replace {}", out.display()))?;
     }
@@ -72,9 +85,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{report}");
+        print!("{text}");
         println!();
-        println!("Wrote {} files to {}: {}", report.files.len(), out.display(), report.files.join(", "));
+        println!(
+            "Wrote {} to {}: {}",
+            plural(report.files.len() as u64, "file", "files"),
+            out.display(),
+            report.files.join(", ")
+
+        );
         println!(
             "Open {} in a browser: the same story with each chart beside the sentence that reads it, and the\n\
              start as a timeline to explore read by read under each cache state.",

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use chunkload::chunk::{ChunkSize, ConvertOptions};
-use chunkload::crypto::{CustomerKey, Salt};
+use chunkload::crypto::Salt;
 use chunkload::ingest::Opened;
 use chunkload::replay::CacheState;
 use chunkload::teach::demo;
@@ -69,11 +69,18 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     };
     // The subject: a sealed manifest and its store, or an image converted in memory.
     let opened = match (&args.key, &store) {
-        (Some(key), Some(store)) => {
-            let key = CustomerKey::load(key)?;
+        (Some(keyfile), Some(store)) => {
+            let key = common::load_key(keyfile)?;
+            common::sniff_manifest(&args.subject)?;
+            if let Some(image) = &args.image {
+                common::sniff_image(image)?;
+            }
             let options = args.flags.options();
+            let dir = args.store.as_deref().expect("a store is opened only from --store");
+            common::precheck_store(store, &args.subject, dir)?;
             let opened =
-                Opened::sealed(&args.subject, store, &key, args.image.as_deref().map(|r| (r, &options)))?;
+                Opened::sealed(&args.subject, store, &key, args.image.as_deref().map(|r| (r, &options)))
+                    .map_err(|e| common::explain_open_error(e.into(), &args.subject, keyfile))?;
             common::warn_if_expired(store, &opened.manifest.header().salt, &args.subject)?;
             opened
         }
@@ -81,10 +88,21 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             if args.image.is_some() {
                 bail!("--image goes with a manifest SUBJECT (and --key); here SUBJECT is the image itself");
             }
+            if chunkload::sniff::sniff(std::path::Path::new(&args.subject))
+                .is_ok_and(|k| k == chunkload::sniff::Kind::Manifest)
+            {
+                bail!(
+                    "{} is a sealed chunkload manifest: explain reads a manifest with --key KEYFILE \
+                     and --store DIR (without them SUBJECT must be an image)",
+                    args.subject
+                );
+            }
+            common::sniff_image(&args.subject)?;
             let options = ConvertOptions { chunk_size: args.chunk_size, salt: args.salt.clone() };
             Opened::convert(&args.subject, &args.flags.options(), &options)?
         }
     };
+    common::check_trace_fit(&args.trace, &args.subject, &opened.meta, &records, true)?;
     let others = match &store {
         Some(store) => opened
             .store_images(store)?

@@ -9,7 +9,7 @@ use chunkload::flatten;
 use chunkload::image::Image;
 use chunkload::rootfs::LayerContent;
 use chunkload::rootfs::{self, ExtractReport};
-use chunkload::units::ByteSize;
+use chunkload::units::{ByteSize, plural};
 
 use super::{ImageFlags, ManifestFlags};
 
@@ -35,6 +35,12 @@ pub struct ExtractArgs {
 
 pub fn run(args: ExtractArgs) -> Result<()> {
     let start = Instant::now();
+    let image_path = super::output::image_path(&args.image);
+    let mut inputs: Vec<super::output::Input> = vec![("image", &image_path)];
+    if let (Some(store), Some(key)) = (&args.store, &args.key) {
+        inputs.extend([(super::output::STORE, store.as_path()), ("--key file", key.as_path())]);
+    }
+    super::output::check_dir("DEST", &args.dest, &inputs, false)?;
     let report = match (&args.store, &args.key) {
         (Some(store), Some(key)) => {
             let flags =
@@ -45,6 +51,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
             rootfs::extract(&tree, &ChunkContent { image: &image }, &args.dest)?
         }
         (None, None) => {
+            super::common::sniff_image(&args.image)?;
             let image = Image::open(&args.image, &args.flags.options())?;
             let flat = flatten::flatten(&image)?;
             rootfs::extract(&flat.tree, &LayerContent { image: &image }, &args.dest)?
@@ -59,15 +66,15 @@ pub fn run(args: ExtractArgs) -> Result<()> {
 
 fn print_report(args: &ExtractArgs, report: &ExtractReport, seconds: f64) {
     println!(
-        "extracted {} into {}: {} files ({}), {} dirs, {} symlinks, {} hard links, {} devices in {seconds:.2}s",
+        "extracted {} into {}: {} ({}), {}, {}, {}, {} in {seconds:.2}s",
         args.image,
         args.dest.display(),
-        report.files,
+        plural(report.files, "file", "files"),
         ByteSize(report.bytes),
-        report.dirs,
-        report.symlinks,
-        report.hardlinks,
-        report.devices,
+        plural(report.dirs, "dir", "dirs"),
+        plural(report.symlinks, "symlink", "symlinks"),
+        plural(report.hardlinks, "hard link", "hard links"),
+        plural(report.devices, "device", "devices"),
     );
     if report.skipped_devices > 0 {
         println!("note: {} device nodes skipped (not running as root)", report.skipped_devices);

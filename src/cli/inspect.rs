@@ -19,6 +19,7 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> Result<()> {
+    super::common::sniff_image(&args.image)?;
     let image = Image::open(&args.image, &args.flags.options())?;
     let flat = flatten::flatten(&image)?;
     let report = InspectReport::new(&image, &flat);

@@ -1,10 +1,11 @@
-use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 
-use chunkload::crypto::{CustomerKey, Error};
+use chunkload::crypto::CustomerKey;
+
+use super::output;
 
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
@@ -13,16 +14,20 @@ pub struct KeygenArgs {
 }
 
 pub fn run(args: KeygenArgs) -> Result<()> {
-    match CustomerKey::generate_file(&args.keyfile) {
-        Ok(_key) => {
-            println!("wrote a new customer key to {} (mode 0600)", args.keyfile.display());
-            Ok(())
-        }
-        Err(Error::KeyFileIo { source, .. }) if source.kind() == ErrorKind::AlreadyExists => bail!(
+    // Never replaced, not even with a flag: a lost customer key makes every manifest sealed
+    // under it unreadable.
+    if args.keyfile.exists() {
+        anyhow::bail!(
             "{} already exists; refusing to overwrite it (a lost customer key makes every manifest \
              sealed under it unreadable)",
             args.keyfile.display()
-        ),
-        Err(e) => Err(e.into()),
+        );
     }
+    output::check_file("KEYFILE", &args.keyfile, &[], false)?;
+    // Written beside and linked into place: a full disk or an interruption leaves no half key.
+    let staged = output::Staged::beside(&args.keyfile);
+    CustomerKey::generate_file(staged.path())?;
+    staged.commit_new(output::SECRET)?;
+    println!("wrote a new customer key to {} (mode 0600)", args.keyfile.display());
+    Ok(())
 }

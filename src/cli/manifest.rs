@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use chunkload::crypto::{CustomerKey, Manifest, ManifestPublic};
+use chunkload::crypto::{Manifest, ManifestPublic};
 use chunkload::report::manifest::{Authenticity, ManifestReport};
 use chunkload::store::{ChunkStore, DirStore, ManifestName};
 
@@ -53,6 +53,7 @@ fn show(args: ShowArgs) -> Result<()> {
             (format!("{}:{name}", dir.display()), store.get_manifest(&name)?)
         }
         None => {
+            super::common::sniff_manifest(&args.manifest)?;
             let bytes =
                 std::fs::read(&args.manifest).with_context(|| format!("cannot read {}", args.manifest))?;
             (args.manifest.clone(), bytes)
@@ -61,7 +62,7 @@ fn show(args: ShowArgs) -> Result<()> {
     let (public, authenticity) = match &args.key {
         None => (ManifestPublic::parse(&bytes).with_context(|| label.clone())?, Authenticity::NotVerified),
         Some(keyfile) => {
-            let key = CustomerKey::load(keyfile)?;
+            let key = super::common::load_key(keyfile)?;
             let m = Manifest::open(&bytes, &key).with_context(|| {
                 format!("{label}: does not verify under the key in {}", keyfile.display())
             })?;

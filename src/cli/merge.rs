@@ -19,6 +19,8 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs) -> Result<()> {
+    let inputs: Vec<super::output::Input> = args.shards.iter().map(|p| ("shard file", p.as_path())).collect();
+    super::output::check_dir("--out", &args.out, &inputs, false)?;
     let mut files = Vec::with_capacity(args.shards.len());
     for p in &args.shards {
         files.push((p.display().to_string(), SweepResults::read(p)?));

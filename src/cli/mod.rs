@@ -14,6 +14,8 @@ mod manifest;
 mod materialize;
 mod merge;
 mod mount;
+mod output;
+mod progress;
 mod replay;
 mod serve;
 mod simulate;
@@ -79,6 +81,21 @@ enum Command {
 // The shared flags live in `common`; re-exported for the commands that name them here.
 pub use common::{ImageFlags, ManifestFlags};
 
+/// An error and its causes, one line each; a cause whose text is already in the line above it
+/// (a wrapper that quotes its source) is not printed again.
+fn describe_error(e: &anyhow::Error) -> String {
+    let mut out = format!("error: {e}\n");
+    let mut above = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !above.contains(text.trim()) {
+            out.push_str(&format!("  caused by: {text}\n"));
+        }
+        above = text;
+    }
+    out
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // A crypto kernel forced (CHUNKLOAD_CRYPTO_PATH) that this CPU cannot run is refused up front.
@@ -108,11 +125,22 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprint!("{}", describe_error(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_error;
+
+    #[test]
+    fn a_cause_already_quoted_above_is_printed_once() {
+        let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(inner).context("cannot read x: no such file");
+        assert_eq!(describe_error(&e), "error: cannot read x: no such file\n");
+        let e = anyhow::anyhow!("disk full").context("cannot write y");
+        assert_eq!(describe_error(&e), "error: cannot write y\n  caused by: disk full\n");
     }
 }

@@ -22,6 +22,9 @@ pub struct MountArgs {
     /// trace (`.zst` compresses).
     #[arg(long, value_name = "TRACE")]
     record: Option<PathBuf>,
+    /// Replace an existing --record file.
+    #[arg(long)]
+    force: bool,
     /// The command being traced, for the trace header (free text).
     #[arg(long, default_value = "")]
     command: String,
@@ -42,6 +45,20 @@ pub struct MountArgs {
 }
 
 pub fn run(args: MountArgs) -> Result<()> {
+    if let Some(out) = &args.record {
+        let manifest = PathBuf::from(&args.manifest.manifest);
+        super::output::check_file(
+            "--record",
+            out,
+            &[
+                ("manifest", &manifest),
+                (super::output::STORE, &args.manifest.store),
+                ("--key file", &args.manifest.key),
+                ("mount point", &args.mountpoint),
+            ],
+            args.force,
+        )?;
+    }
     let opened = args.manifest.open_for_mount()?;
     let recorder = match &args.record {
         Some(p) => Some(Arc::new(Recorder::create(p, &trace_header(&args.command, &opened.label))?)),

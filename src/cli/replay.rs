@@ -10,6 +10,7 @@ use chunkload::requests::TimeUnit;
 use chunkload::units::ByteSize;
 
 use super::common::{self, ImageFlags, ManifestFlags, StartFlags};
+use super::output;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -42,6 +43,9 @@ pub struct ReplayArgs {
     /// Write the per-fetch timeline (issued, done, chunk index and id, size, tier) as JSON.
     #[arg(long)]
     timeline: Option<PathBuf>,
+    /// Replace existing --chunk-stream and --timeline files.
+    #[arg(long)]
+    force: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -50,10 +54,35 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> Result<()> {
+    let image_path = args.image.as_deref().map(output::image_path);
+    let manifest = PathBuf::from(&args.manifest.manifest);
+    let mut inputs: Vec<output::Input> = vec![
+        ("manifest", &manifest),
+        (output::STORE, &args.manifest.store),
+        ("--key file", &args.manifest.key),
+        ("trace", &args.trace),
+    ];
+    if let Some(p) = &image_path {
+        inputs.push(("--image", p));
+    }
+    if let Some(p) = &args.start.scenario {
+        inputs.push(("scenario", p));
+    }
+    for (flag, out) in [("--chunk-stream", &args.chunk_stream), ("--timeline", &args.timeline)] {
+        if let Some(out) = out {
+            output::check_file(flag, out, &inputs, args.force)?;
+        }
+    }
+    if let (Some(a), Some(b)) = (&args.chunk_stream, &args.timeline)
+        && a == b
+    {
+        bail!("--chunk-stream and --timeline name the same file {}", a.display());
+    }
     let mut sc = args.start.scenario()?;
     let store = args.manifest.open_store()?;
     let opened = args.manifest.opened(&store, args.image.as_deref().map(|r| (r, &args.flags)))?;
     let records = common::read_trace_for(&args.trace, &mut sc)?;
+    common::check_trace_fit(&args.trace, &args.manifest.manifest, &opened.meta, &records, true)?;
     let map = opened.map(records, args.start.mmap);
     let source = Source::before_start(&sc, &opened.table, args.l1, args.l2, |_| false);
     let lazy = replay::replay(&map.accesses, &opened.table, &sc, source);
@@ -74,17 +103,28 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         None => None,
     };
     if let Some(path) = &args.chunk_stream {
-        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let staged = output::Staged::beside(path);
+        let file =
+            File::create(staged.path()).with_context(|| format!("cannot create {}", path.display()))?;
         replay::write_chunk_stream(&lazy.fetches, BufWriter::new(file))
             .with_context(|| format!("cannot write {}", path.display()))?;
+        staged.commit(output::PUBLIC)?;
     }
     if let Some(dir) = &args.requests_out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         replay::write_request_streams(&lazy.fetches, dir, args.requests_time_unit)?;
     }
     if let Some(path) = &args.timeline {
-        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        serde_json::to_writer_pretty(BufWriter::new(file), &lazy.fetches)?;
+        let staged = output::Staged::beside(path);
+        let file =
+            File::create(staged.path()).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut w = BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut w, &lazy.fetches)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        w.into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        staged.commit(output::PUBLIC)?;
     }
     let report = ReplayReport {
         scenario: sc,

@@ -6,6 +6,7 @@ use clap::Args;
 
 use chunkload::fleet::{self, plots};
 use chunkload::ingest;
+use chunkload::quantity::Seed;
 use chunkload::sim::rng::DEFAULT_SEED;
 use chunkload::teach::fleet_page;
 
@@ -22,8 +23,8 @@ pub struct SimulateArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Seed of every random stream (decimal or 0x-hex).
-    #[arg(long, value_parser = parse_seed, default_value_t = DEFAULT_SEED)]
-    seed: u64,
+    #[arg(long, default_value_t = Seed(DEFAULT_SEED))]
+    seed: Seed,
     /// Print the report as JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -36,14 +37,6 @@ pub struct SimulateArgs {
     print_scenario: bool,
 }
 
-fn parse_seed(s: &str) -> Result<u64, String> {
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    r.map_err(|_| format!("invalid seed {s:?}: expected a decimal or 0x-hex 64-bit number"))
-}
-
 pub fn run(args: SimulateArgs) -> Result<()> {
     let sc = common::load_fleet_scenario(&args.scenario, &args.set)?;
     if args.print_scenario {
@@ -51,10 +44,12 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         return Ok(());
     }
     if let Some(dir) = &args.out {
+        let scenario = Path::new(&args.scenario);
+        super::output::check_dir("--out", dir, &[("scenario file", scenario)], false)?;
         check_out_dir(dir)?;
     }
     let real = ingest::real::load(&sc)?;
-    let report = run_with_progress(&sc, args.seed, &real);
+    let report = run_with_progress(&sc, args.seed.0, &real);
     let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
     if let Some(dir) = &args.out {
         write_out(dir, &report, &json)?;
@@ -131,7 +126,7 @@ fn write_out(dir: &Path, report: &fleet::FleetReport, json: &str) -> Result<()> 
         put(
             "scenario.toml",
             &format!(
-                "# seed {:#x}, chunkload {}\n{}",
+                "# seed {}, chunkload {}\n{}",
                 report.seed,
                 report.chunkload_version,
                 report.scenario.to_toml()

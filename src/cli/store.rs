@@ -106,7 +106,7 @@ impl StoreFlag {
 }
 
 fn load_keys(paths: &[PathBuf]) -> Result<Vec<CustomerKey>> {
-    Ok(paths.iter().map(|p| CustomerKey::load(p)).collect::<Result<_, _>>()?)
+    paths.iter().map(|p| super::common::load_key(p)).collect::<Result<_>>()
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<()> {

@@ -1,10 +1,8 @@
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use chunkload::ingest;
@@ -17,6 +15,7 @@ use chunkload::sweep::{self, Experiment, Grid, ShardSpec};
 use chunkload::trace::MmapRule;
 
 use super::common::{self, ManifestFlags};
+use super::progress::Progress;
 
 /// What each point of a sweep runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,9 +49,9 @@ pub struct SweepArgs {
     /// Batch) or a resubmitted part of a SLURM array.
     #[arg(long, value_name = "N", requires = "shard")]
     shard_count: Option<usize>,
-    /// Seed every point runs with (overrides the scenario's; all points share it).
+    /// Seed every point runs with (overrides the scenario's; all points share it; decimal or 0x-hex).
     #[arg(long)]
-    seed: Option<u64>,
+    seed: Option<chunkload::quantity::Seed>,
     /// Output directory (created if missing): results.json, results.csv, charts (*.svg) and
     /// index.html (all of it on one page).
     #[arg(long, value_name = "DIR", required_unless_present = "plan")]
@@ -103,16 +102,29 @@ struct ReplayInputs {
 
 pub fn run(args: SweepArgs) -> Result<()> {
     let grid = Grid::parse(&args.grid)?;
+    if let Some(out) = &args.out {
+        let scenario = args.scenario.as_deref().map(std::path::Path::new);
+        let r = &args.replay;
+        let manifest = r.manifest.as_deref().map(std::path::Path::new);
+        let inputs: Vec<super::output::Input> = [
+            ("--scenario file", scenario),
+            ("--manifest", manifest),
+            (super::output::STORE, r.store.as_deref()),
+            ("--key file", r.key.as_deref()),
+            ("--trace", r.trace.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(what, p)| p.map(|p| (what, p)))
+        .collect();
+        super::output::check_dir("--out", out, &inputs, false)?;
+    }
     match args.experiment {
         ExperimentKind::Replay => {
             let mut base = match &args.scenario {
-                Some(p) => Scenario::from_toml(
-                    &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p))?,
-                )
-                .with_context(|| format!("scenario {}", p))?,
+                Some(p) => common::read_replay_scenario(std::path::Path::new(p))?,
                 None => Scenario::default(),
             };
-            base.seed = args.seed.unwrap_or(base.seed);
+            base.seed = args.seed.map_or(base.seed, u64::from);
             let exp = replay_experiment(&args.replay, &mut base)?;
             let seed = base.seed;
             sweep_with(&exp, &base, &grid, seed, &args)
@@ -121,7 +133,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
             refuse_replay_inputs(&args.replay)?;
             let base = common::load_fleet_scenario(args.scenario.as_deref().unwrap_or("paper-region"), &[])?;
             let exp = FleetExperiment::new(&base, ingest::real::load(&base)?);
-            sweep_with(&exp, &base, &grid, args.seed.unwrap_or(DEFAULT_SEED), &args)
+            sweep_with(&exp, &base, &grid, args.seed.map_or(DEFAULT_SEED, u64::from), &args)
         }
     }
 }
@@ -170,6 +182,7 @@ fn replay_experiment(a: &ReplayInputs, base: &mut Scenario) -> Result<ReplayExpe
     let public = &opened.public;
     let trace_bytes = std::fs::read(&trace).with_context(|| format!("cannot read {}", trace.display()))?;
     let records = common::read_trace_for(&trace, base)?;
+    common::check_trace_fit(&trace, &flags.manifest, &opened.meta, &records, true)?;
     let map = opened.map(records, a.mmap);
 
     // Inputs by content, not by path: shards run on other machines merge when the files match.
@@ -200,20 +213,11 @@ fn sweep_with<E: Experiment>(
         eprintln!("--shard auto: shard {} from {}", r.shard, r.source);
     }
     let n = shard.map(|s| s.points(grid.len()).count()).unwrap_or(grid.len());
-    let bar = ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr());
-    if args.quiet || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} points, {elapsed} elapsed, ~{eta} left",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into()));
+    let prefix = shard.map(|s| format!("sweep shard {s}")).unwrap_or_else(|| "sweep".into());
+    let bar = Progress::new(&prefix, "points", args.quiet);
+    bar.set_total(n as u64);
     let results = sweep::run(exp, base, grid, seed, shard, &|| bar.inc(1))?;
-    bar.finish_and_clear();
+    bar.finish();
     let written = common::write_sweep_outputs(
         &results,
         args.out.as_deref().expect("clap requires --out without --plan"),

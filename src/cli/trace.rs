@@ -17,10 +17,13 @@ use chunkload::layout::{BlockLayout, BlockMeta};
 use chunkload::mount::Mountable;
 use chunkload::mount::run::{self, RecordSpec, Signals};
 use chunkload::mount::sandbox::{Limits, Network};
+use chunkload::quantity::{Count, Fraction, Seed};
 use chunkload::trace::footprint::{ImageSizes, MapSubject, TraceFootprint};
 use chunkload::trace::strace::{self, ImportOptions};
 use chunkload::trace::{MmapRule, Reader, TraceStats, Writer};
 use chunkload::units::ByteSize;
+
+use super::output;
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
@@ -55,9 +58,12 @@ struct RecordArgs {
     /// Customer key file, when SOURCE is a manifest.
     #[arg(long, value_name = "KEYFILE", requires = "store")]
     key: Option<PathBuf>,
-    /// Where to write the trace (`.zst` compresses).
+    /// Where to write the trace (`.zst` compresses; must not exist unless --force).
     #[arg(short, long, value_name = "TRACE")]
     output: PathBuf,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    force: bool,
     /// The command as the trace header records it (default: what ran, as one shell line).
     #[arg(long)]
     command: Option<String>,
@@ -94,17 +100,22 @@ struct SynthArgs {
     /// The image to read files of (OCI layout, OCI archive or docker archive).
     #[arg(long)]
     image: String,
-    /// Where to write the trace (`.zst` compresses).
+    /// Where to write the trace (`.zst` compresses; must not exist unless --force).
     #[arg(short, long, value_name = "TRACE")]
     output: PathBuf,
-    #[arg(long, default_value_t = chunkload::sim::rng::DEFAULT_SEED)]
-    seed: u64,
-    /// Share of the image's live file bytes the start reads (the paper cites 6.4% from Slacker).
-    #[arg(long, default_value_t = 0.064)]
-    read_share: f64,
-    /// Threads to spread the accesses over.
-    #[arg(long, default_value_t = 1)]
-    threads: u32,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    force: bool,
+    /// Seed (decimal or 0x-hex).
+    #[arg(long, default_value_t = Seed(chunkload::sim::rng::DEFAULT_SEED))]
+    seed: Seed,
+    /// Share of the image's live file bytes the start reads, above 0 and at most 1 (the paper
+    /// cites 6.4% from Slacker).
+    #[arg(long, default_value = "0.064")]
+    read_share: Fraction,
+    /// Threads to spread the accesses over (1 to 4096).
+    #[arg(long, default_value = "1")]
+    threads: Count<1, 4096>,
     #[command(flatten)]
     flags: super::ImageFlags,
 }
@@ -148,9 +159,12 @@ struct ImportArgs {
     /// The traced command, recorded in the trace header.
     #[arg(long, default_value = "")]
     command: String,
-    /// Where to write the trace (`.zst` compresses).
+    /// Where to write the trace (`.zst` compresses; must not exist unless --force).
     #[arg(short, long, value_name = "TRACE")]
     output: PathBuf,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    force: bool,
     /// Print the import summary as JSON.
     #[arg(long)]
     json: bool,
@@ -174,6 +188,7 @@ fn open_source(args: &RecordArgs) -> Result<(Mountable, Option<chunkload::image:
             super::ManifestFlags { manifest: args.source.clone(), store: store.clone(), key: key.clone() };
         return Ok((flags.open_for_mount()?, None));
     }
+    super::common::sniff_image(&args.source)?;
     let image = Image::open(&args.source, &args.flags.options())?;
     let config = image.config.config.clone().unwrap_or_default();
     let label = image.reference.clone();
@@ -184,6 +199,16 @@ fn open_source(args: &RecordArgs) -> Result<(Mountable, Option<chunkload::image:
 fn record(args: RecordArgs) -> Result<()> {
     if args.timeout == 0 {
         anyhow::bail!("--timeout must be at least 1 second");
+    }
+    let source = output::image_path(&args.source);
+    let mut inputs: Vec<output::Input> = vec![("source", &source)];
+    if let (Some(store), Some(key)) = (&args.store, &args.key) {
+        inputs.extend([(output::STORE, store.as_path()), ("--key file", key.as_path())]);
+    }
+    output::check_file("-o", &args.output, &inputs, args.force)?;
+    if args.force && args.output.exists() {
+        std::fs::remove_file(&args.output)
+            .with_context(|| format!("cannot replace {}", args.output.display()))?;
     }
     let (opened, config) = open_source(&args)?;
     let signals = Signals::new().context("installing signal handlers")?;
@@ -222,23 +247,28 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 }
 
 fn synth(args: SynthArgs) -> Result<()> {
-    if !(args.read_share > 0.0 && args.read_share <= 1.0) {
-        anyhow::bail!("--read-share must be in (0, 1], got {}", args.read_share);
+    if args.read_share.get() == 0.0 {
+        anyhow::bail!("--read-share 0: a start that reads nothing has no trace; give a share above 0");
     }
+    let image_path = output::image_path(&args.image);
+    output::check_file("-o", &args.output, &[("--image", &image_path)], args.force)?;
+    super::common::sniff_image(&args.image)?;
     let image = Image::open(&args.image, &args.flags.options())?;
     let flat = flatten::flatten(&image)?;
     let opts = SynthOptions {
-        seed: args.seed,
-        read_share: args.read_share,
-        threads: args.threads,
+        seed: args.seed.0,
+        read_share: args.read_share.get(),
+        threads: args.threads.get() as u32,
         ..SynthOptions::default()
     };
     let s = synthesize(&flat, &image.digest().to_string(), &opts);
-    let mut w = Writer::create(&args.output, &s.header)?;
+    let staged = output::Staged::beside(&args.output);
+    let mut w = Writer::create(staged.path(), &s.header)?;
     for r in &s.records {
         w.write(r)?;
     }
     w.finish()?;
+    staged.commit(output::PUBLIC)?;
     println!(
         "wrote {} records to {} (seed {}): {} read of {} live file bytes ({:.2}%)",
         s.records.len(),
@@ -252,17 +282,19 @@ fn synth(args: SynthArgs) -> Result<()> {
 }
 
 fn map(args: MapArgs) -> Result<()> {
+    super::common::sniff_image(&args.image)?;
+    let records = super::common::read_trace(&args.trace)?;
     let image = Image::open(&args.image, &args.flags.options())?;
     let flat = flatten::flatten(&image)?;
     let layout = BlockLayout::new(&flat);
     let meta = BlockMeta::new(layout.superblock, layout.meta.clone())?;
-    let records = Reader::open(&args.trace)?.collect::<chunkload::trace::Result<Vec<_>>>()?;
     let subject = MapSubject {
         trace: args.trace.display().to_string(),
         image: image.reference.clone(),
         records: records.len(),
         mmap_rule: args.mmap,
     };
+    super::common::check_trace_fit(&args.trace, &args.image, &meta, &records, false)?;
     let map = map_trace(&meta, records, args.mmap);
     let sizes = ImageSizes {
         chunk_size: args.chunk_size.bytes(),
@@ -279,6 +311,7 @@ fn map(args: MapArgs) -> Result<()> {
 }
 
 fn stats(args: StatsArgs) -> Result<()> {
+    chunkload::sniff::expect(&args.trace, chunkload::sniff::Want::Trace)?;
     let reader = Reader::open(&args.trace)?;
     let header = reader.header().clone();
     let stats = TraceStats::from_records(&header, reader)?;
@@ -293,14 +326,18 @@ fn stats(args: StatsArgs) -> Result<()> {
 fn import(args: ImportArgs) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let label = args.strace_out.display().to_string();
+    output::check_file("-o", &args.output, &[("strace output", &args.strace_out)], args.force)?;
+    chunkload::sniff::expect(&args.strace_out, chunkload::sniff::Want::Strace)?;
     let input = File::open(&args.strace_out).with_context(|| format!("cannot open {label}"))?;
     let opts = ImportOptions { root: args.root.as_os_str().as_bytes().to_vec(), command: args.command };
     let imported = strace::import(BufReader::new(input), &label, &opts)?;
-    let mut writer = Writer::create(&args.output, &imported.header)?;
+    let staged = output::Staged::beside(&args.output);
+    let mut writer = Writer::create(staged.path(), &imported.header)?;
     for r in &imported.records {
         writer.write(r)?;
     }
     writer.finish()?;
+    staged.commit(output::PUBLIC)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&imported.summary)?);
     } else {

@@ -22,7 +22,9 @@ pub use error::{Error, Result};
 pub use ids::{ChunkName, PlainDigest};
 pub use keys::{ChunkKey, CustomerKey};
 pub use keystream::Keystream;
-pub use manifest::{ChunkEntry, FORMAT_VERSION, Manifest, ManifestBuilder, ManifestHeader, ManifestPublic};
+pub use manifest::{
+    ChunkEntry, FORMAT_VERSION, MANIFEST_MAGIC, Manifest, ManifestBuilder, ManifestHeader, ManifestPublic,
+};
 pub use path::{CRYPTO_PATH_ENV, CryptoPath, cpu_features, describe as describe_kernels};
 pub use salt::Salt;
 pub use sealer::{Sealed, Sealer};

@@ -65,3 +65,50 @@ pub fn map_trace<I: IntoIterator<Item = Record>>(meta: &BlockMeta, records: I, r
     }
     out
 }
+
+/// How well a trace fits an image: of the distinct files the trace reads or maps, how many the
+/// image has. A trace recorded in this image reads only files that exist (its failed lookups are
+/// stats and opens, not reads); one recorded in another image reads files this one lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PathFit {
+    /// Distinct paths the trace reads or maps.
+    pub read_paths: usize,
+    /// Of those, the ones missing from the image.
+    pub missing_read_paths: usize,
+}
+
+impl PathFit {
+    /// Above this share of missing read paths, the trace is refused as another image's.
+    pub const REFUSE_ABOVE: f64 = 0.5;
+    /// Above this share, a warning.
+    pub const WARN_ABOVE: f64 = 0.05;
+
+    /// Measures `records` against the image `meta` describes.
+    pub fn measure(meta: &BlockMeta, records: &[Record]) -> PathFit {
+        let mut paths: Vec<&[u8]> = records
+            .iter()
+            .filter(|r| matches!(r.access, Access::Read { .. } | Access::Mmap { .. }))
+            .map(|r| r.path.as_bytes())
+            .collect();
+        paths.sort_unstable();
+        paths.dedup();
+        let missing = paths.iter().filter(|p| meta.resolve(p, true).0.is_none()).count();
+        PathFit { read_paths: paths.len(), missing_read_paths: missing }
+    }
+
+    /// The share of read paths missing (0 for a trace that reads nothing).
+    pub fn missing_share(&self) -> f64 {
+        if self.read_paths == 0 { 0.0 } else { self.missing_read_paths as f64 / self.read_paths as f64 }
+    }
+
+    /// The numbers, for a message: `192 of the 207 files it reads (92.8%)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} of the {} {} it reads ({:.1}%)",
+            self.missing_read_paths,
+            self.read_paths,
+            if self.read_paths == 1 { "file" } else { "files" },
+            100.0 * self.missing_share()
+        )
+    }
+}

@@ -12,7 +12,9 @@ pub mod real;
 pub mod synth;
 
 pub use mapping::map_trace;
-pub use opened::{IngestError, Opened, StoreImage, open_store, read_sealed};
+pub use opened::{
+    IngestError, Opened, PER_CHUNK_OVERHEAD, StoreImage, in_memory_estimate, open_store, read_sealed,
+};
 
 use crate::crypto::ManifestPublic;
 use crate::sim::ChunkTable;

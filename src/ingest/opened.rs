@@ -44,6 +44,8 @@ pub enum IngestError {
     #[error("manifest {manifest} was converted from {source_digest}, not from --image {image} ({digest})")]
     WrongImage { manifest: String, source_digest: String, image: String, digest: String },
     #[error(transparent)]
+    TooBig(#[from] crate::quantity::memory::TooBig),
+    #[error(transparent)]
     Image(#[from] image::Error),
     #[error(transparent)]
     Flatten(#[from] flatten::Error),
@@ -64,6 +66,27 @@ pub fn open_store(dir: &Path) -> Result<DirStore, IngestError> {
         return Err(IngestError::NotAStore(dir.to_path_buf()));
     }
     Ok(DirStore::open(dir)?.with_sync(false))
+}
+
+/// Bytes of per-chunk bookkeeping an in-memory conversion holds beside each chunk's bytes (its
+/// name, digests and key in the manifest, its entry in the memory store and the chunk table), a
+/// generous round figure.
+pub const PER_CHUNK_OVERHEAD: u64 = 512;
+
+/// Memory an in-memory conversion of a block image of `image_bytes` into `chunk_size` chunks
+/// needs: every chunk's bytes, plus [`PER_CHUNK_OVERHEAD`] per chunk; and the arithmetic, for the
+/// message.
+pub fn in_memory_estimate(
+    image_bytes: u64,
+    chunk_size: chunk::ChunkSize,
+) -> (crate::units::ByteSize, String) {
+    let chunks = image_bytes.div_ceil(chunk_size.bytes());
+    let estimate = image_bytes.saturating_add(chunks.saturating_mul(PER_CHUNK_OVERHEAD));
+    let detail = format!(
+        "a {} block image in {chunks} chunks of {chunk_size}, plus {PER_CHUNK_OVERHEAD} B of bookkeeping per chunk",
+        crate::units::ByteSize(image_bytes)
+    );
+    (crate::units::ByteSize(estimate), detail)
 }
 
 /// A sealed manifest's bytes: `subject` is a manifest file, or the name of a manifest in `store`
@@ -114,8 +137,19 @@ impl Opened {
 
     /// Converts the opened `image` in memory, keeping the chunks: the store is returned beside it
     /// (what a mount of an unconverted image serves from).
+    ///
+    /// Refused up front, with the estimate, when the chunks would not fit in the memory the
+    /// machine has available ([`in_memory_estimate`]).
     pub fn convert_image(image: Image, convert: &ConvertOptions) -> Result<(Self, MemStore), IngestError> {
         let flat = flatten::flatten(&image)?;
+        let size = crate::layout::BlockLayout::new(&flat).image_size();
+        let (estimate, detail) = in_memory_estimate(size, convert.chunk_size);
+        crate::quantity::memory::check(
+            &format!("converting {} in memory", image.reference),
+            estimate,
+            &detail,
+            crate::quantity::memory::available(),
+        )?;
         let mem = MemStore::new();
         let manifest = chunk::convert(&image, &flat, convert, &mem)?.manifest;
         let name = image.reference.clone();
@@ -210,5 +244,27 @@ impl Opened {
             out.push(StoreImage { name, manifest });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_memory_estimates_count_bytes_and_chunks() {
+        let (est, detail) = in_memory_estimate(10 << 30, chunk::ChunkSize::new(4096).unwrap());
+        // 10 GiB of data plus 2.6M chunks of bookkeeping.
+        assert_eq!(est.bytes(), (10 << 30) + (10u64 << 30) / 4096 * PER_CHUNK_OVERHEAD);
+        assert!(detail.contains("2621440 chunks of 4KiB"), "{detail}");
+        let e = crate::quantity::memory::check(
+            "converting x in memory",
+            est,
+            &detail,
+            Some(crate::units::ByteSize::gib(8)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("11.25GiB") && e.contains("8GiB") && e.contains("refusing"), "{e}");
     }
 }

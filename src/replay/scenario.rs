@@ -3,12 +3,20 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::quantity::DumpUnits;
 pub use crate::sim::config::{FetchConfig, L1Config, L2Config, RedundancyName};
 use crate::sim::latency::{LatencyDist, TierLatencies};
 pub use crate::sim::rng::DEFAULT_SEED;
 use crate::sim::time::SimDuration;
 use crate::trace::Header;
 use crate::units::ByteSize;
+
+/// The keys of a replay scenario that carry units, for [`Scenario::to_toml`].
+pub const DUMP_UNITS: DumpUnits<'static> = DumpUnits {
+    bytes: &["memory_capacity", "disk_capacity", "node_capacity", "zip_limit"],
+    per_second: &["nic_bandwidth", "download_bandwidth", "unpack_speed", "decrypt_bytes_per_sec"],
+    nanos: &["median", "p999", "fixed"],
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,6 +25,7 @@ pub struct Scenario {
     pub seed: u64,
     /// Multiplier on the CPU gaps between a thread's accesses: tracing (strace) inflates them, so
     /// a replay of a traced run usually wants less than 1. Default 1 (the trace as recorded).
+    #[serde(deserialize_with = "crate::quantity::de::scale")]
     pub cpu_scale: f64,
     pub latency: TierLatencies,
     pub guest: GuestConfig,
@@ -48,6 +57,7 @@ pub struct GuestConfig {
     /// window for block devices is 128 KiB = 32 pages). A trace recorded through the FUSE mount
     /// replays with 0 whatever this says: its reads already include the kernel's read-ahead
     /// ([`Scenario::fit_to_trace`]).
+    #[serde(deserialize_with = "crate::quantity::de::count_u64::<_, 0, 65536>")]
     pub read_ahead_pages: u64,
 }
 
@@ -63,17 +73,21 @@ impl Default for GuestConfig {
 pub struct BaselineConfig {
     /// Download bandwidth of a full image pull or a zip package, bytes per second (1 Gbit/s, a
     /// typical per-host registry pull).
+    #[serde(deserialize_with = "crate::quantity::de::bandwidth")]
     pub download_bandwidth: ByteSize,
     /// Unpack (decompress + write) speed of layers and zips, uncompressed bytes per second.
     /// Default 385 MB/s: this project's own bench, `cargo bench --bench pipeline --
     /// flatten/unpack` (open, flatten and extract a three-layer image into the page cache, as an
     /// unpack on a worker writes before any write-back), 367 MiB/s on 2026-12-03
     /// (docs/performance.md, "Bench figures the model's defaults cite").
+    #[serde(deserialize_with = "crate::quantity::de::bandwidth")]
     pub unpack_speed: ByteSize,
     /// Lambda's limit on an unzipped function package.
+    #[serde(deserialize_with = "crate::quantity::de::capacity")]
     pub zip_limit: ByteSize,
     /// Layers a zip package carries: those from this index up (the base runtime is assumed
     /// present on the worker, as for zip functions).
+    #[serde(deserialize_with = "crate::quantity::de::count_usize::<_, 0, 127>")]
     pub zip_from_layer: usize,
     /// A read served by local disk (page cache miss on an unpacked filesystem).
     pub local_read: LatencyDist,
@@ -138,8 +152,10 @@ impl Scenario {
     }
 
     /// The effective configuration, as echoed in every report.
+    /// Sizes, bandwidths and latencies carry their units (`"64GiB"`, `"125MB/s"`, `"36ms"`); the
+    /// text reads back to the same scenario.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("a scenario always serialises")
+        DUMP_UNITS.apply(&toml::to_string(self).expect("a scenario always serialises"))
     }
 }
 
@@ -170,5 +186,39 @@ mod tests {
         assert_eq!(sc.l1.disk_capacity, ByteSize::gib(1));
         assert_eq!(sc.l1.policy, PolicyKind::S3Fifo);
         assert!(Scenario::from_toml("[fetch]\nconcurrency = 0\n").is_err());
+    }
+
+    #[test]
+    fn dumps_carry_units_and_read_back() {
+        let d = Scenario::default();
+        let text = d.to_toml();
+        for want in [
+            "node_capacity = \"64GiB\"",
+            "nic_bandwidth = \"3125MB/s\"",
+            "median = \"36ms\"",
+            "p999 = \"175ms\"",
+            "decrypt_bytes_per_sec = \"768MB/s\"",
+        ] {
+            assert!(text.contains(want), "{want} missing from\n{text}");
+        }
+        let mut odd = d.clone();
+        odd.fetch.nic_bandwidth = ByteSize(1_234_567);
+        odd.latency.l1_hit = crate::sim::latency::LatencyDist::Fixed(SimDuration::from_nanos(1_500));
+        assert_eq!(Scenario::from_toml(&odd.to_toml()).unwrap(), odd);
+    }
+
+    #[test]
+    fn knobs_are_bounded_with_the_value_and_the_bound_in_the_error() {
+        for (text, want) in [
+            ("[fetch]\nconcurrency = 100000\n", "maximum 4096"),
+            ("[fetch]\nnic_bandwidth = 0\n", "below the minimum 1KB/s"),
+            ("[guest]\nread_ahead_pages = -1\n", "below the minimum 0"),
+            ("cpu_scale = -1.0\n", "outside 0 ..= 1000"),
+            ("[l2]\nnodes = 0\n", "below the minimum 1"),
+            ("[l1]\nmemory_capacity = \"2048TiB\"\n", "above the maximum 1024TiB"),
+        ] {
+            let e = Scenario::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 }

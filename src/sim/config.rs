@@ -15,9 +15,11 @@ use crate::units::ByteSize;
 #[serde(deny_unknown_fields, default)]
 pub struct L1Config {
     /// Memory tier. The paper gives no size; 1 GiB is a modest slice of a worker's memory.
+    #[serde(deserialize_with = "crate::quantity::de::capacity")]
     pub memory_capacity: ByteSize,
     /// Local-disk tier. 10 GiB holds the largest allowed image, so one start never evicts its
     /// own chunks.
+    #[serde(deserialize_with = "crate::quantity::de::capacity")]
     pub disk_capacity: ByteSize,
     /// The paper does not state the worker cache's policy; LRU is the plain choice.
     pub policy: PolicyKind,
@@ -44,8 +46,10 @@ impl Default for L1Config {
 #[serde(deny_unknown_fields, default)]
 pub struct L2Config {
     /// AZ cache nodes (the paper's single-copy example uses a 20-node ring).
+    #[serde(deserialize_with = "crate::quantity::de::count_usize::<_, 1, 4096>")]
     pub nodes: usize,
     /// Bytes per node (memory + flash). Not in the paper; 64 GiB is an ordinary flash node slice.
+    #[serde(deserialize_with = "crate::quantity::de::capacity")]
     pub node_capacity: ByteSize,
     /// The paper: LRU-k (K not given; 2).
     pub policy: PolicyKind,
@@ -104,10 +108,13 @@ impl L2Config {
 #[serde(deny_unknown_fields, default)]
 pub struct FetchConfig {
     /// Chunk fetches one sandbox's agent keeps in flight (not in the paper; 16).
+    #[serde(deserialize_with = "crate::quantity::de::count_usize::<_, 1, 4096>")]
     pub concurrency: usize,
     /// Worker NIC bandwidth in bytes per second, shared by all fetches (25 Gbit/s).
+    #[serde(deserialize_with = "crate::quantity::de::bandwidth")]
     pub nic_bandwidth: ByteSize,
     /// After a miss, also fetch the next N chunks (what-if; 0 = off).
+    #[serde(deserialize_with = "crate::quantity::de::count_u32::<_, 0, 4096>")]
     pub read_ahead_chunks: u32,
     /// Fetch the trace's whole working set at start, as the SnapStart description says Lambda
     /// does for recorded working sets (what-if; off).

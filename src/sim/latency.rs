@@ -136,6 +136,7 @@ pub struct TierLatencies {
     /// digest as two SHA-NI lanes, AES-256-CTR on the avx512 kernel), one core pinned,
     /// 1.02-1.05 GiB/s on 2026-12-03 (docs/performance.md, "Bench figures the model's defaults
     /// cite").
+    #[serde(deserialize_with = "crate::quantity::de::bandwidth_u64")]
     pub decrypt_bytes_per_sec: u64,
 }
 

@@ -40,6 +40,14 @@ pub trait Experiment: Sync {
     /// recorded in results so that merge refuses shards of different inputs.
     fn inputs(&self) -> BTreeMap<String, String>;
 
+    /// The scenario as the results record and print it (TOML); an experiment whose scenario has
+    /// a dump with units (`replay::Scenario::to_toml`) returns that.
+    fn scenario_toml(&self, scenario: &Self::Scenario) -> Result<String, String> {
+        crate::overrides::to_table(scenario)
+            .map_err(|e| e.to_string())
+            .and_then(|t| toml::to_string(&t).map_err(|e| e.to_string()))
+    }
+
     /// Checks a point's scenario beyond what deserialising it checks (ranges, consistency).
     fn validate(&self, _scenario: &Self::Scenario) -> Result<(), String> {
         Ok(())

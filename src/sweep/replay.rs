@@ -66,6 +66,11 @@ impl Experiment for ReplayExperiment {
         self.inputs.clone()
     }
 
+    /// The dump with units, as every replay report prints it.
+    fn scenario_toml(&self, scenario: &Scenario) -> Result<String, String> {
+        Ok(scenario.to_toml())
+    }
+
     /// The checks a scenario file gets (`Scenario::from_toml`), on the overridden scenario.
     fn validate(&self, sc: &Scenario) -> Result<(), String> {
         Scenario::from_toml(&sc.to_toml()).map(|_| ()).map_err(|e| e.to_string())

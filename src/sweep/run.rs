@@ -30,7 +30,7 @@ pub fn run<E: Experiment>(
         label: "base scenario".into(),
         reason,
     })?;
-    let scenario = toml::to_string(&overrides::to_table(base)?).map_err(|e| SweepError::Results {
+    let scenario = exp.scenario_toml(base).map_err(|e| SweepError::Results {
         path: "scenario".into(),
         reason: format!("cannot print the scenario as TOML: {e}"),
     })?;

@@ -2,6 +2,7 @@
 
 mod browser;
 mod cachesim_cli;
+mod battery;
 mod chunks;
 mod cli;
 mod docs;

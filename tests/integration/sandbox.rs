@@ -88,7 +88,7 @@ fn without_a_command_the_image_config_starts_the_program_as_its_user_and_the_hea
     assert_eq!(header.command, "/bin/sh /start.sh hello");
 
     // `-- CMD` replaces Cmd and keeps the Entrypoint, as `docker run IMAGE CMD` does.
-    let out = record(&image("bb"), &trace, &["--env", "GREETING=hey"], &["world"]);
+    let out = record(&image("bb"), &trace, &["--env", "GREETING=hey", "--force"], &["world"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("hey world from 1000:1000"));
     let run = chunkload::trace::Reader::open(&trace).unwrap().header().run.clone().unwrap();

@@ -124,7 +124,7 @@ fn bad_scenarios_are_rejected_with_the_reason() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/s.toml"));
     let out = chunkload().args(["simulate", "--seed", "0xzz"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid seed"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seed \"0xzz\" is not a decimal or 0x-hex"));
 }
 
 #[test]

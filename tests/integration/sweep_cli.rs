@@ -143,7 +143,10 @@ fn sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     fails(sweep_grid(&inputs, &fresh, "l1.capacity=1GiB,4GiB"), "l1.capacity=1GiB: unknown key");
     fails(sweep_grid(&inputs, &fresh, "l1.memory_capacity=1GiB,12XB"), "l1.memory_capacity=12XB");
     fails(sweep_grid(&inputs, &fresh, "l2.policy=lru;l2.policy=fifo"), "given twice");
-    fails(sweep_grid(&inputs, &fresh, "fetch.concurrency=0,4"), "concurrency must be at least 1");
+    fails(
+        sweep_grid(&inputs, &fresh, "fetch.concurrency=0,4"),
+        "fetch.concurrency=0: count 0 is below the minimum 1",
+    );
     assert!(!fresh.join("results.json").exists());
     let o = chunkload().args(["sweep", "--grid", "l2.policy=lru", "--out"]).arg(&fresh).output().unwrap();
     fails(o, "the replay experiment needs --manifest, --store, --key, --trace");

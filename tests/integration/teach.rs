@@ -92,7 +92,6 @@ fn demo_tells_the_story_and_writes_its_data() {
         "3. One start of hello-py-v2",
         "4. A region: 1000 functions on 100 workers",
         "seed 12648430",
-        "seed 0xc0ffee",
         "full pull",
         "where the chunks came from (paper fig. 7)",
     ] {

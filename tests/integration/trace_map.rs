@@ -148,5 +148,7 @@ fn synthetic_traces_are_seeded_and_read_the_asked_share() {
         .arg(t.path().join("x.jsonl"))
         .output()
         .unwrap();
-    assert_eq!(bad.status.code(), Some(1));
+    // Refused by the argument parser (the share is a validated fraction).
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("fraction 1.5 is outside 0 ..= 1"));
 }

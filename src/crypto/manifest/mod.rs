@@ -16,7 +16,7 @@ use super::ids::{ChunkName, PlainDigest};
 use super::keys::ChunkKey;
 use super::salt::Salt;
 
-pub use wire::FORMAT_VERSION;
+pub use wire::{FORMAT_VERSION, MAGIC as MANIFEST_MAGIC};
 
 /// Image-wide facts recorded in clear text.
 #[derive(Clone, Debug, PartialEq, Eq)]

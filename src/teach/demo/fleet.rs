@@ -111,7 +111,7 @@ impl FleetSection {
         put.put("fleet-metrics.csv", region.metrics_csv().as_bytes())?;
         put.put("fleet-ecdf.csv", region.ecdf_csv().as_bytes())?;
         let toml = format!(
-            "# seed {:#x}, chunkload {}; chunkload simulate --scenario THIS_FILE --seed {:#x}\n{}",
+            "# seed {}, chunkload {}; chunkload simulate --scenario THIS_FILE --seed {}\n{}",
             region.seed,
             region.chunkload_version,
             region.seed,
@@ -139,7 +139,7 @@ impl fmt::Display for FleetSection {
         )?;
         writeln!(
             f,
-            "   ({}: a tenth of paper-region, seed {:#x}; {} minutes of warm-up from empty caches\n   \
+            "   ({}: a tenth of paper-region, seed {}; {} minutes of warm-up from empty caches\n   \
              first, not counted)",
             self.scenario_file,
             r.seed,

@@ -127,14 +127,14 @@ impl fmt::Display for BlockStory {
         } else {
             writeln!(
                 f,
-                "   Against the store's {} other images: {} of {} stored chunks ({:.1}%) are already there, {} have\n   \
-             the same content under another salt (a different name: no dedup), {} are new.",
-                b.compared_with,
+                "   Against the store's {}: {} of {} stored chunks ({:.1}%) are already there, {} have\n   \
+             the same content under another salt (a different name: no dedup), {} new.",
+                crate::units::plural(b.compared_with, "other image", "other images"),
                 b.in_store,
                 b.stored_chunks,
                 pct(b.in_store, b.stored_chunks),
                 b.other_salt,
-                b.new
+                crate::units::plural(b.new, "is", "are")
             )?;
         }
         for (name, n) in &b.shared_with {

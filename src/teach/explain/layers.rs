@@ -68,11 +68,11 @@ impl fmt::Display for LayerStory {
         for x in &l.layers {
             write!(
                 f,
-                "   layer {}: {} compressed, {} as tar, {} files",
+                "   layer {}: {} compressed, {} as tar, {}",
                 x.index,
                 ByteSize(x.compressed_bytes),
                 ByteSize(x.uncompressed_bytes),
-                x.files
+                crate::units::plural(x.files, "file", "files")
             )?;
             if x.whiteouts + x.opaque_whiteouts > 0 {
                 write!(
@@ -100,9 +100,9 @@ impl fmt::Display for LayerStory {
         }
         writeln!(
             f,
-            "   Flattening applies the layers in order: {} files, {} of live file data; {} carried by the\n   \
+            "   Flattening applies the layers in order: {}, {} of live file data; {} carried by the\n   \
              layers are hidden and do not reach the block image.",
-            l.files,
+            crate::units::plural(l.files, "file", "files"),
             ByteSize(l.live_bytes),
             ByteSize(l.hidden_bytes)
         )?;
