@@ -518,6 +518,12 @@ pub mod de {
     pub fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
         bytes_from(d)
     }
+
+    /// A chunk size ([`ChunkSize`]'s bounds) into a plain byte size field.
+    pub fn chunk_size<'de, D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        let size = ChunkSize::deserialize(d)?;
+        Ok(ByteSize(size.bytes()))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -273,6 +273,9 @@ pub const FLEET_ONLY_KEYS: &[&str] = &[
     "failures",
     "l2_belady",
     "l2_read_repair",
+    "steady",
+    "world",
+    "sizing",
 ];
 
 /// Which engine a TOML text is for, judged by its top-level keys; `None` when it is not TOML.

@@ -484,7 +484,7 @@ impl fmt::Display for FleetReport {
         let sc = &self.scenario;
         writeln!(
             f,
-            "fleet simulation: scenario {}, seed {:#x}, chunkload {}\n{} workers, {} L2 nodes ({}), {} functions; window {} after {} of warm-up ({})\n",
+            "fleet simulation: scenario {}, seed {}, chunkload {}\n{} workers, {} L2 nodes ({}), {} functions; window {} after {} of warm-up ({})\n",
             sc.name,
             self.seed,
             self.chunkload_version,

@@ -43,6 +43,7 @@ pub struct FleetScenario {
     /// Hour of the week at the start of the warm-up (0 = Monday 00:00): places cron spikes and the
     /// diurnal swing.
     pub start_hour_of_week: f64,
+    #[serde(deserialize_with = "crate::quantity::de::chunk_size")]
     pub chunk_size: ByteSize,
     /// A worker that decodes an AZ-cache chunk around a missing stripe writes the missing stripes
     /// back. The paper does not describe repair, but says a deploy (every node restarted in turn)

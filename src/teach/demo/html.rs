@@ -161,7 +161,7 @@ impl DemoReport {
                 },
                 Folded {
                     title: format!(
-                        "The region's scenario ({}, seed {:#x})",
+                        "The region's scenario ({}, seed {})",
                         fl.scenario_file, fl.region.seed
                     ),
                     text: readable_toml(&fl.region.scenario.to_toml()),
