@@ -92,7 +92,6 @@ pub fn run(args: DemoArgs) -> Result<()> {
             plural(report.files.len() as u64, "file", "files"),
             out.display(),
             report.files.join(", ")
-
         );
         println!(
             "Open {} in a browser: the same story with each chart beside the sentence that reads it, and the\n\

@@ -71,9 +71,14 @@ pub fn run(args: SimulateArgs) -> Result<()> {
 
 /// Runs the fleet, showing simulated time and speed on stderr when it is a terminal (or when
 /// `CHUNKLOAD_PROGRESS=1`), one line rewritten in place; nothing otherwise.
-fn run_with_progress(sc: &fleet::FleetScenario, seed: u64, real: &[fleet::real::RealImage]) -> fleet::FleetReport {
+fn run_with_progress(
+    sc: &fleet::FleetScenario,
+    seed: u64,
+    real: &[fleet::real::RealImage],
+) -> fleet::FleetReport {
     use std::io::{IsTerminal, Write};
-    let show = std::io::stderr().is_terminal() || std::env::var_os("CHUNKLOAD_PROGRESS").is_some_and(|v| v == "1");
+    let show =
+        std::io::stderr().is_terminal() || std::env::var_os("CHUNKLOAD_PROGRESS").is_some_and(|v| v == "1");
     if !show {
         return fleet::run_with(sc, seed, real);
     }

@@ -29,8 +29,8 @@ use crate::cache::reuse::{ReuseConfig, ReuseSampler};
 use crate::cache::{ChunkId, belady};
 use crate::sim::rng::stream;
 use crate::sim::s3::S3Get;
-use crate::sim::time::{SimDuration, SimTime};
 use crate::sim::tier::az_read_tiered;
+use crate::sim::time::{SimDuration, SimTime};
 use crate::sim::{AzCache, S3, Tier, worker_hit};
 use crate::units::ByteSize;
 
@@ -246,7 +246,8 @@ impl<'a> Engine<'a> {
         self.window_start = Some(at);
         self.actions = failure::schedule(self.sc, at);
         let minutes = (self.sc.duration.as_secs_f64() / 60.0).ceil() as u32;
-        self.measured.minutes = (0..minutes).map(|m| MinuteRow { minute: m, ..MinuteRow::default() }).collect();
+        self.measured.minutes =
+            (0..minutes).map(|m| MinuteRow { minute: m, ..MinuteRow::default() }).collect();
         self.measured.warmup = at.saturating_duration_since(SimTime::ZERO);
         self.l2_warmup_requests = self.l2_requests.len();
         // The window's draws start afresh whether or not the warm-up was priced, and fetches in
@@ -437,7 +438,14 @@ impl<'a> Engine<'a> {
                                 d += SimDuration::from_nanos(ready - now);
                                 joined += 1;
                             }
-                            _ => d += worker_hit(tier, &self.sc.latency.l1_hit, &self.sc.l1.disk_hit, &mut self.rng),
+                            _ => {
+                                d += worker_hit(
+                                    tier,
+                                    &self.sc.latency.l1_hit,
+                                    &self.sc.l1.disk_hit,
+                                    &mut self.rng,
+                                )
+                            }
                         }
                     }
                 }

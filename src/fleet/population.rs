@@ -261,7 +261,14 @@ impl Population {
         };
         for i in 0..p.functions {
             let schedule = schedule_of(i, &mut rng);
-            let f = pop.create_function(sc, &picks, SimTime::ZERO, i.min(steady.saturating_sub(1)), schedule, &mut rng);
+            let f = pop.create_function(
+                sc,
+                &picks,
+                SimTime::ZERO,
+                i.min(steady.saturating_sub(1)),
+                schedule,
+                &mut rng,
+            );
             let end = lifetime.sample(&mut rng);
             abandon.push(Reverse(((end * 1e9) as u64, f)));
         }
@@ -303,7 +310,12 @@ impl Population {
                 }
                 let when = SimTime::from_nanos(gone);
                 pop.functions[f as usize].abandoned = Some(when);
-                pop.uploads.push(Upload { at: when, function: f, version: pop.latest[f as usize], kind: UploadKind::Abandon });
+                pop.uploads.push(Upload {
+                    at: when,
+                    function: f,
+                    version: pop.latest[f as usize],
+                    kind: UploadKind::Abandon,
+                });
             }
             match kind {
                 0 => {
@@ -378,7 +390,8 @@ impl Population {
             }
         }
         let rot = self.salt_rotation.as_nanos();
-        s.salt_rotations = (to.as_nanos().saturating_sub(1) / rot).saturating_sub(from.as_nanos().saturating_sub(1) / rot) as usize;
+        s.salt_rotations = (to.as_nanos().saturating_sub(1) / rot)
+            .saturating_sub(from.as_nanos().saturating_sub(1) / rot) as usize;
         if s.updates > 0 {
             s.reupload_share = 1.0 - shares.len() as f64 / s.updates as f64;
         }
@@ -387,11 +400,8 @@ impl Population {
             shares.sort_by(f64::total_cmp);
             s.unique_share_median = shares[shares.len() / 2];
         }
-        s.active_functions = self
-            .functions
-            .iter()
-            .filter(|f| f.created <= to && f.abandoned.is_none_or(|a| a > to))
-            .count();
+        s.active_functions =
+            self.functions.iter().filter(|f| f.created <= to && f.abandoned.is_none_or(|a| a > to)).count();
         let live: Vec<&Version> = self
             .latest
             .iter()
@@ -547,7 +557,14 @@ impl Population {
 
     /// The chain (base, runtime, deps nodes) of `stack` at `at`, and the chunks its new layers
     /// brought.
-    fn chain(&mut self, sc: &FleetScenario, stack: [u32; 3], at: SimTime, version: u32, rng: &mut ChaCha8Rng) -> ([u32; 3], u32) {
+    fn chain(
+        &mut self,
+        sc: &FleetScenario,
+        stack: [u32; 3],
+        at: SimTime,
+        version: u32,
+        rng: &mut ChaCha8Rng,
+    ) -> ([u32; 3], u32) {
         let p = &sc.population;
         let epoch = self.epoch(at);
         let vb = self.base_version[stack[0] as usize];
@@ -578,7 +595,8 @@ impl Population {
     ) -> u32 {
         let customer = picks.customer.pick(rng) as u32;
         let own = rng.random_bool(sc.world.customer_stack_share);
-        let mut draw = || [picks.base.pick(rng) as u32, picks.runtime.pick(rng) as u32, picks.deps.pick(rng) as u32];
+        let mut draw =
+            || [picks.base.pick(rng) as u32, picks.runtime.pick(rng) as u32, picks.deps.pick(rng) as u32];
         let stack = if own {
             match self.customer_stacks[customer as usize] {
                 Some(s) => s,
@@ -677,7 +695,8 @@ impl Population {
             for i in 0..rewrite {
                 self.ws[(ws_start + b + r + i) as usize] = first + i;
             }
-            unique += (u.deps_change_fraction * f64::from(self.functions[f as usize].deps_chunks)).round() as u32;
+            unique +=
+                (u.deps_change_fraction * f64::from(self.functions[f as usize].deps_chunks)).round() as u32;
             why |= news::DEPS;
         }
         if rng.random_bool(u.code_change_share) && why & (news::SALT | news::LAYER_UPDATE) == 0 {
@@ -747,7 +766,16 @@ mod tests {
     fn reupload_share_comes_out_of_the_edit_odds() {
         let horizon = SimDuration::from_secs(6 * 3600);
         let zero = |extra: &[&str]| {
-            let mut o: Vec<String> = ["uploads.code_change_share=0.0", "uploads.deps_change_share=0.0", "world.salt_rotation=\"1000d\"", "world.base_update_interval=\"1000d\"", "world.runtime_update_interval=\"1000d\""].iter().map(|s| s.to_string()).collect();
+            let mut o: Vec<String> = [
+                "uploads.code_change_share=0.0",
+                "uploads.deps_change_share=0.0",
+                "world.salt_rotation=\"1000d\"",
+                "world.base_update_interval=\"1000d\"",
+                "world.runtime_update_interval=\"1000d\"",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
             o.extend(extra.iter().map(|s| s.to_string()));
             let mut sc = small();
             sc = FleetScenario::load(Some(("x", &sc.to_toml())), &o).unwrap();
@@ -758,21 +786,31 @@ mod tests {
         let some = zero(&["uploads.code_change_share=0.2"]);
         let more = zero(&["uploads.code_change_share=0.5"]);
         assert!(some < 0.9 && more < some, "{some} {more}");
-        // A salt rotation every hour: a deploy after it re-chunks every layer.
-        let rotated = zero(&["world.salt_rotation=\"1h\""]);
-        assert!(rotated < 0.9, "{rotated}");
+        // A salt rotation every ten minutes: a deploy after it re-chunks every layer.
+        let rotated = zero(&["world.salt_rotation=\"10min\""]);
+        assert!(rotated < 0.8, "{rotated}");
     }
 
     #[test]
     fn a_deploy_after_a_rotation_shares_the_new_chain_with_other_deploys() {
-        let mut sc = FleetScenario::load(Some(("x", &small().to_toml())), &["world.salt_rotation=\"2h\"".into(), "uploads.code_change_share=0.0".into(), "uploads.deps_change_share=0.0".into()]).unwrap();
+        let mut sc = FleetScenario::load(
+            Some(("x", &small().to_toml())),
+            &[
+                "world.salt_rotation=\"2h\"".into(),
+                "uploads.code_change_share=0.0".into(),
+                "uploads.deps_change_share=0.0".into(),
+            ],
+        )
+        .unwrap();
         sc.population.base.choices = 1;
         sc.population.runtime.choices = 1;
         let pop = Population::generate(&sc, 9, &[], SimDuration::from_secs(4 * 3600));
         let after: Vec<&Upload> = pop
             .uploads
             .iter()
-            .filter(|u| u.kind == UploadKind::Update && u.at > SimTime::ZERO + SimDuration::from_secs(2 * 3600))
+            .filter(|u| {
+                u.kind == UploadKind::Update && u.at > SimTime::ZERO + SimDuration::from_secs(2 * 3600)
+            })
             .collect();
         assert!(after.len() > 10);
         // Every deploy after the rotation reads new base chunks, the same ones for all of them.
@@ -809,7 +847,11 @@ mod tests {
         }
         assert!(seen > 100);
         let sc = small();
-        assert!(pop.summary(&sc, SimTime::ZERO, SimTime::ZERO + SimDuration::from_secs(3600)).mean_working_set_chunks > 20.0);
+        assert!(
+            pop.summary(&sc, SimTime::ZERO, SimTime::ZERO + SimDuration::from_secs(3600))
+                .mean_working_set_chunks
+                > 20.0
+        );
     }
 
     #[test]
@@ -843,7 +885,10 @@ mod tests {
         let pop = Population::generate(&sc, 5, &real, SimDuration::from_secs(3600));
         let synthetic = plain.functions.len();
         assert_eq!(pop.functions.len(), synthetic + 6, "real functions come after every synthetic one");
-        assert_eq!(pop.readable_chunks() - plain.readable_chunks(), pop.real_summary.real_readable_chunks as u32);
+        assert_eq!(
+            pop.readable_chunks() - plain.readable_chunks(),
+            pop.real_summary.real_readable_chunks as u32
+        );
         for (f, g) in plain.functions.iter().zip(&pop.functions) {
             assert_eq!(plain.working_set(f.first_version), pop.working_set(g.first_version));
         }

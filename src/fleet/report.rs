@@ -178,7 +178,8 @@ impl FleetReport {
         worker_reuse: super::worker::WorkerReuse,
         mut m: Measured,
     ) -> Self {
-        let (sizing, sizing_error, az_capacity_what_if, az_belady_hit_ratio) = az_sizing(sc, &workload, &mut m);
+        let (sizing, sizing_error, az_capacity_what_if, az_belady_hit_ratio) =
+            az_sizing(sc, &workload, &mut m);
         let sum = |f: fn(&MinuteRow) -> u64| m.minutes.iter().map(f).sum::<u64>();
         let (l1m, l1d, l2h, s3r) =
             (sum(|r| r.l1_memory), sum(|r| r.l1_disk), sum(|r| r.l2_hits), sum(|r| r.s3_reads));
@@ -217,7 +218,8 @@ impl FleetReport {
             .enumerate()
             .map(|(h, rows)| {
                 let sum = |f: fn(&MinuteRow) -> u64| rows.iter().map(f).sum::<u64>();
-                let (l1, l2, s3) = (sum(|r| r.l1_memory + r.l1_disk), sum(|r| r.l2_hits), sum(|r| r.s3_reads));
+                let (l1, l2, s3) =
+                    (sum(|r| r.l1_memory + r.l1_disk), sum(|r| r.l2_hits), sum(|r| r.s3_reads));
                 Interval {
                     end_s: m.warmup.as_secs_f64() + 3600.0 * (h + 1) as f64,
                     reads: l1 + l2 + s3,
@@ -503,7 +505,14 @@ impl fmt::Display for FleetReport {
                 "NOT steady: the longest warm-up allowed ended it"
             }
         )?;
-        let mut t = Table::new(["steady state: interval ending", "worker cache", "AZ hit rate", "S3", "AZ used", "AZ evictions"]);
+        let mut t = Table::new([
+            "steady state: interval ending",
+            "worker cache",
+            "AZ hit rate",
+            "S3",
+            "AZ used",
+            "AZ evictions",
+        ]);
         let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
         for (i, iv) in self.steady.warmup_intervals.iter().enumerate() {
             t.row([
@@ -591,8 +600,14 @@ impl fmt::Display for FleetReport {
         writeln!(f, "{t}")?;
 
         if let Some(z) = &self.sizing {
-            let gib = |b: crate::units::ByteSize| format!("{:.1} GiB", b.bytes() as f64 / (1u64 << 30) as f64);
-            let mut t = Table::new(["AZ cache sizing (the paper's rule)", "stored", "LRU hit ratio", "per 1M cold starts"]);
+            let gib =
+                |b: crate::units::ByteSize| format!("{:.1} GiB", b.bytes() as f64 / (1u64 << 30) as f64);
+            let mut t = Table::new([
+                "AZ cache sizing (the paper's rule)",
+                "stored",
+                "LRU hit ratio",
+                "per 1M cold starts",
+            ]);
             let usd = |c: &crate::sim::sizing::CostPerMillion| format!("${:.2}", c.total_usd);
             t.row([
                 format!("break-even re-reference interval {}", z.break_even_interval),
@@ -614,14 +629,30 @@ impl fmt::Display for FleetReport {
                     String::new(),
                 ]);
             }
-            t.row(["recommended (the larger)".to_string(), gib(z.recommended.stored_bytes), pct(z.recommended.lru_hit_ratio), usd(&z.cost_at_recommended)]);
-            t.row(["configured".to_string(), gib(z.configured.stored_bytes), pct(z.configured.lru_hit_ratio), usd(&z.cost_at_configured)]);
+            t.row([
+                "recommended (the larger)".to_string(),
+                gib(z.recommended.stored_bytes),
+                pct(z.recommended.lru_hit_ratio),
+                usd(&z.cost_at_recommended),
+            ]);
+            t.row([
+                "configured".to_string(),
+                gib(z.configured.stored_bytes),
+                pct(z.configured.lru_hit_ratio),
+                usd(&z.cost_at_configured),
+            ]);
             writeln!(f, "{t}")?;
         }
         if !self.az_capacity_what_if.is_empty() {
-            let mut t = Table::new(["capacity what-if (measured reuse)", "AZ cache, LRU", "worker caches, LRU"]);
+            let mut t =
+                Table::new(["capacity what-if (measured reuse)", "AZ cache, LRU", "worker caches, LRU"]);
             for &(fct, hit) in &self.az_capacity_what_if {
-                let w = self.worker_reuse.lru_at.iter().find(|(x, _)| *x == fct).map_or(String::new(), |(_, h)| pct(*h));
+                let w = self
+                    .worker_reuse
+                    .lru_at
+                    .iter()
+                    .find(|(x, _)| *x == fct)
+                    .map_or(String::new(), |(_, h)| pct(*h));
                 t.row([format!("{fct}x configured"), pct(hit), w]);
             }
             for &(fct, hit) in self.worker_reuse.lru_at.iter().filter(|(x, _)| *x > 2.0) {
@@ -632,7 +663,11 @@ impl fmt::Display for FleetReport {
                 self.az_belady_hit_ratio.map_or("-".into(), pct),
                 pct(self.worker_reuse.belady_hit_ratio),
             ]);
-            t.row(["first references (no size helps)".to_string(), String::new(), pct(self.worker_reuse.first_reference_share)]);
+            t.row([
+                "first references (no size helps)".to_string(),
+                String::new(),
+                pct(self.worker_reuse.first_reference_share),
+            ]);
             writeln!(f, "{t}")?;
         }
         let mut t = Table::new(["latency", "n", "p50", "p90", "p99", "p99.9"]);
@@ -674,7 +709,14 @@ impl fmt::Display for FleetReport {
             s3.throttle_wait_p99_ms
         )?;
         if !self.bad_minutes.is_empty() {
-            let mut t = Table::new(["minute below 99%", "AZ hit rate", "S3 reads", "for", "new-version starts", "cron runs"]);
+            let mut t = Table::new([
+                "minute below 99%",
+                "AZ hit rate",
+                "S3 reads",
+                "for",
+                "new-version starts",
+                "cron runs",
+            ]);
             for b in &self.bad_minutes {
                 let causes: Vec<String> = b.causes.iter().take(3).map(|(c, n)| format!("{c} {n}")).collect();
                 t.row([

@@ -400,7 +400,10 @@ impl FleetScenario {
             return bad(format!("steady.check must be a whole number of ticks above zero ({})", self.tick));
         }
         if st.max_warmup < self.warmup {
-            return bad(format!("steady.max_warmup {} is shorter than warmup {}", st.max_warmup, self.warmup));
+            return bad(format!(
+                "steady.max_warmup {} is shorter than warmup {}",
+                st.max_warmup, self.warmup
+            ));
         }
         for (name, v) in [
             ("steady.l1_share_drift", st.l1_share_drift),
@@ -413,7 +416,10 @@ impl FleetScenario {
         if !(self.sizing.sample_rate > 0.0 && self.sizing.sample_rate <= 1.0) {
             return bad(format!("sizing.sample_rate = {} must be in (0, 1]", self.sizing.sample_rate));
         }
-        self.sizing.pricing.validate().map_err(|e| FleetScenarioError::Invalid(format!("sizing.pricing: {e}")))?;
+        self.sizing
+            .pricing
+            .validate()
+            .map_err(|e| FleetScenarioError::Invalid(format!("sizing.pricing: {e}")))?;
         let wd = &self.world;
         if wd.customers == 0 {
             return bad("world.customers must be at least 1".into());

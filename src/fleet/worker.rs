@@ -14,8 +14,8 @@ use super::scenario::FleetScenario;
 use super::workload::{L1Outcome, TickBatch};
 use crate::cache::reuse::ReuseSampler;
 use crate::cache::{ChunkId, PolicyKind};
-use crate::sim::rng::derive;
 use crate::sim::WorkerCache;
+use crate::sim::rng::derive;
 use crate::units::ByteSize;
 
 /// The tag of the worker caches' seeds (`"l1"` in ASCII); worker `w`'s is this with `w << 16`.
@@ -81,16 +81,18 @@ impl<'a> WorkerCaches<'a> {
         }
     }
 
-    /// The worker caches' miss-ratio curves and Belady's bound, from the sampled streams (one
-    /// worker per task, on every core).
+    /// The worker caches' miss-ratio curves and Belady's bound, from the sampled streams. On this
+    /// (the workload's) thread, while the engine finishes on the other: not on rayon's pool, whose
+    /// threads may be the very ones waiting for this run (the demo runs two fleets under
+    /// `rayon::join`).
     pub fn reuse(&self) -> WorkerReuse {
-        use rayon::prelude::*;
         let l1 = &self.sc.l1;
-        let capacity = (l1.memory_capacity.bytes() + l1.disk_capacity.bytes()) / self.sc.chunk_size.bytes().max(1);
+        let capacity =
+            (l1.memory_capacity.bytes() + l1.disk_capacity.bytes()) / self.sc.chunk_size.bytes().max(1);
         let factors = [0.25, 0.5, 1.0, 2.0, 4.0];
         let per: Vec<(f64, Vec<f64>, f64, f64, u64)> = self
             .reuse
-            .par_iter()
+            .iter()
             .map(|r| {
                 let n = r.requests() as f64;
                 let lru = factors.iter().map(|f| r.hit_ratio((capacity as f64 * f) as u64) * n).collect();
@@ -141,7 +143,7 @@ impl<'a> WorkerCaches<'a> {
             self.caches[w as usize] =
                 WorkerL1::new(l1.policy, l1.memory_capacity, l1.disk_capacity, self.sc.chunk_size, s);
         }
-        
+
         for s in &batch.starts {
             while let Some(r) = self.resets.get(self.next_reset) {
                 if r.at > s.time {
@@ -247,7 +249,11 @@ mod tests {
         let mut w = WorkerL1::new(PolicyKind::Lru, ByteSize::mib(1), ByteSize::mib(2), k, 1);
         let hit = |tier, recent| L1Outcome::Hit { tier, recent };
         assert_eq!(w.read(100, k, 0), L1Outcome::Miss);
-        assert_eq!(w.read(100, k, 1), hit(Tier::WorkerMemory, true), "admitted a second ago: maybe in flight");
+        assert_eq!(
+            w.read(100, k, 1),
+            hit(Tier::WorkerMemory, true),
+            "admitted a second ago: maybe in flight"
+        );
         for c in 0..1000 {
             w.read(1000 + c, k, 50);
         }

@@ -18,11 +18,11 @@ use serde::Serialize;
 
 use super::popularity::Zipf;
 use super::population::{Population, UploadKind};
-use crate::sim::time::SimDuration;
 use super::scenario::{FleetScenario, PlacementPolicy};
 use crate::sim::Tier;
 use crate::sim::rng::derive;
 use crate::sim::rng::stream;
+use crate::sim::time::SimDuration;
 use crate::sim::time::SimTime;
 
 /// A sandbox that must load its image.
@@ -215,7 +215,8 @@ impl<'a> Workload<'a> {
                 mean: if f.schedule.is_some() || zipf_total == 0.0 {
                     0.0
                 } else {
-                    sc.workload.total_concurrency * Zipf::weight(f.rank, sc.workload.popularity_zipf) / zipf_total
+                    sc.workload.total_concurrency * Zipf::weight(f.rank, sc.workload.popularity_zipf)
+                        / zipf_total
                 },
                 schedule: f.schedule,
                 active: f.created == SimTime::ZERO,
@@ -299,10 +300,15 @@ impl<'a> Workload<'a> {
                     f.version = u.version;
                     let created = (u.at.as_nanos() as f64 / 1e9 / self.tick_secs) as u32;
                     let b = &self.sc.bursts;
-                    f.burst_from = created + (b.new_function_delay.as_secs_f64() / self.tick_secs).round() as u32;
-                    f.burst_until = f.burst_from + ((b.new_function_duration.as_secs_f64() / self.tick_secs).round() as u32).max(1);
-                    f.burst_extra =
-                        if b.new_function_sandboxes_median > 0.0 { self.burst_size.sample(&mut self.rng) } else { 0.0 };
+                    f.burst_from =
+                        created + (b.new_function_delay.as_secs_f64() / self.tick_secs).round() as u32;
+                    f.burst_until = f.burst_from
+                        + ((b.new_function_duration.as_secs_f64() / self.tick_secs).round() as u32).max(1);
+                    f.burst_extra = if b.new_function_sandboxes_median > 0.0 {
+                        self.burst_size.sample(&mut self.rng)
+                    } else {
+                        0.0
+                    };
                     if f.schedule.is_none() {
                         self.slot[u.function as usize] = self.active.len() as u32;
                         self.active.push(u.function);

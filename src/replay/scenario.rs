@@ -197,7 +197,7 @@ mod tests {
             "nic_bandwidth = \"3125MB/s\"",
             "median = \"36ms\"",
             "p999 = \"175ms\"",
-            "decrypt_bytes_per_sec = \"768MB/s\"",
+            "decrypt_bytes_per_sec = \"1100MB/s\"",
         ] {
             assert!(text.contains(want), "{want} missing from\n{text}");
         }

@@ -1,8 +1,8 @@
 //! All integration tests in one binary (one link, shared fixtures): run with `cargo test`.
 
+mod battery;
 mod browser;
 mod cachesim_cli;
-mod battery;
 mod chunks;
 mod cli;
 mod docs;

@@ -57,6 +57,9 @@ impl fmt::Display for RotationCost {
             ByteSize(self.stored_bytes),
             ByteSize(self.stored_bytes_during)
         )?;
-        writeln!(f, "  (the fleet simulation does not model salt rotation yet: it has no roots)")
+        writeln!(
+            f,
+            "  (the fleet simulation rotates salts on a schedule, world.salt_rotation, but has no roots)"
+        )
     }
 }

@@ -160,10 +160,7 @@ impl DemoReport {
                     text: readable_toml(&self.scenario.to_toml()),
                 },
                 Folded {
-                    title: format!(
-                        "The region's scenario ({}, seed {})",
-                        fl.scenario_file, fl.region.seed
-                    ),
+                    title: format!("The region's scenario ({}, seed {})", fl.scenario_file, fl.region.seed),
                     text: readable_toml(&fl.region.scenario.to_toml()),
                 },
                 Folded { title: "The whole text report (report.txt)".into(), text: self.to_string() },
