@@ -449,6 +449,7 @@ fn fmt_metric(v: f64) -> String {
 /// Reads a trace for a replay and fits `sc` to it ([`Scenario::fit_to_trace`]): a FUSE
 /// recording gets no guest read-ahead on top of the kernel's, said on stderr.
 pub fn read_trace_for(path: &Path, sc: &mut Scenario) -> Result<Vec<chunkload::trace::Record>> {
+    sniff::expect(path, Want::Trace)?;
     let reader = chunkload::trace::Reader::open(path)?;
     if sc.fit_to_trace(reader.header()) {
         eprintln!(

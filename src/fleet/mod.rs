@@ -70,6 +70,7 @@ fn run_inner(
     let pop = population::Population::generate(sc, seed, real, sc.steady.max_warmup + sc.duration);
     let check = sc.ticks_in(sc.steady.check);
     let min = sc.ticks_in(sc.warmup);
+    let max = sc.ticks_in(sc.steady.max_warmup);
     let window_len = sc.ticks_in(sc.duration);
     let tick_s = sc.tick.as_secs_f64();
     let (tx, rx) = mpsc::sync_channel::<(workload::TickBatch, bool)>(64);
@@ -95,7 +96,7 @@ fn run_inner(
                 let mut batch = w.tick(t, measured);
                 l1.fill(&mut batch);
                 t += 1;
-                let boundary = window.is_none() && t >= min && (t - min).is_multiple_of(check) && t >= check;
+                let boundary = window.is_none() && t >= min && ((t - min).is_multiple_of(check) || t >= max);
                 if tx.send((batch, boundary)).is_err() {
                     break;
                 }

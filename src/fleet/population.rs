@@ -416,16 +416,10 @@ impl Population {
         s
     }
 
-    /// Chunk ids created by uploads before `t` (ids are handed out in time order).
+    /// Chunk ids created by uploads before `t`, and every real image's.
     fn chunks_by(&self, t: SimTime) -> u32 {
-        let mut n = 0;
-        for (id, &o) in self.origin.iter().enumerate() {
-            if o != NO_VERSION && self.versions[o as usize].created >= t {
-                break;
-            }
-            n = id as u32 + 1;
-        }
-        n
+        self.origin.iter().filter(|&&o| o == NO_VERSION || self.versions[o as usize].created < t).count()
+            as u32
     }
 
     /// The real images' functions, after every synthetic one (so no synthetic id moves). Chunk ids

@@ -74,7 +74,7 @@ pub fn reading(name: &str, r: &FleetReport) -> (String, Option<String>) {
                     ),
                     None => "No minute was measured.".into(),
                 },
-                Some("Paper, figure 8: dips at midnight cron spikes and new-function bursts.".into()),
+                Some("Paper, figure 8: dips at cron spikes and new-function bursts.".into()),
             )
         }
         other => (format!("The chart {other}, drawn from the report's data files."), None),

@@ -149,7 +149,7 @@ fn fleet_sweep_shards_merge_byte_identical_and_refuse_bad_input() {
     let plan = ok(o);
     for want in [
         "plan: fleet sweep, 4 points",
-        "calibration: point 0 run at 0.128 and 0.250 of its 180.000s simulated time",
+        "calibration: point 0 run at 0.125 and 0.250 of its 22min simulated time",
         "l2.node_capacity=300MiB;chunk_size=1MiB",
         "est. time",
         "est. memory",

@@ -139,8 +139,8 @@ impl fmt::Display for FleetSection {
         )?;
         writeln!(
             f,
-            "   ({}: a tenth of paper-region, seed {}; {} minutes of warm-up from empty caches\n   \
-             first, not counted)",
+            "   ({}: a tenth of paper-region, seed {}; {} minutes of cache-only warm-up from empty\n   \
+             caches first, not counted)",
             self.scenario_file,
             r.seed,
             minutes(sc.warmup)
@@ -166,8 +166,8 @@ impl fmt::Display for FleetSection {
         writeln!(
             f,
             "   Two thirds of the chunks are on the worker already: the popular base and runtime layers. The\n   \
-             rest come from the AZ cache, which almost always has them; S3 serves only chunks nobody read yet\n   \
-             (the paper's 0.06% is a week's average; here one minute of five is a midnight spike)."
+             rest come from the AZ cache, which almost always has them; S3 serves chunks nobody read yet and\n   \
+             chunks the AZ cache evicted (the paper's 0.06% is a week's average; five minutes are few)."
         )?;
         let mut t =
             Table::new(["minute", "cold starts", "AZ cache hit rate (fig. 8)", "single copy", "S3 GETs"]);
@@ -182,15 +182,23 @@ impl fmt::Display for FleetSection {
             ]);
         }
         indent(f, &t.to_string())?;
-        let cron = r.minutes.iter().max_by_key(|m| (m.s3_reads, std::cmp::Reverse(m.minute)));
-        if let Some(m) = cron {
+        let worst = r.minutes.iter().max_by_key(|m| (m.s3_reads, std::cmp::Reverse(m.minute)));
+        if let Some(m) = worst {
+            let causes: Vec<String> = fleet::engine::S3_CAUSES
+                .iter()
+                .zip(m.s3_causes)
+                .filter(|(_, n)| *n > 0)
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
             writeln!(
                 f,
-                "   Minute {} is the worst: {} S3 GETs against a typical minute's {}. The paper's median minute hits\n   \
-                 ~99.8% and ~4% of minutes fall below 99%, at midnight cron spikes and new-function bursts: this\n   \
-                 window crosses midnight, when hourly, daily and weekly jobs start at once and read chunks no start\n   \
-                 has read since the simulation began. Over five minutes that one minute weighs more than in a week.",
-                m.minute, m.s3_reads, r.s3.median_minute_requests
+                "   Minute {} is the worst: {} S3 GETs against a typical minute's {}{}. The paper's median minute\n   \
+                 hits ~99.8% and ~4% of minutes fall below 99%, at cron spikes and new-function bursts; the\n   \
+                 report of `simulate` names the cause of every such minute.",
+                m.minute,
+                m.s3_reads,
+                r.s3.median_minute_requests,
+                if causes.is_empty() { String::new() } else { format!(" (for: {})", causes.join(", ")) }
             )?;
         }
         for (name, x) in [(redundancy_name(r), r), ("single copy", &self.single_copy)] {
