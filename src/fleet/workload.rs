@@ -62,7 +62,7 @@ pub enum L1Outcome {
     /// Not in the worker cache: fetched (and admitted at once, so later reads wait for it).
     Miss,
     /// Served by the worker cache; `recent`: the chunk was admitted within the last
-    /// [`RECENT_TICKS`](super::worker::RECENT_TICKS), so its fetch may still be in flight.
+    /// [`RECENT_SECS`](super::worker::RECENT_SECS) seconds, so its fetch may still be in flight.
     Hit { tier: Tier, recent: bool },
 }
 
