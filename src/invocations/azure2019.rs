@@ -194,27 +194,8 @@ pub fn read_durations(
     let mut out = BTreeMap::new();
     let mut r = csv::StringRecord::new();
     while rows.read_record(&mut r).map_err(|e| csv_error(path, e))? {
-        if r.len() != header.len() {
-            return Err(InvocationsError::Columns {
-                path: path.to_path_buf(),
-                line: line_of(&r),
-                expected: header.len(),
-                found: r.len(),
-            });
-        }
-        let ms = |at: usize, name: &str| -> Result<f64, InvocationsError> {
-            let v: f64 = field(path, &r, at, name, "a number")?;
-            if v.is_finite() && v >= 0.0 {
-                Ok(v)
-            } else {
-                Err(InvocationsError::Field {
-                    path: path.to_path_buf(),
-                    line: line_of(&r),
-                    field: name.to_string(),
-                    reason: format!("{v} is not a non-negative duration"),
-                })
-            }
-        };
+        same_columns(path, &r, header.len())?;
+        let ms = |at: usize, name: &str| non_negative(path, &r, at, name, "duration");
         let mut percentiles = [(0.0, 0.0); 7];
         for (k, &(at, share, name)) in pcts.iter().enumerate() {
             percentiles[k] = (share, ms(at, name)?);
@@ -285,27 +266,8 @@ pub fn read_memory(
     let mut out = BTreeMap::new();
     let mut r = csv::StringRecord::new();
     while rows.read_record(&mut r).map_err(|e| csv_error(path, e))? {
-        if r.len() != header.len() {
-            return Err(InvocationsError::Columns {
-                path: path.to_path_buf(),
-                line: line_of(&r),
-                expected: header.len(),
-                found: r.len(),
-            });
-        }
-        let mb = |at: usize, name: &str| -> Result<f64, InvocationsError> {
-            let v: f64 = field(path, &r, at, name, "a number")?;
-            if v.is_finite() && v >= 0.0 {
-                Ok(v)
-            } else {
-                Err(InvocationsError::Field {
-                    path: path.to_path_buf(),
-                    line: line_of(&r),
-                    field: name.to_string(),
-                    reason: format!("{v} is not a non-negative amount"),
-                })
-            }
-        };
+        same_columns(path, &r, header.len())?;
+        let mb = |at: usize, name: &str| non_negative(path, &r, at, name, "amount");
         let mut percentiles = [(0.0, 0.0); 8];
         for (k, &(at, share, name)) in pcts.iter().enumerate() {
             percentiles[k] = (share, mb(at, name)?);
@@ -424,4 +386,32 @@ impl Iterator for Azure2019Source {
         self.fill();
         self.pending.pop_front().map(Ok)
     }
+}
+
+/// A row with the header's number of columns, or an error naming the line.
+fn same_columns(path: &Path, r: &csv::StringRecord, expected: usize) -> Result<(), InvocationsError> {
+    if r.len() == expected {
+        return Ok(());
+    }
+    Err(InvocationsError::Columns { path: path.to_path_buf(), line: line_of(r), expected, found: r.len() })
+}
+
+/// Field `at` (`name`) of `r` as a finite, non-negative number (`what` names the quantity).
+fn non_negative(
+    path: &Path,
+    r: &csv::StringRecord,
+    at: usize,
+    name: &str,
+    what: &str,
+) -> Result<f64, InvocationsError> {
+    let v: f64 = field(path, r, at, name, "a number")?;
+    if v.is_finite() && v >= 0.0 {
+        return Ok(v);
+    }
+    Err(InvocationsError::Field {
+        path: path.to_path_buf(),
+        line: line_of(r),
+        field: name.to_string(),
+        reason: format!("{v} is not a non-negative {what}"),
+    })
 }
