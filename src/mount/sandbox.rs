@@ -953,9 +953,12 @@ unsafe fn child_setup(p: &Plan) -> Result<Never, (u32, i32)> {
             }
         }
         ok(18, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL as c_ulong, 0, 0, 0))?;
-        ok(19, setgroups(p.groups.len(), p.groups.as_ptr()))?;
-        ok(19, setresgid(p.gid, p.gid, p.gid))?;
-        ok(20, setresuid(p.uid, p.uid, p.uid))?;
+        // Raw system calls, not glibc's wrappers: those broadcast the change to every thread the
+        // parent had (its setxid protocol) and wait on a futex for threads that do not exist in
+        // this child, which hung `trace record` now and then.
+        ok(19, syscall(SYS_setgroups, p.groups.len(), p.groups.as_ptr()) as c_int)?;
+        ok(19, syscall(SYS_setresgid, p.gid, p.gid, p.gid) as c_int)?;
+        ok(20, syscall(SYS_setresuid, p.uid, p.uid, p.uid) as c_int)?;
         ok(21, prctl(PR_SET_NO_NEW_PRIVS, 1 as c_ulong, 0, 0, 0))?;
         ok(22, dup2(p.null_fd, 0))?;
         // Nothing of ours leaks in: not the FUSE device, not the store's files.
