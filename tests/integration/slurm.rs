@@ -297,7 +297,7 @@ PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
             .env(TAG_VAR, &self.tag)
             .env("OUT", self.out())
             .env("GRID", GRID)
-            .env("SCENARIO", repo("tests/fixtures/tiny-region.toml"))
+            .env("SCENARIO", repo("tests/fixtures/slurm-region.toml"))
             .env("CHUNKLOAD", env!("CARGO_BIN_EXE_chunkload"))
             .env_remove("SHARDS")
             .current_dir(self.root().join("jobs"));
@@ -383,7 +383,7 @@ fn unsharded(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let whole = root.join("whole");
     let o = Command::new(env!("CARGO_BIN_EXE_chunkload"))
         .args(["sweep", "--experiment", "fleet", "--scenario"])
-        .arg(repo("tests/fixtures/tiny-region.toml"))
+        .arg(repo("tests/fixtures/slurm-region.toml"))
         .args(["--grid", GRID, "--quiet", "--out"])
         .arg(&whole)
         .output()
@@ -452,6 +452,15 @@ fn slurm_task_killed_midway_and_resubmitted_gives_the_same_bytes() {
         if let Some(pid) = task {
             // SAFETY: kill(2) on the chunkload process of this test's job; no memory is involved.
             unsafe { libc::kill(pid, libc::SIGSTOP) };
+            // SIGSTOP lands asynchronously: wait until the process is stopped, so it cannot write
+            // its shard after the check below.
+            let stat = format!("/proc/{pid}/stat");
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until
+                && fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") T ") && !s.contains(") t "))
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         task.is_some()
     });
