@@ -103,6 +103,13 @@ impl BoundedCache {
         }
     }
 
+    /// Starts loading what a lookup of `id` reads (see [`EvictionPolicy::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, id: ChunkId) {
+        super::prefetch(&self.sizes, id.index());
+        self.policy.prefetch(id);
+    }
+
     /// Whether `id` is resident, without counting a request or touching the eviction order.
     pub fn contains(&self, id: ChunkId) -> bool {
         self.sizes.get(id.index()).is_some_and(|&s| s != ABSENT)

@@ -45,4 +45,9 @@ impl EvictionPolicy for Lru {
     fn name(&self) -> &str {
         "lru"
     }
+
+    #[inline]
+    fn prefetch(&self, id: ChunkId) {
+        self.links.prefetch(id);
+    }
 }

@@ -3,16 +3,18 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 
-use super::list::{Links, List};
+use super::list::{Linked, Links, List, Node};
 use super::{ChunkId, EvictionPolicy};
 
-/// Stale heap keys tolerated beyond one per live key before a purge. Small, so that even tiny
-/// caches in tests go through purges.
+/// Keys of ids no longer `Old` tolerated beyond one per `Old` resident before a purge. Small, so
+/// that even tiny caches in tests go through purges.
 const PURGE_SLACK: usize = 16;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 enum State {
+    #[default]
     Unknown,
     /// Resident with fewer than K references: infinite backward K-distance.
     Young,
@@ -20,6 +22,30 @@ enum State {
     Old,
     /// Evicted, but its reference history is retained.
     Retained,
+}
+
+/// Everything LRU-K keeps about one id, in one record (32 bytes: one cache line holds two).
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    /// Most recent reference time; 0 = none.
+    last: u64,
+    /// K-th most recent reference time; 0 = fewer than K references. For K = 1, `last`.
+    kth: u64,
+    node: Node,
+    state: State,
+    /// It has a key in the heap of `Old` residents.
+    keyed: bool,
+}
+
+impl Linked for Entry {
+    #[inline]
+    fn node(&self) -> &Node {
+        &self.node
+    }
+    #[inline]
+    fn node_mut(&mut self) -> &mut Node {
+        &mut self.node
+    }
 }
 
 /// Evicts the chunk with the largest backward K-distance: the one whose K-th most recent reference
@@ -35,26 +61,31 @@ enum State {
 ///   collapse bursts should do so before calling in.
 /// - `remove` forgets the chunk's history too.
 ///
-/// Cost: chunks with infinite distance sit on an LRU list (O(1)); the others in a min-heap keyed
-/// by K-th most recent reference time. A hit pushes a new key and leaves the old one to be skipped
-/// when popped (stale keys are purged once they outnumber live ones), so hits are O(log n) worst
-/// case but usually O(1) (a recent key barely sifts), and evictions are O(log n) amortised. A
-/// `BTreeSet` with remove-and-reinsert on every hit replayed about three times slower. History
-/// costs `8 * K` bytes per chunk id ever seen.
+/// Cost: chunks with infinite distance sit on an LRU list (O(1)); the others in a min-heap with
+/// one key each, a lower bound of its K-th most recent reference time (a resident's K-th time only
+/// grows). A hit touches only the id's record (O(1)); an eviction pops the smallest key and, if
+/// that key is out of date, re-keys it in place and looks again, so many hits on a chunk between
+/// two evictions cost one re-key. The victim is still exactly the largest backward K-distance: the
+/// top key is a lower bound of every other resident's time, so a top key that is up to date is the
+/// minimum. An id's state, times and list links share one 32-byte record, so a hit on an id whose
+/// record is not in the CPU's caches costs one memory access; K > 2 keeps the times between the
+/// most recent and the K-th in a second array. (Pushing a key per hit and skipping stale keys when
+/// popped, with per-field arrays, made the fleet's AZ cache about twice as slow; a `BTreeSet` with
+/// remove-and-reinsert was slower still.)
 pub struct LruK {
     k: usize,
     name: String,
     clock: u64,
-    /// `k` slots per id: reference times, most recent first; 0 = no reference.
-    hist: Vec<u64>,
-    state: Vec<State>,
-    /// `Young` residents, least recently accessed at the back, and `Retained` ids, most recently
-    /// evicted at the front, share one arena.
-    links: Links,
+    /// Per id: its [`Entry`]. `Young` residents, least recently accessed at the back, and
+    /// `Retained` ids, most recently evicted at the front, are threaded through it.
+    entries: Links<Entry>,
+    /// For K > 2, `K - 2` slots per id: the references between `last` and `kth`, newest first.
+    middle: Vec<u64>,
     young: List,
     retained: List,
     retained_cap: usize,
-    /// `(K-th most recent reference time, id)` of `Old` residents, plus stale keys.
+    /// `(time, id)`: one key per `Old` resident, at most its K-th most recent reference time; also
+    /// keys of ids that left `Old` by `remove`, dropped when they surface.
     old: BinaryHeap<Reverse<(u64, u32)>>,
     old_len: usize,
 }
@@ -69,9 +100,8 @@ impl LruK {
             k: usize::from(k),
             name,
             clock: 0,
-            hist: Vec::new(),
-            state: Vec::new(),
-            links: Links::default(),
+            entries: Links::default(),
+            middle: Vec::new(),
             young: List::default(),
             retained: List::default(),
             retained_cap: capacity_entries,
@@ -80,105 +110,132 @@ impl LruK {
         }
     }
 
-    /// The K-th most recent reference time, 0 if fewer than K references.
-    #[inline]
-    fn kth(&self, id: ChunkId) -> u64 {
-        self.hist[id.index() * self.k + self.k - 1]
-    }
-
     fn state(&self, id: ChunkId) -> State {
-        self.state.get(id.index()).copied().unwrap_or(State::Unknown)
+        self.entries.get(id).map_or(State::Unknown, |e| e.state)
     }
 
-    /// Records a reference at a new clock tick.
+    /// Records a reference at a new clock tick; returns the id's K-th most recent reference time.
     #[inline]
-    fn reference(&mut self, id: ChunkId) {
+    fn reference(&mut self, id: ChunkId) -> u64 {
         self.clock += 1;
+        let clock = self.clock;
         let k = self.k;
-        let h = &mut self.hist[id.index() * k..][..k];
-        h.copy_within(..k - 1, 1);
-        h[0] = self.clock;
-    }
-
-    /// Files a just-referenced resident as `Young` (front of the LRU list) or `Old` (new heap key).
-    fn file(&mut self, id: ChunkId) {
-        let kth = self.kth(id);
-        if kth == 0 {
-            self.links.push_front(&mut self.young, id);
-            self.state[id.index()] = State::Young;
-        } else {
-            // Counted and marked before the push: a purge inside it must see this key as live.
-            self.state[id.index()] = State::Old;
-            self.old_len += 1;
-            self.push_old(id, kth);
-        }
-    }
-
-    fn push_old(&mut self, id: ChunkId, kth: u64) {
-        self.old.push(Reverse((kth, id.0)));
-        if self.old.len() > 2 * self.old_len + PURGE_SLACK {
-            let (state, hist, k) = (&self.state, &self.hist, self.k);
-            self.old.retain(|&Reverse((t, raw))| {
-                state[raw as usize] == State::Old && hist[raw as usize * k + k - 1] == t
-            });
-        }
-    }
-
-    fn pop_old(&mut self) -> Option<ChunkId> {
-        while let Some(Reverse((t, raw))) = self.old.pop() {
-            let id = ChunkId(raw);
-            // Reference times are unique, so a key is live iff it is the id's current K-th time.
-            if self.state[id.index()] == State::Old && self.kth(id) == t {
-                self.old_len -= 1;
-                return Some(id);
+        let e = self.entries.record(id);
+        match k {
+            1 => e.kth = clock,
+            2 => e.kth = e.last,
+            _ => {
+                let m = &mut self.middle[id.index() * (k - 2)..][..k - 2];
+                e.kth = m[k - 3];
+                m.copy_within(..k - 3, 1);
+                m[0] = e.last;
             }
         }
-        None
+        e.last = clock;
+        e.kth
+    }
+
+    /// Files a just-referenced resident as `Young` (front of the LRU list) or `Old` (a heap key, unless
+    /// it kept one from an earlier stay: that key is at most its K-th time now, which is enough).
+    fn file(&mut self, id: ChunkId, kth: u64) {
+        if kth == 0 {
+            self.entries.push_front(&mut self.young, id);
+            self.entries.record(id).state = State::Young;
+            return;
+        }
+        self.old_len += 1;
+        let e = self.entries.record(id);
+        // Marked before a purge, which must see this id as live.
+        e.state = State::Old;
+        if !e.keyed {
+            e.keyed = true;
+            self.old.push(Reverse((kth, id.0)));
+            if self.old.len() > 2 * self.old_len + PURGE_SLACK {
+                self.purge();
+            }
+        }
+    }
+
+    /// Drops the keys of ids that are no longer `Old`.
+    fn purge(&mut self) {
+        let mut keys = std::mem::take(&mut self.old).into_vec();
+        keys.retain(|&Reverse((_, raw))| {
+            let e = self.entries.record(ChunkId(raw));
+            e.keyed = e.state == State::Old;
+            e.keyed
+        });
+        self.old = BinaryHeap::from(keys);
+    }
+
+    /// The `Old` resident with the oldest K-th reference time, out of the heap.
+    fn pop_old(&mut self) -> Option<ChunkId> {
+        loop {
+            let mut top = self.old.peek_mut()?;
+            let Reverse((t, raw)) = *top;
+            let e = self.entries.record(ChunkId(raw));
+            if e.state != State::Old {
+                PeekMut::pop(top);
+                e.keyed = false;
+                continue;
+            }
+            if e.kth == t {
+                // Up to date, and no other key is smaller: the victim (reference times are unique).
+                PeekMut::pop(top);
+                e.keyed = false;
+                self.old_len -= 1;
+                return Some(ChunkId(raw));
+            }
+            // Hit since it was keyed: re-key it where it stands (it sifts down when `top` drops).
+            *top = Reverse((e.kth, raw));
+        }
     }
 
     fn forget(&mut self, id: ChunkId) {
-        let k = self.k;
-        self.hist[id.index() * k..][..k].fill(0);
-        self.state[id.index()] = State::Unknown;
+        let e = self.entries.record(id);
+        e.last = 0;
+        e.kth = 0;
+        e.state = State::Unknown;
+        if self.k > 2 {
+            self.middle[id.index() * (self.k - 2)..][..self.k - 2].fill(0);
+        }
     }
 }
 
 impl EvictionPolicy for LruK {
     fn on_insert(&mut self, id: ChunkId) {
-        if id.index() >= self.state.len() {
-            self.state.resize(id.index() + 1, State::Unknown);
-            self.hist.resize((id.index() + 1) * self.k, 0);
+        if self.k > 2 && self.middle.len() < (id.index() + 1) * (self.k - 2) {
+            self.middle.resize((id.index() + 1) * (self.k - 2), 0);
         }
-        match self.state[id.index()] {
-            State::Retained => self.links.unlink(&mut self.retained, id),
+        match self.entries.record(id).state {
+            State::Retained => self.entries.unlink(&mut self.retained, id),
             State::Unknown => {}
             s => panic!("insert of resident {id} ({s:?})"),
         }
-        self.reference(id);
-        self.file(id);
+        let kth = self.reference(id);
+        self.file(id, kth);
     }
 
     fn on_hit(&mut self, id: ChunkId) {
         match self.state(id) {
             State::Young => {
-                self.reference(id);
-                if self.kth(id) == 0 {
-                    self.links.move_to_front(&mut self.young, id);
+                let kth = self.reference(id);
+                if kth == 0 {
+                    self.entries.move_to_front(&mut self.young, id);
                 } else {
-                    self.links.unlink(&mut self.young, id);
-                    self.file(id);
+                    self.entries.unlink(&mut self.young, id);
+                    self.file(id, kth);
                 }
             }
+            // Its key is now below its K-th time: re-keyed if it reaches the top of the heap.
             State::Old => {
                 self.reference(id);
-                self.push_old(id, self.kth(id));
             }
             s => panic!("hit on non-resident {id} ({s:?})"),
         }
     }
 
     fn evict(&mut self) -> Option<ChunkId> {
-        let id = match self.links.pop_back(&mut self.young) {
+        let id = match self.entries.pop_back(&mut self.young) {
             Some(id) => id,
             None => self.pop_old()?,
         };
@@ -186,10 +243,10 @@ impl EvictionPolicy for LruK {
             self.forget(id);
             return Some(id);
         }
-        self.state[id.index()] = State::Retained;
-        self.links.push_front(&mut self.retained, id);
+        self.entries.record(id).state = State::Retained;
+        self.entries.push_front(&mut self.retained, id);
         if self.retained.len() > self.retained_cap {
-            let oldest = self.links.pop_back(&mut self.retained).expect("retained list is non-empty");
+            let oldest = self.entries.pop_back(&mut self.retained).expect("retained list is non-empty");
             self.forget(oldest);
         }
         Some(id)
@@ -197,8 +254,8 @@ impl EvictionPolicy for LruK {
 
     fn remove(&mut self, id: ChunkId) {
         match self.state(id) {
-            State::Young => self.links.unlink(&mut self.young, id),
-            // Its heap key goes stale once the state changes.
+            State::Young => self.entries.unlink(&mut self.young, id),
+            // Its key stays in the heap until it surfaces (or the next purge).
             State::Old => self.old_len -= 1,
             s => panic!("remove of non-resident {id} ({s:?})"),
         }
@@ -211,5 +268,10 @@ impl EvictionPolicy for LruK {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    #[inline]
+    fn prefetch(&self, id: ChunkId) {
+        self.entries.prefetch(id);
     }
 }

@@ -44,6 +44,20 @@ pub use reuse::{Mrc, MrcPoint, ReuseConfig, ReuseError, ReuseIntervals, ReuseSam
 pub use ring::{NodeId, Ring, RingConfig};
 pub use s3_fifo::S3Fifo;
 
+/// Starts loading `items[i]` into the CPU's caches (a no-op past the end or off x86-64); see
+/// [`EvictionPolicy::prefetch`].
+#[inline(always)]
+pub fn prefetch<T>(items: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(item) = items.get(i) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch of a valid address; it reads nothing into the program and cannot fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(item).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (items, i);
+}
+
 /// A chunk, interned to a dense integer before simulation (0, 1, 2, ... in order of first sight).
 ///
 /// Dense ids let policies index `Vec`s directly. `u32::MAX` is reserved as the "no id" marker of the

@@ -36,4 +36,13 @@ pub trait EvictionPolicy {
 
     /// Short name for reports (the CLI name, e.g. `lru`, `lru-3`, `s3-fifo`).
     fn name(&self) -> &str;
+
+    /// A hint that `id` is about to be looked up: start loading its per-id state into the CPU's
+    /// caches. Changes nothing; a policy need not act on it. A simulation with more chunk ids than
+    /// the CPU caches hold waits on memory for most references, and issuing those loads for several
+    /// ids at once overlaps the waits.
+    #[inline]
+    fn prefetch(&self, id: ChunkId) {
+        let _ = id;
+    }
 }

@@ -84,7 +84,7 @@ impl Interner {
         for i in 0..n {
             if i + AHEAD < n {
                 let at = self.home(key(i + AHEAD));
-                prefetch(&self.slots[at]);
+                crate::cache::prefetch(&self.slots, at);
             }
             match self.intern(key(i)) {
                 Some(id) => emit(i, id),
@@ -110,18 +110,6 @@ impl Interner {
             }
         }
     }
-}
-
-#[inline(always)]
-fn prefetch<T>(at: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint with no architectural effect; `at` is a valid reference.
-    #[allow(unused_unsafe)]
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((at as *const T).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 #[cfg(test)]

@@ -415,8 +415,24 @@ impl<'a> Engine<'a> {
         let mut causes = [0u64; 8];
         let redundancy = self.l2.config().redundancy;
         let throttled = self.window_start.is_some();
-        for (i, (&c, &outcome)) in self.pop.working_set(s.version).iter().zip(l1).enumerate() {
-            let _ = i;
+        let ws = self.pop.working_set(s.version);
+        // The AZ cache's state for the start's worker-cache misses is mostly not in the CPU's
+        // caches: load every miss's placement row now, and each miss's node records one miss
+        // ahead, so the loads overlap instead of queueing behind each lookup.
+        let mut misses = [0u32; 256];
+        let mut n_misses = 0;
+        for (&c, &outcome) in ws.iter().zip(l1) {
+            if outcome == L1Outcome::Miss && n_misses < misses.len() {
+                self.l2.prefetch_placement(ChunkId(c));
+                misses[n_misses] = c;
+                n_misses += 1;
+            }
+        }
+        if n_misses > 0 {
+            self.l2.prefetch(ChunkId(misses[0]));
+        }
+        let mut next_miss = 1;
+        for (&c, &outcome) in ws.iter().zip(l1) {
             let ci = (0..lanes_n).min_by_key(|&k| cache_lanes[k]).expect("at least one lane");
             let li = (0..lanes_n).min_by_key(|&k| lanes[k]).expect("at least one lane");
             let now = lanes[li];
@@ -450,6 +466,10 @@ impl<'a> Engine<'a> {
                     }
                 }
                 L1Outcome::Miss => {
+                    if next_miss < n_misses {
+                        self.l2.prefetch(ChunkId(misses[next_miss]));
+                        next_miss += 1;
+                    }
                     if t0 >= self.reuse_from {
                         self.l2_reuse.record(t0, c, self.chunk.bytes() as u32);
                     }

@@ -304,6 +304,24 @@ impl AzCache {
         self.slots(chunk).iter().filter(|&&n| n != NO_NODE).map(|&n| NodeId(n)).collect()
     }
 
+    /// Starts loading `chunk`'s placement row; call a little before [`prefetch`](Self::prefetch).
+    #[inline]
+    pub fn prefetch_placement(&self, chunk: ChunkId) {
+        crate::cache::prefetch(&self.placement, chunk.index() * self.config.redundancy.stripes());
+    }
+
+    /// Starts loading what a [`get`](Self::get) of `chunk` reads on each node of its placement
+    /// (its row should be loaded already: see [`prefetch_placement`](Self::prefetch_placement)).
+    #[inline]
+    pub fn prefetch(&self, chunk: ChunkId) {
+        for &node in self.slots(chunk) {
+            if let Some(n) = self.nodes.get(node as usize) {
+                n.flash.prefetch(chunk);
+                n.memory.prefetch(chunk);
+            }
+        }
+    }
+
     /// Reads `chunk` of `size` bytes: asks every live node of its placement for its piece, which
     /// updates those nodes' eviction order, and hits if enough pieces are present.
     pub fn get(&mut self, chunk: ChunkId, size: ByteSize) -> AzLookup {
