@@ -25,7 +25,7 @@ use super::histogram::LogHistogram;
 use super::population::{NO_VERSION, Population, news};
 use super::scenario::FleetScenario;
 use super::workload::{ColdStart, L1Outcome, TickBatch};
-use crate::cache::reuse::{ReuseConfig, ReuseSampler};
+use crate::cache::reuse::{HASH_MODULUS, ReuseConfig, ReuseSampler, sample_hash};
 use crate::cache::{ChunkId, belady};
 use crate::sim::rng::stream;
 use crate::sim::s3::S3Get;
@@ -103,6 +103,17 @@ impl Interval {
     }
 }
 
+/// One AZ-cache request of the sample the policy what-if replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampledRead {
+    pub chunk: u32,
+    /// Its place in the start's reads (from 0): how many S3 GETs can be ahead of it on the
+    /// start's lanes.
+    pub read: u32,
+    /// When the start began.
+    pub start_ns: u64,
+}
+
 /// Everything the engine measured.
 #[derive(Debug, Default)]
 pub struct Measured {
@@ -132,6 +143,9 @@ pub struct Measured {
     pub l2_reuse: Option<ReuseSampler>,
     /// AZ-cache requests and cold starts in the window (for the cost per cold start).
     pub l2_requests: u64,
+    /// The AZ cache's requests from the start of the run, hash-sampled by chunk at
+    /// `sizing.sample_rate`, in order (the policy what-if replays them).
+    pub l2_sample: Vec<SampledRead>,
     /// The warm-up's check intervals, in order, then the window's hours.
     pub warmup_intervals: Vec<Interval>,
     /// Simulated time before the window, and whether the drift check found a steady state.
@@ -182,6 +196,9 @@ pub struct Engine<'a> {
     /// From this time on, AZ-cache requests go to `l2_reuse`.
     reuse_from: u64,
     l2_reuse: ReuseSampler,
+    /// `l2_sample`'s hash seed and threshold (of [`sample_hash`]).
+    sample_seed: u64,
+    sample_below: u32,
     pub measured: Measured,
 }
 
@@ -231,6 +248,8 @@ impl<'a> Engine<'a> {
             seed,
             reuse_from: reuse_from(sc).as_nanos(),
             l2_reuse: reuse_sampler(sc, seed, "reuse.l2"),
+            sample_seed: crate::sim::rng::seed_for(seed, "sample.l2"),
+            sample_below: (sc.sizing.sample_rate * HASH_MODULUS as f64).round() as u32,
             measured: Measured::default(),
         }
     }
@@ -432,7 +451,7 @@ impl<'a> Engine<'a> {
             self.l2.prefetch(ChunkId(misses[0]));
         }
         let mut next_miss = 1;
-        for (&c, &outcome) in ws.iter().zip(l1) {
+        for (i, (&c, &outcome)) in ws.iter().zip(l1).enumerate() {
             let ci = (0..lanes_n).min_by_key(|&k| cache_lanes[k]).expect("at least one lane");
             let li = (0..lanes_n).min_by_key(|&k| lanes[k]).expect("at least one lane");
             let now = lanes[li];
@@ -472,6 +491,9 @@ impl<'a> Engine<'a> {
                     }
                     if t0 >= self.reuse_from {
                         self.l2_reuse.record(t0, c, self.chunk.bytes() as u32);
+                    }
+                    if sample_hash(c, self.sample_seed) < self.sample_below {
+                        self.measured.l2_sample.push(SampledRead { chunk: c, read: i as u32, start_ns: t0 });
                     }
                     if record {
                         self.measured.l2_requests += 1;

@@ -264,6 +264,12 @@ mod tests {
         // Erasure coding against waiting for all four data stripes, as two independent reads.
         assert!(r.stripe_fetch_ec.p50_ms < r.stripe_fetch_no_parity.p50_ms);
         assert!(r.stripe_fetch_ec.p99_ms < r.stripe_fetch_no_parity.p99_ms);
+        // The policy what-if: the configured policy's sampled replay lands near the run, and
+        // LRU-K keeps more of the AZ cache's hits than LRU in the cron-burst minute.
+        let w = &r.az_policy_what_if;
+        let row = |name: &str| w.iter().find(|p| p.policy == name).expect("replayed");
+        assert!((row("lru-k").hit_ratio - r.l2.hit_rate).abs() < 0.005, "{w:?} vs {}", r.l2.hit_rate);
+        assert!(row("lru-k").cron_spike_minutes > row("lru").cron_spike_minutes, "{w:?}");
         // The sizing is reported, with the configured size among its points.
         let z = r.sizing.as_ref().expect("sized");
         assert!(z.break_even_interval > SimDuration::from_secs(60));

@@ -129,6 +129,20 @@ pub struct Histograms {
     pub stripe_fetch_no_parity: LogHistogram,
 }
 
+/// One eviction policy replayed on the AZ cache's sampled request stream (see `az_policies`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyWhatIf {
+    pub policy: String,
+    /// The scenario's own AZ policy.
+    pub configured: bool,
+    pub hit_ratio: f64,
+    /// In the window's minutes with a burst of scheduled runs (more than four times the median
+    /// minute's; `None` if there was none), and in the others.
+    pub cron_spike_minutes: Option<f64>,
+    pub other_minutes: Option<f64>,
+    pub sampled_requests: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetReport {
     pub chunkload_version: &'static str,
@@ -161,6 +175,9 @@ pub struct FleetReport {
     /// from the measured stack distances, and Belady's bound at the configured capacity.
     pub az_capacity_what_if: Vec<(f64, f64)>,
     pub az_belady_hit_ratio: Option<f64>,
+    /// Every eviction policy on the AZ cache's sampled request stream at the configured capacity,
+    /// in all minutes of the window, in its cron-spike minutes and in the others.
+    pub az_policy_what_if: Vec<PolicyWhatIf>,
     /// The worker caches at other capacities and Belady's bound, from their measured reuse.
     pub worker_reuse: super::worker::WorkerReuse,
     /// Worker-cache hits that waited for a fetch in flight on the same worker.
@@ -178,6 +195,7 @@ impl FleetReport {
         worker_reuse: super::worker::WorkerReuse,
         mut m: Measured,
     ) -> Self {
+        let az_policy_what_if = az_policies(sc, &m, seed);
         let (sizing, sizing_error, az_capacity_what_if, az_belady_hit_ratio) =
             az_sizing(sc, &workload, &mut m);
         let sum = |f: fn(&MinuteRow) -> u64| m.minutes.iter().map(f).sum::<u64>();
@@ -300,6 +318,7 @@ impl FleetReport {
             sizing_error,
             az_capacity_what_if,
             az_belady_hit_ratio,
+            az_policy_what_if,
             worker_reuse,
             l1_joined: sum(|r| r.l1_joined),
             minutes: m.minutes,
@@ -358,6 +377,12 @@ impl FleetReport {
         put("tier_chunks.l2", self.sources.l2 as f64);
         put("tier_chunks.s3", self.sources.s3 as f64);
         put("failure_lost_share_max", self.failures.iter().map(|f| f.lost_share).fold(0.0, f64::max));
+        for p in &self.az_policy_what_if {
+            put(&format!("az_policy.{}.hit_ratio", p.policy), p.hit_ratio);
+            if let Some(v) = p.cron_spike_minutes {
+                put(&format!("az_policy.{}.cron_spike_hit_ratio", p.policy), v);
+            }
+        }
         m
     }
 
@@ -436,6 +461,101 @@ impl FleetReport {
         }
         out
     }
+}
+
+/// LRU, LRU-K and S3-FIFO (and the scenario's own policy) as the AZ cache's policy, each replaying
+/// the run's hash-sampled AZ request stream from its start through a cluster of the configured
+/// shape with every node's capacity scaled by the sampling rate (SHARDS's scaling, applied to the
+/// cluster): the what-if "LRU instead of LRU-K?", and whether LRU-K's scan resistance shows in
+/// the window's minutes of hourly cron bursts. A miss is written back when it would land if every
+/// read before it on its start's lanes had gone to S3 too (median GETs), so a flood's concurrent
+/// misses of one chunk all miss, much as in the run. Sampled counts: every policy
+/// sees the same sample, so their differences are the policies'. The configured policy's row
+/// checks the scaling against the full run.
+fn az_policies(sc: &FleetScenario, m: &Measured, seed: u64) -> Vec<PolicyWhatIf> {
+    use crate::cache::{ChunkId, PolicyKind};
+    use crate::sim::AzCache;
+    if m.l2_sample.is_empty() {
+        return Vec::new();
+    }
+    let mut kinds = vec![PolicyKind::Lru, PolicyKind::LruK { k: PolicyKind::DEFAULT_K }, PolicyKind::S3Fifo];
+    if !kinds.contains(&sc.l2.policy) {
+        kinds.push(sc.l2.policy);
+    }
+    // Dense ids for the sampled chunks: the replays' arrays are then the sample's size.
+    let mut dense = rustc_hash::FxHashMap::default();
+    let s3 = sc.latency.s3_get.quantile(0.5).as_nanos();
+    let lanes = sc.start.read_parallelism.max(1) as u64;
+    // (dense id, request time, when a miss lands).
+    let stream: Vec<(u32, u64, u64)> = m
+        .l2_sample
+        .iter()
+        .map(|r| {
+            let next = dense.len() as u32;
+            let lands = r.start_ns + (u64::from(r.read) / lanes + 1) * s3;
+            (*dense.entry(r.chunk).or_insert(next), r.start_ns, lands)
+        })
+        .collect();
+    let mut runs: Vec<u64> = m.minutes.iter().map(|r| r.cron_runs).collect();
+    runs.sort_unstable();
+    let median = runs.get(runs.len() / 2).copied().unwrap_or(0).max(1);
+    let spike: Vec<bool> = m.minutes.iter().map(|r| r.cron_runs > 4 * median).collect();
+    let from = m.warmup.as_nanos();
+    let chunk = sc.chunk_size;
+    let replay = |kind: PolicyKind| {
+        let mut c = sc.l2.az_config(seed);
+        c.policy = kind;
+        c.typical_chunk = chunk;
+        c.node_capacity =
+            crate::units::ByteSize((c.node_capacity.bytes() as f64 * sc.sizing.sample_rate) as u64);
+        let stripes = c.redundancy.stripes();
+        let mut az = AzCache::new(c);
+        // (hits, requests): cron-spike minutes, other minutes.
+        let mut counts = [(0u64, 0u64); 2];
+        let mut pending = std::collections::BinaryHeap::new();
+        for &(id, t, lands) in &stream {
+            while let Some(&std::cmp::Reverse((at, p))) = pending.peek() {
+                if at > t {
+                    break;
+                }
+                pending.pop();
+                az.put(ChunkId(p), chunk);
+            }
+            let look = az.get(ChunkId(id), chunk);
+            if !look.hit {
+                pending.push(std::cmp::Reverse((lands, id)));
+            } else if look.stripes_present < stripes && sc.l2_read_repair {
+                az.put(ChunkId(id), chunk);
+            }
+            if t >= from
+                && let Some(&s) = spike.get(((t - from) / 60_000_000_000) as usize)
+            {
+                let c = &mut counts[usize::from(!s)];
+                c.0 += u64::from(look.hit);
+                c.1 += 1;
+            }
+        }
+        let ratio = |(h, n): (u64, u64)| (n > 0).then(|| h as f64 / n as f64);
+        let all = (counts[0].0 + counts[1].0, counts[0].1 + counts[1].1);
+        PolicyWhatIf {
+            policy: kind.to_string(),
+            configured: kind == sc.l2.policy,
+            hit_ratio: ratio(all).unwrap_or(0.0),
+            cron_spike_minutes: ratio(counts[0]),
+            other_minutes: ratio(counts[1]),
+            sampled_requests: all.1,
+        }
+    };
+    // Two at a time (the machine this is tuned on has two cores); plain threads, not rayon's
+    // pool, which may be running this very fleet (the demo's `rayon::join`).
+    let mut out = Vec::new();
+    for pair in kinds.chunks(2) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = pair.iter().map(|&k| s.spawn(move || replay(k))).collect();
+            out.extend(handles.into_iter().map(|h| h.join().expect("a policy replay does not panic")));
+        });
+    }
+    out
 }
 
 /// The paper's sizing of the AZ cache from the run's sampled AZ request stream, the hit ratio
@@ -668,6 +788,20 @@ impl fmt::Display for FleetReport {
                 String::new(),
                 pct(self.worker_reuse.first_reference_share),
             ]);
+            writeln!(f, "{t}")?;
+        }
+        if !self.az_policy_what_if.is_empty() {
+            let mut t = Table::new([
+                "AZ policy what-if (sampled, 1x)",
+                "all minutes",
+                "cron-spike minutes",
+                "other minutes",
+            ]);
+            let opt = |v: Option<f64>| v.map_or("-".to_string(), pct);
+            for p in &self.az_policy_what_if {
+                let name = if p.configured { format!("{} (configured)", p.policy) } else { p.policy.clone() };
+                t.row([name, pct(p.hit_ratio), opt(p.cron_spike_minutes), opt(p.other_minutes)]);
+            }
             writeln!(f, "{t}")?;
         }
         let mut t = Table::new(["latency", "n", "p50", "p90", "p99", "p99.9"]);
