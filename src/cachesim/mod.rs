@@ -195,15 +195,21 @@ enum Engine {
 impl Point {
     #[inline]
     fn run(&mut self, batch: &[Dense], warm: usize) {
-        let Some(engine) = &mut self.cache else {
-            // A zero-byte cache: every request misses.
-            for r in &batch[warm..] {
-                self.count(false, r.size);
+        let Point { cache, requests, misses, request_bytes, miss_bytes, .. } = self;
+        let mut count = |i: usize, hit: bool, size: u32| {
+            if i >= warm {
+                *requests += 1;
+                *request_bytes += u64::from(size);
+                if !hit {
+                    *misses += 1;
+                    *miss_bytes += u64::from(size);
+                }
             }
-            return;
         };
-        match engine {
-            Engine::Policy(cache) => {
+        match cache {
+            // A zero-byte cache: every request misses.
+            None => batch.iter().enumerate().for_each(|(i, r)| count(i, false, r.size)),
+            Some(Engine::Policy(cache)) => {
                 for (i, r) in batch.iter().enumerate() {
                     let id = ChunkId(r.id);
                     let size = ByteSize(u64::from(r.size));
@@ -211,38 +217,14 @@ impl Point {
                     if !hit {
                         cache.insert(id, size);
                     }
-                    if i >= warm {
-                        self.requests += 1;
-                        self.request_bytes += u64::from(r.size);
-                        if !hit {
-                            self.misses += 1;
-                            self.miss_bytes += u64::from(r.size);
-                        }
-                    }
+                    count(i, hit, r.size);
                 }
             }
-            Engine::Belady(b) => {
+            Some(Engine::Belady(b)) => {
                 for (i, r) in batch.iter().enumerate() {
-                    let hit = b.access(r.id, r.size, r.next);
-                    if i >= warm {
-                        self.requests += 1;
-                        self.request_bytes += u64::from(r.size);
-                        if !hit {
-                            self.misses += 1;
-                            self.miss_bytes += u64::from(r.size);
-                        }
-                    }
+                    count(i, b.access(r.id, r.size, r.next), r.size);
                 }
             }
-        }
-    }
-
-    fn count(&mut self, hit: bool, size: u32) {
-        self.requests += 1;
-        self.request_bytes += u64::from(size);
-        if !hit {
-            self.misses += 1;
-            self.miss_bytes += u64::from(size);
         }
     }
 }

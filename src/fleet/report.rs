@@ -646,7 +646,11 @@ impl fmt::Display for FleetReport {
         }
         for (i, iv) in self.steady.window_hours.iter().enumerate() {
             t.row([
-                format!("window hour {} ({:.1} h)", i + 1, iv.end_s / 3600.0),
+                if self.scenario.duration < SimDuration::from_secs(3600) {
+                    format!("window ({:.1} h)", iv.end_s / 3600.0)
+                } else {
+                    format!("window hour {} ({:.1} h)", i + 1, iv.end_s / 3600.0)
+                },
                 pct(iv.l1_share()),
                 pct(iv.az_hit_rate()),
                 pct(iv.s3_share()),

@@ -283,7 +283,6 @@ impl<'a> Workload<'a> {
 
     /// Uploads, abandonments, scale-ups and worker replacements due by the end of tick `t`.
     fn world_events(&mut self, t: u64, measured: bool, batch: &mut TickBatch) {
-        let tick = t as u32;
         let end_s = (t + 1) as f64 * self.tick_secs;
         let end_ns = (end_s * 1e9) as u64;
         while let Some(u) = self.pop.uploads.get(self.next_upload) {
@@ -374,7 +373,6 @@ impl<'a> Workload<'a> {
                 self.summary.workers_replaced += 1;
             }
         }
-        let _ = tick;
     }
 
     /// Runs tick `t` (ticks count from the start of the warm-up). `measured` adds it to the summary.
