@@ -14,7 +14,7 @@
 //! `s3.max_requests_per_second`).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
@@ -35,9 +35,10 @@ use crate::sim::{AzCache, S3, Tier, worker_hit};
 use crate::units::ByteSize;
 
 /// Why an S3 read happened (the per-minute cause columns, in this order).
-pub const S3_CAUSES: [&str; 8] = [
+pub const S3_CAUSES: [&str; 9] = [
     "new function",
     "code change",
+    "model change",
     "dependency change",
     "base/runtime update",
     "salt rotation",
@@ -61,7 +62,7 @@ pub struct MinuteRow {
     pub s3_reads: u64,
     pub s3_bytes: u64,
     /// S3 reads by cause, in [`S3_CAUSES`] order.
-    pub s3_causes: [u64; 8],
+    pub s3_causes: [u64; S3_CAUSES.len()],
     /// Sum of cold-start durations, ns (mean = sum / cold_starts).
     pub cold_start_ns: u64,
     pub live_sandboxes: u64,
@@ -114,6 +115,15 @@ pub struct SampledRead {
     pub start_ns: u64,
 }
 
+/// A version's cold starts in its first minute (new functions' and deploys' floods).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Flood {
+    /// Each start's duration, in start order.
+    pub durations: Vec<SimDuration>,
+    /// The S3 GETs they made.
+    pub s3_reads: u64,
+}
+
 /// Everything the engine measured.
 #[derive(Debug, Default)]
 pub struct Measured {
@@ -123,6 +133,10 @@ pub struct Measured {
     /// Cold starts in the first minute of their version, and the others.
     pub cold_start_fresh: LogHistogram,
     pub cold_start_rest: LogHistogram,
+    /// First-minute starts of large functions' versions (`[population.large]`).
+    pub cold_start_fresh_large: LogHistogram,
+    /// Every version's first-minute starts in the window (its first flood), by version.
+    pub floods: BTreeMap<u32, Flood>,
     pub stripe_ec: LogHistogram,
     pub stripe_no_parity: LogHistogram,
     pub degraded_hits: u64,
@@ -396,25 +410,27 @@ impl<'a> Engine<'a> {
     /// Why an S3 read of `chunk` happened.
     fn s3_cause(&self, chunk: u32) -> usize {
         if self.ever_l2.get(chunk as usize).copied().unwrap_or(false) {
-            return 6;
+            return 7;
         }
         let v = self.pop.origin(chunk);
         if v == NO_VERSION {
-            return 7;
+            return 8;
         }
         let v = &self.pop.versions[v as usize];
         if v.created == SimTime::ZERO {
-            return 5;
+            return 6;
         }
         let n = v.news;
         if n & news::NEW_FUNCTION != 0 {
             0
         } else if n & news::SALT != 0 {
-            4
+            5
         } else if n & news::LAYER_UPDATE != 0 {
-            3
-        } else if n & news::DEPS != 0 && n & news::CODE == 0 {
+            4
+        } else if n & news::MODEL != 0 {
             2
+        } else if n & news::DEPS != 0 && n & news::CODE == 0 {
+            3
         } else {
             1
         }
@@ -431,7 +447,7 @@ impl<'a> Engine<'a> {
         let mut cache_lanes = [t0; 64];
         let mut lanes = [t0; 64];
         let (mut l1m, mut l1d, mut joined, mut l2h, mut s3r) = (0u64, 0u64, 0u64, 0u64, 0u64);
-        let mut causes = [0u64; 8];
+        let mut causes = [0u64; S3_CAUSES.len()];
         let redundancy = self.l2.config().redundancy;
         let throttled = self.window_start.is_some();
         let ws = self.pop.working_set(s.version);
@@ -575,6 +591,12 @@ impl<'a> Engine<'a> {
         self.measured.cold_start.record(total);
         if s.fresh {
             self.measured.cold_start_fresh.record(total);
+            if self.pop.functions[s.function as usize].large {
+                self.measured.cold_start_fresh_large.record(total);
+            }
+            let flood = self.measured.floods.entry(s.version).or_default();
+            flood.durations.push(total);
+            flood.s3_reads += s3r;
         } else {
             self.measured.cold_start_rest.record(total);
         }

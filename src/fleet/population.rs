@@ -60,13 +60,16 @@ pub mod news {
     pub const LAYER_UPDATE: u8 = 8;
     /// A salt rotation since the function's last upload: every chunk is new.
     pub const SALT: u8 = 16;
+    /// A large function's deploy shipped a new model: its whole own layer is new.
+    pub const MODEL: u8 = 32;
     /// Names, in bit order, for reports.
-    pub const NAMES: [(u8, &str); 5] = [
+    pub const NAMES: [(u8, &str); 6] = [
         (NEW_FUNCTION, "new function"),
         (CODE, "code change"),
         (DEPS, "dependency change"),
         (LAYER_UPDATE, "base/runtime update"),
         (SALT, "salt rotation"),
+        (MODEL, "model change"),
     ];
 }
 
@@ -90,6 +93,8 @@ pub struct Function {
     app_chunks: u32,
     deps_chunks: u32,
     pub first_version: u32,
+    /// Its own layer is large (`[population.large]`): a model or a big application.
+    pub large: bool,
     /// The `[[population.real]]` entry whose image it runs; `None` for a synthetic function.
     pub real: Option<u32>,
 }
@@ -152,6 +157,10 @@ pub struct PopulationSummary {
     pub readable_chunks: u32,
     pub mean_image_chunks: f64,
     pub mean_working_set_chunks: f64,
+    /// Large functions (`[population.large]`) invocable at the end of the window, and their mean
+    /// working set.
+    pub large_functions: usize,
+    pub mean_large_working_set_chunks: f64,
     /// Real images mixed in, and the functions running them (extra to `initial_functions`).
     pub real_images: usize,
     pub real_functions: usize,
@@ -400,18 +409,21 @@ impl Population {
             shares.sort_by(f64::total_cmp);
             s.unique_share_median = shares[shares.len() / 2];
         }
-        s.active_functions =
-            self.functions.iter().filter(|f| f.created <= to && f.abandoned.is_none_or(|a| a > to)).count();
-        let live: Vec<&Version> = self
+        let alive = |f: &Function| f.created <= to && f.abandoned.is_none_or(|a| a > to);
+        s.active_functions = self.functions.iter().filter(|f| alive(f)).count();
+        let live: Vec<(&Version, bool)> = self
             .latest
             .iter()
             .zip(&self.functions)
-            .filter(|(_, f)| f.created <= to && f.abandoned.is_none_or(|a| a > to))
-            .map(|(&v, _)| &self.versions[v as usize])
+            .filter(|(_, f)| alive(f))
+            .map(|(&v, f)| (&self.versions[v as usize], f.large))
             .collect();
+        let large: Vec<f64> = live.iter().filter(|(_, l)| *l).map(|(v, _)| f64::from(v.ws_len)).collect();
+        s.large_functions = large.len();
+        s.mean_large_working_set_chunks = large.iter().sum::<f64>() / large.len().max(1) as f64;
         let n = live.len().max(1) as f64;
-        s.mean_image_chunks = live.iter().map(|v| f64::from(v.image_chunks)).sum::<f64>() / n;
-        s.mean_working_set_chunks = live.iter().map(|v| f64::from(v.ws_len)).sum::<f64>() / n;
+        s.mean_image_chunks = live.iter().map(|(v, _)| f64::from(v.image_chunks)).sum::<f64>() / n;
+        s.mean_working_set_chunks = live.iter().map(|(v, _)| f64::from(v.ws_len)).sum::<f64>() / n;
         s.readable_chunks = self.chunks_by(to);
         s
     }
@@ -484,6 +496,7 @@ impl Population {
                     app_chunks: image_chunks,
                     deps_chunks: 0,
                     first_version: version,
+                    large: false,
                     real: Some(i as u32),
                 });
             }
@@ -605,9 +618,13 @@ impl Population {
         };
         let version = self.versions.len() as u32;
         let (chain, mut unique) = self.chain(sc, stack, at, version, rng);
-        let app = &sc.population.app;
-        let (app_chunks, app_hot) =
-            layer_shape(sc, app.size_median.bytes(), app.size_sigma, app.read_fraction, rng);
+        let (large, app) = (rng.random_bool(sc.population.large.share), &sc.population);
+        let (median, sigma, read) = if large {
+            (app.large.size_median, app.large.size_sigma, app.large.read_fraction)
+        } else {
+            (app.app.size_median, app.app.size_sigma, app.app.read_fraction)
+        };
+        let (app_chunks, app_hot) = layer_shape(sc, median.bytes(), sigma, read, rng);
         let first = self.fresh(app_hot, version);
         unique += app_chunks;
         let ws_start = self.ws.len() as u32;
@@ -644,6 +661,7 @@ impl Population {
             app_chunks,
             deps_chunks: self.layers[chain[2] as usize].chunks,
             first_version: version,
+            large,
             real: None,
         });
         f
@@ -693,7 +711,16 @@ impl Population {
                 (u.deps_change_fraction * f64::from(self.functions[f as usize].deps_chunks)).round() as u32;
             why |= news::DEPS;
         }
-        if rng.random_bool(u.code_change_share) && why & (news::SALT | news::LAYER_UPDATE) == 0 {
+        let fresh_top = why & (news::SALT | news::LAYER_UPDATE) != 0;
+        if func.large && !fresh_top && rng.random_bool(sc.population.large.model_change_share) {
+            // A new model: every read chunk of the own layer is new.
+            let first = self.fresh(a, version);
+            for i in 0..a {
+                self.ws[(ws_start + b + r + d + i) as usize] = first + i;
+            }
+            unique += func.app_chunks;
+            why |= news::MODEL;
+        } else if rng.random_bool(u.code_change_share) && !fresh_top {
             let z: f64 = StandardNormal.sample(rng);
             let share = (u.code_change_median * (u.code_change_sigma * z).exp()).min(1.0);
             let rewrite = stochastic_round(share * f64::from(a), rng).clamp(1, a.max(1)).min(a);
@@ -763,6 +790,7 @@ mod tests {
             let mut o: Vec<String> = [
                 "uploads.code_change_share=0.0",
                 "uploads.deps_change_share=0.0",
+                "population.large.model_change_share=0.0",
                 "world.salt_rotation=\"1000d\"",
                 "world.base_update_interval=\"1000d\"",
                 "world.runtime_update_interval=\"1000d\"",
@@ -783,6 +811,47 @@ mod tests {
         // A salt rotation every ten minutes: a deploy after it re-chunks every layer.
         let rotated = zero(&["world.salt_rotation=\"10min\""]);
         assert!(rotated < 0.8, "{rotated}");
+    }
+
+    /// A large function's new model makes its whole own layer new and nothing below it; a
+    /// code change of an ordinary function rewrites only part of it.
+    #[test]
+    fn a_new_model_rewrites_the_whole_own_layer() {
+        let sc = FleetScenario::load(
+            Some(("x", &small().to_toml())),
+            &[
+                "population.large.share=0.5".into(),
+                "population.large.model_change_share=1.0".into(),
+                "world.salt_rotation=\"1000d\"".into(),
+                "world.base_update_interval=\"1000d\"".into(),
+                "world.runtime_update_interval=\"1000d\"".into(),
+                "uploads.deps_change_share=0.0".into(),
+            ],
+        )
+        .unwrap();
+        let pop = Population::generate(&sc, 5, &[], SimDuration::from_secs(3600));
+        let mut models = 0;
+        for u in pop.uploads.iter().filter(|u| u.kind == UploadKind::Update) {
+            let f = &pop.functions[u.function as usize];
+            let v = pop.versions[u.version as usize];
+            let ws = pop.working_set(u.version);
+            let own = &ws[ws.len() - f.parts[3] as usize..];
+            let new_own = own.iter().filter(|&&c| pop.origin(c) == u.version).count();
+            let new_below =
+                ws[..ws.len() - own.len()].iter().filter(|&&c| pop.origin(c) == u.version).count();
+            assert_eq!(new_below, 0, "only the own layer changes");
+            if f.large {
+                assert!(v.news & news::MODEL != 0 && new_own == own.len(), "a model change rewrites it all");
+                models += 1;
+            } else if v.news & news::CODE != 0 {
+                assert!(new_own <= own.len());
+            }
+        }
+        assert!(models > 100, "{models} model changes");
+        let large: Vec<&Function> = pop.functions.iter().filter(|f| f.large).collect();
+        let ordinary: Vec<&Function> = pop.functions.iter().filter(|f| !f.large).collect();
+        let mean = |fs: &[&Function]| fs.iter().map(|f| f64::from(f.parts[3])).sum::<f64>() / fs.len() as f64;
+        assert!(mean(&large) > 10.0 * mean(&ordinary), "{} vs {}", mean(&large), mean(&ordinary));
     }
 
     #[test]

@@ -7,14 +7,14 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use super::engine::{Interval, Measured, MinuteRow, S3_CAUSES};
+use super::engine::{Flood, Interval, Measured, MinuteRow, S3_CAUSES};
 use super::failure::FailureRecord;
 use super::histogram::LogHistogram;
-use super::population::PopulationSummary;
+use super::population::{Population, PopulationSummary, news};
 use super::scenario::FleetScenario;
 use super::workload::WorkloadSummary;
 use crate::report::Table;
-use crate::sim::time::SimDuration;
+use crate::sim::time::{SimDuration, SimTime};
 use crate::stats::{nearest_rank, share};
 
 /// Where the chunks starts read came from (figure 7).
@@ -112,6 +112,71 @@ impl Quantiles {
     }
 }
 
+/// How many first floods the report lists, and the fewest starts that make one.
+pub const FLOODS_LISTED: usize = 5;
+const FLOOD_MIN_STARTS: usize = 3;
+
+/// A version's first minute of cold starts in the window: a new function's or a deploy's flood.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FloodRow {
+    pub function: u32,
+    pub version: u32,
+    /// When the version was uploaded, seconds from the window's start (negative: before it).
+    pub at_s: f64,
+    /// Why its new chunks are new (`news` names, joined).
+    pub why: String,
+    pub large: bool,
+    /// Its working set, and the chunks of it the version brought (no earlier image had them).
+    pub working_set_mib: f64,
+    pub new_chunks: u32,
+    pub starts: usize,
+    pub s3_reads: u64,
+    pub p50_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The [`FLOODS_LISTED`] floods of at least [`FLOOD_MIN_STARTS`] starts that sent the most reads
+/// to S3, then with the slowest start (ties: the earlier version first). Not by median start: a
+/// flood's first starts fetch the new chunks, and the starts seconds later find them in the AZ
+/// cache; and not by slowest start alone, which a start's runtime initialisation can set.
+fn costliest_floods(
+    sc: &FleetScenario,
+    pop: &Population,
+    floods: &BTreeMap<u32, Flood>,
+    from: SimTime,
+) -> Vec<FloodRow> {
+    let mut rows: Vec<FloodRow> = floods
+        .iter()
+        .filter(|(_, f)| f.durations.len() >= FLOOD_MIN_STARTS)
+        .map(|(&version, f)| {
+            let v = &pop.versions[version as usize];
+            let mut d = f.durations.clone();
+            d.sort_unstable();
+            let ws = pop.working_set(version);
+            let why: Vec<&str> =
+                news::NAMES.iter().filter(|(b, _)| v.news & b != 0).map(|(_, n)| *n).collect();
+            FloodRow {
+                function: v.function,
+                version,
+                at_s: (v.created.as_nanos() as f64 - from.as_nanos() as f64) / 1e9,
+                why: if why.is_empty() { "no new chunk".to_string() } else { why.join(", ") },
+                large: pop.functions[v.function as usize].large,
+                working_set_mib: ws.len() as f64 * sc.chunk_size.bytes() as f64 / (1u64 << 20) as f64,
+                new_chunks: ws.iter().filter(|&&c| pop.origin(c) == version).count() as u32,
+                starts: d.len(),
+                s3_reads: f.s3_reads,
+                p50_ms: d[(d.len() - 1) / 2].as_millis_f64(),
+                max_ms: d[d.len() - 1].as_millis_f64(),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.s3_reads.cmp(&a.s3_reads).then(b.max_ms.total_cmp(&a.max_ms)).then(a.version.cmp(&b.version))
+    });
+    rows.truncate(FLOODS_LISTED);
+    rows
+}
+
 /// Agent read latency (figure 11): the shares at the paper's landmarks.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AgentReads {
@@ -158,6 +223,10 @@ pub struct FleetReport {
     /// and the others.
     pub cold_start_fresh: Quantiles,
     pub cold_start_rest: Quantiles,
+    /// First-minute starts of large functions' versions (`[population.large]`).
+    pub cold_start_fresh_large: Quantiles,
+    /// The first floods of the window that went to S3 most ([`FLOODS_LISTED`]).
+    pub floods: Vec<FloodRow>,
     pub agent_read: AgentReads,
     /// Figure 9: one AZ-cache read with the configured redundancy, and the same stripe draws read
     /// without parity (all k data stripes; erasure coding only).
@@ -190,11 +259,14 @@ impl FleetReport {
     pub fn build(
         sc: &FleetScenario,
         seed: u64,
-        population: PopulationSummary,
+        pop: &Population,
         workload: WorkloadSummary,
         worker_reuse: super::worker::WorkerReuse,
         mut m: Measured,
     ) -> Self {
+        let from = SimTime::ZERO + m.warmup;
+        let population = pop.summary(sc, from, from + sc.duration);
+        let floods = costliest_floods(sc, pop, &m.floods, from);
         let az_policy_what_if = az_policies(sc, &m, seed);
         let (sizing, sizing_error, az_capacity_what_if, az_belady_hit_ratio) =
             az_sizing(sc, &workload, &mut m);
@@ -308,6 +380,8 @@ impl FleetReport {
             cold_start: Quantiles::of(&m.cold_start),
             cold_start_fresh: Quantiles::of(&m.cold_start_fresh),
             cold_start_rest: Quantiles::of(&m.cold_start_rest),
+            cold_start_fresh_large: Quantiles::of(&m.cold_start_fresh_large),
+            floods,
             agent_read,
             stripe_fetch_ec: Quantiles::of(&m.stripe_ec),
             stripe_fetch_no_parity: Quantiles::of(&m.stripe_no_parity),
@@ -356,6 +430,9 @@ impl FleetReport {
         put("s3_peak_over_median", self.s3.peak_over_median);
         for (name, q) in [
             ("cold_start", &self.cold_start),
+            ("cold_start_fresh", &self.cold_start_fresh),
+            ("cold_start_fresh_large", &self.cold_start_fresh_large),
+            ("cold_start_rest", &self.cold_start_rest),
             ("agent_read", &self.agent_read.quantiles),
             ("stripe_fetch_ec", &self.stripe_fetch_ec),
             ("stripe_fetch_no_parity", &self.stripe_fetch_no_parity),
@@ -813,6 +890,7 @@ impl fmt::Display for FleetReport {
         for (name, q) in [
             ("cold start", &self.cold_start),
             ("  first minute of a version", &self.cold_start_fresh),
+            ("    of a large function", &self.cold_start_fresh_large),
             ("  other starts", &self.cold_start_rest),
             ("agent read (fig. 11)", &self.agent_read.quantiles),
             ("AZ read, configured (fig. 9)", &self.stripe_fetch_ec),
@@ -835,6 +913,34 @@ impl fmt::Display for FleetReport {
             pct(self.agent_read.under_3_8ms),
             pct(self.agent_read.under_5_25ms)
         )?;
+        if !self.floods.is_empty() {
+            let mut t = Table::new([
+                "first floods (most S3 GETs)",
+                "uploaded",
+                "why",
+                "working set",
+                "new chunks",
+                "starts",
+                "S3 GETs",
+                "p50",
+                "max",
+            ]);
+            for r in &self.floods {
+                let large = if r.large { " (large)" } else { "" };
+                t.row([
+                    format!("function {}{large}", r.function),
+                    format!("{:.0}s", r.at_s),
+                    r.why.clone(),
+                    format!("{:.0} MiB", r.working_set_mib),
+                    r.new_chunks.to_string(),
+                    r.starts.to_string(),
+                    r.s3_reads.to_string(),
+                    ms(r.p50_ms),
+                    ms(r.max_ms),
+                ]);
+            }
+            writeln!(f, "{t}")?;
+        }
         let s3 = &self.s3;
         writeln!(
             f,

@@ -79,6 +79,8 @@ pub struct PopulationConfig {
     pub runtime: LayerLevel,
     pub deps: LayerLevel,
     pub app: AppLayer,
+    /// Large functions: a share whose own layer is a big application or model.
+    pub large: LargeFunctions,
     /// Real converted images mixed in (`[[population.real]]`; none in `paper-region`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub real: Vec<RealImageConfig>,
@@ -130,6 +132,22 @@ pub struct AppLayer {
     pub size_median: ByteSize,
     pub size_sigma: f64,
     pub read_fraction: f64,
+}
+
+/// A share of functions whose own layer is large (a model, a big application): their first
+/// starts read hundreds of MiB nobody has cached, the multi-second first flood.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LargeFunctions {
+    /// Share of functions (initial and new) that are large.
+    pub share: f64,
+    /// Their own layer's size (log-normal) and the share of it a start reads.
+    pub size_median: ByteSize,
+    pub size_sigma: f64,
+    pub read_fraction: f64,
+    /// Share of a large function's deploys that ship a new model (the whole own layer new);
+    /// the others change code as any function's do.
+    pub model_change_share: f64,
 }
 
 /// When the warm-up has reached a steady state (`fleet::steady`).
@@ -387,6 +405,10 @@ impl FleetScenario {
         }
         positive("population.app.size_sigma", p.app.size_sigma)?;
         share("population.app.read_fraction", p.app.read_fraction)?;
+        share("population.large.share", p.large.share)?;
+        positive("population.large.size_sigma", p.large.size_sigma)?;
+        share("population.large.read_fraction", p.large.read_fraction)?;
+        share("population.large.model_change_share", p.large.model_change_share)?;
         let u = &self.uploads;
         positive("uploads.new_functions_per_hour", u.new_functions_per_hour)?;
         positive("uploads.updates_per_hour", u.updates_per_hour)?;

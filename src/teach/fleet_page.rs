@@ -106,7 +106,7 @@ pub fn simulate_page(r: &FleetReport, files: Vec<String>) -> Result<Page, PlotEr
         s = s.figure(f);
     }
     Ok(Page {
-        title: format!("chunkload simulate: {} (seed {:#x})", r.scenario.name, r.seed),
+        title: format!("chunkload simulate: {} (seed {} = {:#x})", r.scenario.name, r.seed, r.seed),
         lead: vec![format!(
             "chunkload {}: {} functions on {} workers sharing an AZ cache of {} nodes; each chart beside the \
              sentence that reads it and the paper's figure it compares with.",
@@ -119,8 +119,8 @@ pub fn simulate_page(r: &FleetReport, files: Vec<String>) -> Result<Page, PlotEr
         files,
         folded: vec![Folded {
             title: format!(
-                "Seed {:#x} and the effective scenario (simulate --scenario takes it back)",
-                r.seed
+                "Seed {} = {:#x} and the effective scenario (simulate --scenario takes it back)",
+                r.seed, r.seed
             ),
             text: readable_toml(&r.scenario.to_toml()),
         }],

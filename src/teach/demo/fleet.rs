@@ -183,7 +183,14 @@ impl fmt::Display for FleetSection {
         }
         indent(f, &t.to_string())?;
         let worst = r.minutes.iter().max_by_key(|m| (m.s3_reads, std::cmp::Reverse(m.minute)));
-        if let Some(m) = worst {
+        if worst.is_some_and(|m| m.s3_reads == 0) {
+            writeln!(
+                f,
+                "   No minute needed S3: every chunk was in a worker cache or the AZ cache. The paper's median\n   \
+                 minute hits ~99.8% and ~4% of minutes fall below 99%, at cron spikes and new-function bursts;\n   \
+                 the report of `simulate` names the cause of every such minute."
+            )?;
+        } else if let Some(m) = worst {
             let causes: Vec<String> = fleet::engine::S3_CAUSES
                 .iter()
                 .zip(m.s3_causes)
