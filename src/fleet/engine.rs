@@ -298,6 +298,8 @@ impl<'a> Engine<'a> {
 
     /// One tick's starts, with the worker-cache outcome of every read (see [`WorkerCaches`](super::worker::WorkerCaches)).
     pub fn batch(&mut self, batch: &TickBatch) {
+        let memory = self.window_start.is_some() || self.memory_due(batch.tick);
+        self.l2.track_memory(memory);
         let mut at = 0;
         for s in &batch.starts {
             let n = self.pop.working_set(s.version).len();
@@ -349,6 +351,18 @@ impl<'a> Engine<'a> {
         } else {
             Verdict::KeepWarming
         }
+    }
+
+    /// Whether tick `tick` of the warm-up is within `steady.az_memory_lead` of the next check point
+    /// (where the window may start), so the AZ nodes' memory tiers are simulated.
+    fn memory_due(&self, tick: u64) -> bool {
+        let sc = self.sc;
+        let (min, check, max) =
+            (sc.ticks_in(sc.warmup), sc.ticks_in(sc.steady.check), sc.ticks_in(sc.steady.max_warmup));
+        let end = tick + 1;
+        let next = if end <= min { min } else { min + (end - min).div_ceil(check.max(1)) * check };
+        let lead = next.min(max).saturating_sub(tick).saturating_mul(sc.tick.as_nanos());
+        lead <= sc.steady.az_memory_lead.as_nanos()
     }
 
     fn l2_evictions(&self) -> u64 {

@@ -17,6 +17,7 @@ pub mod population;
 pub mod real;
 pub mod report;
 pub mod scenario;
+pub mod tiered_lru;
 pub mod worker;
 pub mod workload;
 
@@ -187,6 +188,35 @@ mod tests {
         assert!(cs[0] <= cs[1] && cs[1] <= cs[2] && (cs[1] - r.cold_start.p50_ms).abs() < 1e-9, "{cs:?}");
         assert!(bound >= r.l2.hit_rate - 1e-9 && bound <= 1.0, "Belady {bound} vs LRU-K {}", r.l2.hit_rate);
         assert_eq!(r.steady.warmup_s, 240.0);
+    }
+
+    /// Leaving the AZ nodes' memory tiers out of the early warm-up changes no hit or miss, and
+    /// memory has turned over long before the window: the window is the same as with memory
+    /// simulated from the start.
+    #[test]
+    fn the_az_memory_tiers_need_only_the_warm_ups_last_minutes() {
+        let base = ["warmup=\"6min\"", "steady.check=\"3min\"", "steady.max_warmup=\"6min\""];
+        let run_with = |lead: &str| {
+            let mut o = base.to_vec();
+            o.push(lead);
+            let mut r = run(&tiny(&o), 5);
+            r.scenario.steady.az_memory_lead = SimDuration::ZERO;
+            serde_json::to_value(&r).unwrap()
+        };
+        let late = run_with("steady.az_memory_lead=\"200s\"");
+        let always = run_with("steady.az_memory_lead=\"6min\"");
+        assert!(late["l2"]["memory_stripe_share"].as_f64().unwrap() > 0.05, "memory serves hits");
+        let differ = |a: &serde_json::Value, b: &serde_json::Value| -> Vec<String> {
+            let (a, b) = (a.as_object().unwrap(), b.as_object().unwrap());
+            a.keys().filter(|k| a[*k] != b[*k]).cloned().collect()
+        };
+        assert_eq!(differ(&late, &always), Vec::<String>::new());
+        let none = run_with("steady.az_memory_lead=\"0s\"");
+        assert!(
+            differ(&none, &always).contains(&"stripe_fetch_ec".to_string()),
+            "memory left out: slower reads"
+        );
+        assert_eq!(none["sources"], always["sources"], "never a hit more or less");
     }
 
     /// The cache-only warm-up leaves exactly the caches a priced warm-up leaves: the window that

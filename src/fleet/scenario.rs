@@ -165,6 +165,11 @@ pub struct SteadyConfig {
     pub az_hit_rate_drift: f64,
     /// Largest change of the S3 share of chunk reads.
     pub s3_share_drift: f64,
+    /// How long before each check point the warm-up simulates the AZ nodes' memory tiers (which
+    /// decide only whether a hit is served from memory or flash, and turn over in seconds under
+    /// load); before that, hits are served from flash and memory is left out. At least
+    /// `max_warmup`: memory is simulated throughout.
+    pub az_memory_lead: SimDuration,
 }
 
 /// Measuring reuse and sizing the caches the way the paper sizes them (`sim::sizing`).

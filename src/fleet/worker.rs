@@ -1,4 +1,5 @@
-//! One worker's chunk cache in the fleet: a [`WorkerCache`] over the worker's own dense ids.
+//! One worker's chunk cache in the fleet: under LRU a [`TieredLru`], else a [`WorkerCache`] over
+//! the worker's own dense ids.
 //!
 //! The caches index per-chunk state by id, so a thousand workers indexing the region's id space
 //! would cost a thousand region-sized arrays. Each worker maps region ids to local ones instead,
@@ -11,6 +12,7 @@ use rustc_hash::FxHashMap;
 use super::failure::{self, Action, TimedAction};
 use super::population::Population;
 use super::scenario::FleetScenario;
+use super::tiered_lru::{Lookup, Stage, TieredLru};
 use super::workload::{L1Outcome, TickBatch};
 use crate::cache::reuse::ReuseSampler;
 use crate::cache::{ChunkId, PolicyKind};
@@ -26,6 +28,9 @@ const WORKER_GENERATION_TAG: u64 = 0x6c31_0000_0000;
 
 /// The tag of a replaced worker's new cache: this plus the replacement's count.
 const WORKER_REPLACEMENT_TAG: u64 = 0x6c32_0000_0000;
+
+/// How many reads ahead the worker caches prefetch an entry (the bucket twice as far).
+const PREFETCH_AHEAD: usize = 4;
 
 /// A hit on a chunk admitted at most this many seconds ago is flagged `recent`: its fetch may still
 /// be in flight (an S3 GET's p99.9 is well under this), and the engine checks when it lands.
@@ -157,7 +162,20 @@ impl<'a> WorkerCaches<'a> {
             let cache = &mut self.caches[s.worker as usize];
             let at = (s.time.as_nanos() / 1_000_000_000) as u32;
             let ws = self.pop.working_set(s.version);
-            out.extend(ws.iter().map(|&c| cache.read(c, self.sc.chunk_size, at)));
+            if let WorkerL1::Lru(lru) = cache {
+                // The reads wait on memory: load each read's bucket, then its entry, ahead of it.
+                for (i, &c) in ws.iter().enumerate() {
+                    if let Some(&next) = ws.get(i + 2 * PREFETCH_AHEAD) {
+                        lru.prefetch(next, Stage::Bucket);
+                    }
+                    if let Some(&next) = ws.get(i + PREFETCH_AHEAD) {
+                        lru.prefetch(next, Stage::Entry);
+                    }
+                    out.push(WorkerL1::lru_read(lru, c, at));
+                }
+            } else {
+                out.extend(ws.iter().map(|&c| cache.read(c, self.sc.chunk_size, at)));
+            }
             let t = s.time.as_nanos();
             if t >= self.reuse_from {
                 let r = &mut self.reuse[s.worker as usize];
@@ -171,7 +189,15 @@ impl<'a> WorkerCaches<'a> {
     }
 }
 
-pub struct WorkerL1 {
+/// One worker's cache. Under LRU (the default) a [`TieredLru`]; under any other policy a
+/// [`WorkerCache`] over local ids.
+pub enum WorkerL1 {
+    Lru(TieredLru),
+    General(Box<GeneralL1>),
+}
+
+/// A [`WorkerCache`] over the worker's own dense ids.
+pub struct GeneralL1 {
     local: FxHashMap<u32, u32>,
     /// Region id of each local id (`u32::MAX` when free).
     global: Vec<u32>,
@@ -184,19 +210,59 @@ pub struct WorkerL1 {
 
 impl WorkerL1 {
     pub fn new(policy: PolicyKind, memory: ByteSize, disk: ByteSize, chunk: ByteSize, seed: u64) -> Self {
-        WorkerL1 {
+        if policy == PolicyKind::Lru {
+            let entries = |b: ByteSize| u32::try_from(b.bytes() / chunk.bytes().max(1)).unwrap_or(u32::MAX);
+            return WorkerL1::Lru(TieredLru::new(entries(memory), entries(disk)));
+        }
+        Self::general(policy, memory, disk, chunk, seed)
+    }
+
+    /// The general form, whatever the policy (the LRU form's reference in tests).
+    pub fn general(policy: PolicyKind, memory: ByteSize, disk: ByteSize, chunk: ByteSize, seed: u64) -> Self {
+        WorkerL1::General(Box::new(GeneralL1 {
             local: FxHashMap::default(),
             global: Vec::new(),
             admitted: Vec::new(),
             free: Vec::new(),
             recycle: matches!(policy, PolicyKind::Lru | PolicyKind::Fifo | PolicyKind::Random),
             cache: WorkerCache::new(policy, memory, disk, chunk, seed),
-        }
+        }))
     }
 
     /// Looks `chunk` up at second `now` of simulated time; on a miss, admits it (the fetch that
     /// follows fills the worker cache, and a read meanwhile waits for it: flagged `recent`).
+    #[inline]
     pub fn read(&mut self, chunk: u32, size: ByteSize, now: u32) -> L1Outcome {
+        match self {
+            WorkerL1::Lru(c) => Self::lru_read(c, chunk, now),
+            WorkerL1::General(g) => g.read(chunk, size, now, |a| recent(now, a)),
+        }
+    }
+
+    #[inline]
+    fn lru_read(c: &mut TieredLru, chunk: u32, now: u32) -> L1Outcome {
+        match c.read(chunk, now) {
+            Lookup::Hit { tier, admitted } => L1Outcome::Hit { tier, recent: recent(now, admitted) },
+            Lookup::Miss => L1Outcome::Miss,
+        }
+    }
+
+    /// Chunk ids this worker keeps state for (the size of its arrays).
+    pub fn ids(&self) -> usize {
+        match self {
+            WorkerL1::Lru(c) => c.len(),
+            WorkerL1::General(g) => g.global.len(),
+        }
+    }
+}
+
+/// A hit on a chunk admitted at second `admitted`, at second `now`, may find its fetch in flight.
+fn recent(now: u32, admitted: u32) -> bool {
+    u64::from(now.saturating_sub(admitted)) <= RECENT_SECS
+}
+
+impl GeneralL1 {
+    fn read(&mut self, chunk: u32, size: ByteSize, now: u32, recent: impl Fn(u32) -> bool) -> L1Outcome {
         let id = match self.local.get(&chunk) {
             Some(&l) => l,
             None => {
@@ -224,17 +290,11 @@ impl WorkerL1 {
             }
         };
         if let Some(tier) = cache.get_with(ChunkId(id), size, &mut leave) {
-            let recent = u64::from(now.saturating_sub(admitted[id as usize])) <= RECENT_SECS;
-            return L1Outcome::Hit { tier, recent };
+            return L1Outcome::Hit { tier, recent: recent(admitted[id as usize]) };
         }
         cache.insert_with(ChunkId(id), size, &mut leave);
         admitted[id as usize] = now;
         L1Outcome::Miss
-    }
-
-    /// Local ids in use (the size of this worker's arrays).
-    pub fn ids(&self) -> usize {
-        self.global.len()
     }
 }
 
@@ -246,7 +306,7 @@ mod tests {
     #[test]
     fn hits_misses_and_bounded_ids_under_lru() {
         let k = ByteSize::kib(512);
-        let mut w = WorkerL1::new(PolicyKind::Lru, ByteSize::mib(1), ByteSize::mib(2), k, 1);
+        let mut w = WorkerL1::general(PolicyKind::Lru, ByteSize::mib(1), ByteSize::mib(2), k, 1);
         let hit = |tier, recent| L1Outcome::Hit { tier, recent };
         assert_eq!(w.read(100, k, 0), L1Outcome::Miss);
         assert_eq!(
@@ -261,6 +321,22 @@ mod tests {
         assert_eq!(w.read(100, k, 60), L1Outcome::Miss, "evicted long ago");
         assert_eq!(w.read(1999, k, 100), hit(Tier::WorkerMemory, false));
         assert_eq!(w.read(1996, k, 100), hit(Tier::WorkerDisk, false));
+    }
+
+    #[test]
+    fn the_lru_form_reads_as_the_general_one() {
+        let k = ByteSize::kib(512);
+        let (m, d) = (ByteSize::mib(8), ByteSize::mib(24));
+        let mut fast = WorkerL1::new(PolicyKind::Lru, m, d, k, 1);
+        let mut general = WorkerL1::general(PolicyKind::Lru, m, d, k, 1);
+        assert!(matches!(fast, WorkerL1::Lru(_)));
+        let mut x = 12345u64;
+        for i in 0..20_000u32 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            // Skewed: low ids far more often, so every tier sees hits.
+            let c = ((x >> 33) % 97) as u32 * ((x >> 20) % 3 + 1) as u32;
+            assert_eq!(fast.read(c, k, i / 50), general.read(c, k, i / 50), "read {i}");
+        }
     }
 
     #[test]

@@ -204,6 +204,8 @@ struct Node {
     stats: NodeStats,
     /// Node-local ids handed out so far (kept across resets: the placement keeps them).
     locals: u32,
+    /// Whether the memory tier is simulated (see [`AzCache::track_memory`]).
+    memory_on: bool,
 }
 
 impl Node {
@@ -217,13 +219,22 @@ impl Node {
             flash: BoundedCache::with_policy(config.policy, flash, piece, seed(1)),
             stats: NodeStats { live: true, ..NodeStats::default() },
             locals: 0,
+            memory_on: true,
         }
     }
 
     /// Empties the node, keeping its counters and its local ids.
     fn reset(&mut self, config: &AzConfig, node: usize, live: bool) {
         let stats = NodeStats { live, resets: self.stats.resets + 1, ..self.stats };
-        *self = Node { stats, locals: self.locals, ..Node::new(config, node) };
+        *self = Node { stats, locals: self.locals, memory_on: self.memory_on, ..Node::new(config, node) };
+    }
+
+    /// Starts or stops simulating the memory tier; stopped, it is emptied.
+    fn track_memory(&mut self, config: &AzConfig, node: usize, on: bool) {
+        if !on && self.memory_on {
+            self.memory = Node::new(config, node).memory;
+        }
+        self.memory_on = on;
     }
 
     /// A new local id, for a piece just placed here.
@@ -242,6 +253,9 @@ impl Node {
         }
         self.stats.hits += 1;
         self.stats.hit_bytes.0 += size.bytes();
+        if !self.memory_on {
+            return Some(false);
+        }
         let in_memory = self.memory.get(id, size);
         if in_memory {
             self.stats.memory_hits += 1;
@@ -256,7 +270,7 @@ impl Node {
         if self.flash.contains(id) {
             return false;
         }
-        let Node { memory, flash, stats, .. } = self;
+        let Node { memory, flash, stats, memory_on, .. } = self;
         let stored = flash.insert_with(id, size, |victim, freed| {
             memory.remove(victim);
             stats.evictions += 1;
@@ -264,7 +278,9 @@ impl Node {
         });
         if stored {
             stats.insertions += 1;
-            memory.insert(id, size);
+            if *memory_on {
+                memory.insert(id, size);
+            }
         }
         stored
     }
@@ -327,6 +343,17 @@ impl AzCache {
         self.slots(chunk).iter().filter(|s| s.node != NO_NODE).map(|s| NodeId(s.node)).collect()
     }
 
+    /// Starts (`true`, the default) or stops simulating the nodes' memory tiers; stopped, they are
+    /// emptied and every hit is served from flash. Memory holds copies of flash-resident pieces,
+    /// so whether it is simulated changes which tier serves a hit (its latency), never whether a
+    /// read hits nor anything the flash tiers do: a warm-up can leave memory out until shortly
+    /// before its state matters, since it turns over in seconds under load.
+    pub fn track_memory(&mut self, on: bool) {
+        for (n, node) in self.nodes.iter_mut().enumerate() {
+            node.track_memory(&self.config, n, on);
+        }
+    }
+
     /// Starts loading `chunk`'s placement row; call a little before [`prefetch`](Self::prefetch).
     #[inline]
     pub fn prefetch_placement(&self, chunk: ChunkId) {
@@ -340,7 +367,9 @@ impl AzCache {
         for s in self.slots(chunk) {
             if let Some(n) = self.nodes.get(s.node as usize) {
                 n.flash.prefetch(ChunkId(s.local));
-                n.memory.prefetch(ChunkId(s.local));
+                if n.memory_on {
+                    n.memory.prefetch(ChunkId(s.local));
+                }
             }
         }
     }
