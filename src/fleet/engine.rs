@@ -107,6 +107,7 @@ impl Interval {
 /// One AZ-cache request of the sample the policy what-if replays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SampledRead {
+    /// The chunk (the policy what-if renumbers the sample's chunks densely, in place).
     pub chunk: u32,
     /// Its place in the start's reads (from 0): how many S3 GETs can be ahead of it on the
     /// start's lanes.

@@ -267,7 +267,8 @@ impl FleetReport {
         let from = SimTime::ZERO + m.warmup;
         let population = pop.summary(sc, from, from + sc.duration);
         let floods = costliest_floods(sc, pop, &m.floods, from);
-        let az_policy_what_if = az_policies(sc, &m, seed);
+        let sample = std::mem::take(&mut m.l2_sample);
+        let az_policy_what_if = az_policies(sc, &m, sample, seed);
         let (sizing, sizing_error, az_capacity_what_if, az_belady_hit_ratio) =
             az_sizing(sc, &workload, &mut m);
         let sum = |f: fn(&MinuteRow) -> u64| m.minutes.iter().map(f).sum::<u64>();
@@ -549,30 +550,33 @@ impl FleetReport {
 /// misses of one chunk all miss, much as in the run. Sampled counts: every policy
 /// sees the same sample, so their differences are the policies'. The configured policy's row
 /// checks the scaling against the full run.
-fn az_policies(sc: &FleetScenario, m: &Measured, seed: u64) -> Vec<PolicyWhatIf> {
+fn az_policies(
+    sc: &FleetScenario,
+    m: &Measured,
+    mut sample: Vec<super::engine::SampledRead>,
+    seed: u64,
+) -> Vec<PolicyWhatIf> {
     use crate::cache::{ChunkId, PolicyKind};
     use crate::sim::AzCache;
-    if m.l2_sample.is_empty() {
+    if sample.is_empty() {
         return Vec::new();
     }
     let mut kinds = vec![PolicyKind::Lru, PolicyKind::LruK { k: PolicyKind::DEFAULT_K }, PolicyKind::S3Fifo];
     if !kinds.contains(&sc.l2.policy) {
         kinds.push(sc.l2.policy);
     }
-    // Dense ids for the sampled chunks: the replays' arrays are then the sample's size.
+    // Dense ids for the sampled chunks, in place (a day's sample is gigabytes): the replays'
+    // arrays are then the sample's size.
     let mut dense = rustc_hash::FxHashMap::default();
+    for r in &mut sample {
+        let next = dense.len() as u32;
+        r.chunk = *dense.entry(r.chunk).or_insert(next);
+    }
+    drop(dense);
     let s3 = sc.latency.s3_get.quantile(0.5).as_nanos();
     let lanes = sc.start.read_parallelism.max(1) as u64;
-    // (dense id, request time, when a miss lands).
-    let stream: Vec<(u32, u64, u64)> = m
-        .l2_sample
-        .iter()
-        .map(|r| {
-            let next = dense.len() as u32;
-            let lands = r.start_ns + (u64::from(r.read) / lanes + 1) * s3;
-            (*dense.entry(r.chunk).or_insert(next), r.start_ns, lands)
-        })
-        .collect();
+    // When a miss of `r` lands.
+    let lands = |r: &super::engine::SampledRead| r.start_ns + (u64::from(r.read) / lanes + 1) * s3;
     let mut runs: Vec<u64> = m.minutes.iter().map(|r| r.cron_runs).collect();
     runs.sort_unstable();
     let median = runs.get(runs.len() / 2).copied().unwrap_or(0).max(1);
@@ -590,7 +594,8 @@ fn az_policies(sc: &FleetScenario, m: &Measured, seed: u64) -> Vec<PolicyWhatIf>
         // (hits, requests): cron-spike minutes, other minutes.
         let mut counts = [(0u64, 0u64); 2];
         let mut pending = std::collections::BinaryHeap::new();
-        for &(id, t, lands) in &stream {
+        for r in &sample {
+            let (id, t) = (r.chunk, r.start_ns);
             while let Some(&std::cmp::Reverse((at, p))) = pending.peek() {
                 if at > t {
                     break;
@@ -600,7 +605,7 @@ fn az_policies(sc: &FleetScenario, m: &Measured, seed: u64) -> Vec<PolicyWhatIf>
             }
             let look = az.get(ChunkId(id), chunk);
             if !look.hit {
-                pending.push(std::cmp::Reverse((lands, id)));
+                pending.push(std::cmp::Reverse((lands(r), id)));
             } else if look.stripes_present < stripes && sc.l2_read_repair {
                 az.put(ChunkId(id), chunk);
             }
