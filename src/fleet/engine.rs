@@ -1,6 +1,6 @@
 //! The cache side of the fleet: every cold start's chunk reads through its worker's cache (L1),
-//! the AZ cache (L2) and S3, in start-time order; during the measured window, priced by the tier
-//! latency model.
+//! the AZ cache (L2) and S3, in start-time order; during the measured window, handed over to
+//! [`pricing`](super::pricing) with what each read hit.
 //!
 //! Cache state and timing are kept apart, so that the warm-up can run as a cache-only pass that
 //! leaves exactly the caches a fully priced warm-up would. A start's cache operations happen in
@@ -8,30 +8,29 @@
 //! outstanding read; the S3 draws come from their own stream, drawn in both passes), so the AZ
 //! cache's state never depends on a latency draw: an S3 miss is written into the AZ cache when its
 //! GET lands, and starts that miss the same chunk meanwhile go to S3 too. In the measured window
-//! each read is then priced over the start's read lanes: a worker-cache hit (memory or disk), a
-//! wait for a fetch another start on the same worker has in flight, an AZ-cache read (the k-th
-//! fastest of the stripes present, from node memory or flash), or the S3 GET (throttled beyond
-//! `s3.max_requests_per_second`).
+//! each read is then priced over the start's read lanes (by [`Pricer`](super::pricing::Pricer),
+//! on a thread of its own): a worker-cache hit (memory or disk), a wait for a fetch another start
+//! on the same worker has in flight, an AZ-cache read (the k-th fastest of the stripes present,
+//! from node memory or flash), or the S3 GET (throttled beyond `s3.max_requests_per_second`).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap};
 
 use rand_chacha::ChaCha8Rng;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::failure::{self, FailureRecord, TimedAction};
 use super::histogram::LogHistogram;
 use super::population::{NO_VERSION, Population, news};
+use super::pricing::{Priced, PricedMeasured, PricedStart, ReadOutcome, Served};
 use super::scenario::FleetScenario;
 use super::workload::{ColdStart, L1Outcome, TickBatch};
 use crate::cache::reuse::{HASH_MODULUS, ReuseConfig, ReuseSampler, sample_hash};
 use crate::cache::{ChunkId, belady};
 use crate::sim::rng::stream;
 use crate::sim::s3::S3Get;
-use crate::sim::tier::az_read_tiered;
 use crate::sim::time::{SimDuration, SimTime};
-use crate::sim::{AzCache, S3, Tier, worker_hit};
+use crate::sim::{AzCache, S3, Tier};
 use crate::units::ByteSize;
 
 /// Why an S3 read happened (the per-minute cause columns, in this order).
@@ -168,6 +167,24 @@ pub struct Measured {
     pub steady: bool,
 }
 
+impl Measured {
+    /// Takes in what pricing measured.
+    pub fn absorb(&mut self, p: PricedMeasured) {
+        for (row, (joined, ns)) in self.minutes.iter_mut().zip(p.joined.into_iter().zip(p.cold_start_ns)) {
+            row.l1_joined = joined;
+            row.cold_start_ns = ns;
+        }
+        self.agent_read = p.agent_read;
+        self.cold_start = p.cold_start;
+        self.cold_start_fresh = p.cold_start_fresh;
+        self.cold_start_rest = p.cold_start_rest;
+        self.cold_start_fresh_large = p.cold_start_fresh_large;
+        self.floods = p.floods;
+        self.stripe_ec = p.stripe_ec;
+        self.stripe_no_parity = p.stripe_no_parity;
+    }
+}
+
 /// What the engine tells the workload at the end of a check interval of the warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -183,17 +200,14 @@ pub struct Engine<'a> {
     /// `(time ns, chunk)` of AZ-cache writes not landed yet.
     pending: BinaryHeap<Reverse<(u64, u32)>>,
     s3: S3,
-    /// Latency draws (window only) and S3 draws (both passes).
-    rng: ChaCha8Rng,
+    /// S3 draws (both passes: they set when a miss is written into the AZ cache).
     s3_rng: ChaCha8Rng,
     actions: Vec<TimedAction>,
     next_action: usize,
     window_start: Option<SimTime>,
     chunk: ByteSize,
-    decrypt: SimDuration,
-    /// `(worker, chunk)` -> when its in-flight fetch lands (window only), with an expiry queue.
-    in_flight: FxHashMap<(u32, u32), u64>,
-    in_flight_order: VecDeque<(u64, u32, u32)>,
+    /// What this batch's priced starts read, for [`Pricer`](super::pricing::Pricer).
+    priced: Priced,
     /// Per chunk id: ever written into the AZ cache (a later miss is a capacity miss).
     ever_l2: Vec<bool>,
     /// Every AZ-cache request, for Belady's bound (`l2_belady` only), and how many came before
@@ -207,7 +221,6 @@ pub struct Engine<'a> {
     /// Price the warm-up's reads too (only to test that the cache-only warm-up leaves the same
     /// caches); its draws never reach the window's, which starts its latency stream afresh.
     price_warmup: bool,
-    seed: u64,
     /// From this time on, AZ-cache requests go to `l2_reuse`.
     reuse_from: u64,
     l2_reuse: ReuseSampler,
@@ -244,15 +257,12 @@ impl<'a> Engine<'a> {
             l2: AzCache::new(az),
             pending: BinaryHeap::new(),
             s3: S3::limited(sc.latency.s3_get, sc.s3.max_requests_per_second),
-            rng: stream(seed, "latency"),
             s3_rng: stream(seed, "s3"),
             actions: Vec::new(),
             next_action: 0,
             window_start: None,
             chunk,
-            decrypt: sc.latency.decrypt_time(chunk.bytes()),
-            in_flight: FxHashMap::default(),
-            in_flight_order: VecDeque::new(),
+            priced: Priced::default(),
             ever_l2: Vec::new(),
             l2_requests: Vec::new(),
             l2_warmup_requests: 0,
@@ -260,7 +270,6 @@ impl<'a> Engine<'a> {
             previous: None,
             evictions_before: 0,
             price_warmup: false,
-            seed,
             reuse_from: reuse_from(sc).as_nanos(),
             l2_reuse: reuse_sampler(sc, seed, "reuse.l2"),
             sample_seed: crate::sim::rng::seed_for(seed, "sample.l2"),
@@ -284,11 +293,6 @@ impl<'a> Engine<'a> {
             (0..minutes).map(|m| MinuteRow { minute: m, ..MinuteRow::default() }).collect();
         self.measured.warmup = at.saturating_duration_since(SimTime::ZERO);
         self.l2_warmup_requests = self.l2_requests.len();
-        // The window's draws start afresh whether or not the warm-up was priced, and fetches in
-        // flight at the boundary are forgotten, so both kinds of warm-up give the same window.
-        self.rng = stream(self.seed, "latency");
-        self.in_flight.clear();
-        self.in_flight_order.clear();
     }
 
     /// Starts the window at time zero (no warm-up at all).
@@ -298,7 +302,8 @@ impl<'a> Engine<'a> {
     }
 
     /// One tick's starts, with the worker-cache outcome of every read (see [`WorkerCaches`](super::worker::WorkerCaches)).
-    pub fn batch(&mut self, batch: &TickBatch) {
+    /// In the window (or a priced warm-up), what the starts read, for pricing.
+    pub fn batch(&mut self, batch: &TickBatch) -> Option<Priced> {
         let memory = self.window_start.is_some() || self.memory_due(batch.tick);
         self.l2.track_memory(memory);
         let mut at = 0;
@@ -313,16 +318,15 @@ impl<'a> Engine<'a> {
             row.live_sandboxes = batch.live_sandboxes;
             row.cron_runs += batch.cron_runs;
         }
-        let horizon = end.as_nanos().saturating_sub(crate::fleet::worker::RECENT_SECS * 1_000_000_000);
-        while let Some(&(ready, w, c)) = self.in_flight_order.front() {
-            if ready > horizon {
-                break;
-            }
-            self.in_flight_order.pop_front();
-            if self.in_flight.get(&(w, c)) == Some(&ready) {
-                self.in_flight.remove(&(w, c));
-            }
+        if self.window_start.is_none() && !self.price_warmup {
+            return None;
         }
+        let mut priced = std::mem::take(&mut self.priced);
+        priced.end_ns = end.as_nanos();
+        priced.window_start_ns = self.window_start.map(SimTime::as_nanos);
+        self.priced.starts = Vec::with_capacity(priced.starts.len());
+        self.priced.reads = Vec::with_capacity(priced.reads.len());
+        Some(priced)
     }
 
     /// The end of a check interval of the warm-up, at `end`: whether the figures have stopped
@@ -458,14 +462,24 @@ impl<'a> Engine<'a> {
         let priced = record || self.price_warmup;
         let lanes_n = self.sc.start.read_parallelism;
         let t0 = s.time.as_nanos();
-        // Cache time per lane (advances by S3 GETs only) and, in the window, priced time.
+        // Cache time per lane: advances by S3 GETs only.
         let mut cache_lanes = [t0; 64];
-        let mut lanes = [t0; 64];
-        let (mut l1m, mut l1d, mut joined, mut l2h, mut s3r) = (0u64, 0u64, 0u64, 0u64, 0u64);
+        let (mut l1m, mut l1d, mut l2h, mut s3r) = (0u64, 0u64, 0u64, 0u64);
         let mut causes = [0u64; S3_CAUSES.len()];
         let redundancy = self.l2.config().redundancy;
         let throttled = self.window_start.is_some();
         let ws = self.pop.working_set(s.version);
+        if priced {
+            self.priced.starts.push(PricedStart {
+                time_ns: t0,
+                worker: s.worker,
+                version: s.version,
+                function: s.function,
+                fresh: s.fresh,
+                minute: minute.map(|m| m as u32),
+                reads: ws.len() as u32,
+            });
+        }
         // The AZ cache's state for the start's worker-cache misses is mostly not in the CPU's
         // caches: load every miss's placement row now, and each miss's node records one miss
         // ahead, so the loads overlap instead of queueing behind each lookup.
@@ -484,12 +498,6 @@ impl<'a> Engine<'a> {
         let mut next_miss = 1;
         for (i, (&c, &outcome)) in ws.iter().zip(l1).enumerate() {
             let ci = (0..lanes_n).min_by_key(|&k| cache_lanes[k]).expect("at least one lane");
-            let li = (0..lanes_n).min_by_key(|&k| lanes[k]).expect("at least one lane");
-            let now = lanes[li];
-            let mut d = SimDuration::ZERO;
-            if priced {
-                d += self.sc.latency.agent_overhead.sample(&mut self.rng);
-            }
             match outcome {
                 L1Outcome::Hit { tier, recent } => {
                     if tier == Tier::WorkerDisk {
@@ -498,21 +506,9 @@ impl<'a> Engine<'a> {
                         l1m += 1;
                     }
                     if priced {
-                        let ready = if recent { self.in_flight.get(&(s.worker, c)).copied() } else { None };
-                        match ready {
-                            Some(ready) if ready > now => {
-                                d += SimDuration::from_nanos(ready - now);
-                                joined += 1;
-                            }
-                            _ => {
-                                d += worker_hit(
-                                    tier,
-                                    &self.sc.latency.l1_hit,
-                                    &self.sc.l1.disk_hit,
-                                    &mut self.rng,
-                                )
-                            }
-                        }
+                        self.priced
+                            .reads
+                            .push(ReadOutcome { chunk: c, served: Served::Worker { tier, recent } });
                     }
                 }
                 L1Outcome::Miss => {
@@ -539,26 +535,15 @@ impl<'a> Engine<'a> {
                             self.l2.put(ChunkId(c), self.chunk);
                             self.measured.repairs += 1;
                         }
-                        if priced {
-                            let read = az_read_tiered(
-                                &self.sc.latency.az_stripe,
-                                &self.sc.l2.flash_read,
-                                redundancy,
-                                &look,
-                                &mut self.rng,
-                            );
-                            if record {
-                                if let Some(no_parity) = read.no_parity {
-                                    self.measured.stripe_no_parity.record(no_parity);
-                                }
-                                self.measured.stripe_ec.record(read.latency);
-                                self.measured.l2_memory_stripes += look.memory_hits as u64;
-                                self.measured.l2_stripes += look.stripes_present as u64;
-                                if look.stripes_present < redundancy.stripes() {
-                                    self.measured.degraded_hits += 1;
-                                }
+                        if record {
+                            self.measured.l2_memory_stripes += look.memory_hits as u64;
+                            self.measured.l2_stripes += look.stripes_present as u64;
+                            if look.stripes_present < redundancy.stripes() {
+                                self.measured.degraded_hits += 1;
                             }
-                            d += read.latency + self.decrypt;
+                        }
+                        if priced {
+                            self.priced.reads.push(ReadOutcome::az(c, &look));
                         }
                         l2h += 1;
                     } else {
@@ -574,22 +559,13 @@ impl<'a> Engine<'a> {
                             self.measured.throttle_wait.record(get.throttled);
                         }
                         if priced {
-                            d += get.total() + self.decrypt;
+                            self.priced
+                                .reads
+                                .push(ReadOutcome { chunk: c, served: Served::S3 { total: get.total() } });
                         }
                         s3r += 1;
                     }
-                    if priced {
-                        let ready = now + d.as_nanos();
-                        self.in_flight.insert((s.worker, c), ready);
-                        self.in_flight_order.push_back((ready, s.worker, c));
-                    }
                 }
-            }
-            if priced {
-                lanes[li] = now + d.as_nanos();
-            }
-            if record {
-                self.measured.agent_read.record(d);
             }
         }
         let cur = &mut self.current;
@@ -597,36 +573,17 @@ impl<'a> Engine<'a> {
         cur.l1 += l1m + l1d;
         cur.l2_hits += l2h;
         cur.s3 += s3r;
-        if !priced {
-            return;
-        }
-        let loaded = lanes[..lanes_n].iter().copied().max().unwrap_or(t0) - t0;
-        let total = SimDuration::from_nanos(loaded) + self.sc.start.init.sample(&mut self.rng);
         let Some(m) = minute else { return };
-        self.measured.cold_start.record(total);
-        if s.fresh {
-            self.measured.cold_start_fresh.record(total);
-            if self.pop.functions[s.function as usize].large {
-                self.measured.cold_start_fresh_large.record(total);
-            }
-            let flood = self.measured.floods.entry(s.version).or_default();
-            flood.durations.push(total);
-            flood.s3_reads += s3r;
-        } else {
-            self.measured.cold_start_rest.record(total);
-        }
         let row = &mut self.measured.minutes[m];
         row.cold_starts += 1;
         row.fresh_starts += u64::from(s.fresh);
         row.l1_memory += l1m;
         row.l1_disk += l1d;
-        row.l1_joined += joined;
         row.l2_hits += l2h;
         row.s3_reads += s3r;
         row.s3_bytes += s3r * self.chunk.bytes();
         for (a, b) in row.s3_causes.iter_mut().zip(causes) {
             *a += b;
         }
-        row.cold_start_ns += total.as_nanos();
     }
 }

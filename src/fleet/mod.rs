@@ -1,10 +1,13 @@
 //! The fleet model: many functions, many workers, one AZ cache and S3, over simulated hours.
 //!
 //! [`run`] is pure and deterministic: a scenario and a seed give the same [`FleetReport`] every
-//! time. Two stages run on two threads: the workload ([`workload`]: which sandboxes start where,
-//! tick by tick) and the worker caches ([`worker`]: which reads hit L1) feed the engine
-//! ([`engine`]: the misses through L2 and S3, and every read's latency). Neither of the first two
-//! depends on what comes after, so the pipeline changes nothing but speed.
+//! time. Its stages run as a pipeline on four threads: the workload ([`workload`]: which sandboxes
+//! start where, tick by tick) and the worker caches ([`worker`]: which reads hit L1) feed the
+//! engine ([`engine`]: the misses through L2 and S3), which feeds pricing ([`pricing`]: every
+//! read's latency, in the window); each worker's request stream is sampled on the side
+//! ([`worker_reuse`]). No stage depends on what comes after it, so the pipeline changes nothing
+//! but speed: the workload's thread sets the pace of the warm-up, the engine's that of the window,
+//! and the other two fill the core that leaves free.
 //! docs/fleet-model.md describes the model and how close it lands to the paper.
 
 pub mod engine;
@@ -14,11 +17,13 @@ pub mod plots;
 
 pub mod popularity;
 pub mod population;
+pub mod pricing;
 pub mod real;
 pub mod report;
 pub mod scenario;
 pub mod tiered_lru;
 pub mod worker;
+pub mod worker_reuse;
 pub mod workload;
 
 use std::sync::mpsc;
@@ -76,8 +81,26 @@ fn run_inner(
     let tick_s = sc.tick.as_secs_f64();
     let (tx, rx) = mpsc::sync_channel::<(workload::TickBatch, bool)>(64);
     let (vtx, vrx) = mpsc::channel::<engine::Verdict>();
-    let ((workload_summary, worker_reuse), measured) = std::thread::scope(|s| {
+    let (stx, srx) = mpsc::sync_channel::<Vec<workload::ColdStart>>(64);
+    let (ptx, prx) = mpsc::sync_channel::<pricing::Priced>(64);
+    let (workload_summary, worker_reuse, measured) = std::thread::scope(|s| {
         let pop = &pop;
+        let streams = worker_reuse::WorkerStreams::new(sc, pop, seed);
+        let streams_from = streams.from_ns();
+        let reuse = s.spawn(move || {
+            let mut streams = streams;
+            for starts in srx {
+                streams.record(&starts);
+            }
+            streams.reuse()
+        });
+        let pricer = s.spawn(move || {
+            let mut pricer = pricing::Pricer::new(sc, pop, seed);
+            for priced in prx {
+                pricer.batch(&priced);
+            }
+            pricer.measured
+        });
         let producer = s.spawn(move || {
             let mut w = workload::Workload::new(sc, pop, seed);
             let mut l1 = worker::WorkerCaches::new(sc, pop, seed);
@@ -96,6 +119,11 @@ fn run_inner(
                 let measured = window.is_some_and(|w0| t >= w0);
                 let mut batch = w.tick(t, measured);
                 l1.fill(&mut batch);
+                if batch.starts.last().is_some_and(|s| s.time.as_nanos() >= streams_from)
+                    && stx.send(batch.starts.clone()).is_err()
+                {
+                    break;
+                }
                 t += 1;
                 let boundary = window.is_none() && t >= min && ((t - min).is_multiple_of(check) || t >= max);
                 if tx.send((batch, boundary)).is_err() {
@@ -115,7 +143,8 @@ fn run_inner(
                     progress(t as f64 * tick_s, window.is_some());
                 }
             }
-            (w.summary, l1.reuse())
+            drop(stx);
+            w.summary
         });
         let mut engine = engine::Engine::new(sc, pop, seed);
         if price_warmup {
@@ -125,7 +154,11 @@ fn run_inner(
             engine.start_window_now();
         }
         for (batch, boundary) in rx {
-            engine.batch(&batch);
+            if let Some(priced) = engine.batch(&batch)
+                && ptx.send(priced).is_err()
+            {
+                break;
+            }
             if boundary {
                 let end = sim::time::SimTime::from_nanos((batch.tick + 1) * sc.tick.as_nanos());
                 if vtx.send(engine.check(end)).is_err() {
@@ -133,8 +166,11 @@ fn run_inner(
                 }
             }
         }
-        let measured = engine.finish();
-        (producer.join().expect("the workload thread does not panic"), measured)
+        drop(ptx);
+        let mut measured = engine.finish();
+        measured.absorb(pricer.join().expect("the pricing thread does not panic"));
+        let summary = producer.join().expect("the workload thread does not panic");
+        (summary, reuse.join().expect("the worker streams' thread does not panic"), measured)
     });
     FleetReport::build(sc, seed, &pop, workload_summary, worker_reuse, measured)
 }

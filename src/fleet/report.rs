@@ -248,7 +248,7 @@ pub struct FleetReport {
     /// in all minutes of the window, in its cron-spike minutes and in the others.
     pub az_policy_what_if: Vec<PolicyWhatIf>,
     /// The worker caches at other capacities and Belady's bound, from their measured reuse.
-    pub worker_reuse: super::worker::WorkerReuse,
+    pub worker_reuse: super::worker_reuse::WorkerReuse,
     /// Worker-cache hits that waited for a fetch in flight on the same worker.
     pub l1_joined: u64,
     pub minutes: Vec<MinuteRow>,
@@ -261,7 +261,7 @@ impl FleetReport {
         seed: u64,
         pop: &Population,
         workload: WorkloadSummary,
-        worker_reuse: super::worker::WorkerReuse,
+        worker_reuse: super::worker_reuse::WorkerReuse,
         mut m: Measured,
     ) -> Self {
         let from = SimTime::ZERO + m.warmup;

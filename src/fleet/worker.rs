@@ -14,7 +14,6 @@ use super::population::Population;
 use super::scenario::FleetScenario;
 use super::tiered_lru::{Lookup, Stage, TieredLru};
 use super::workload::{L1Outcome, TickBatch};
-use crate::cache::reuse::ReuseSampler;
 use crate::cache::{ChunkId, PolicyKind};
 use crate::sim::WorkerCache;
 use crate::sim::rng::derive;
@@ -48,74 +47,12 @@ pub struct WorkerCaches<'a> {
     resets: Vec<TimedAction>,
     next_reset: usize,
     replacements: u64,
-    /// Each worker's request stream, sampled (as the AZ cache's, from the same time on): the
-    /// worker cache's miss-ratio curve and Belady's bound.
-    reuse: Vec<ReuseSampler>,
-    reuse_from: u64,
-}
-
-/// The worker caches' reuse, measured: what other sizes and the optimal policy would have done.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct WorkerReuse {
-    /// `(capacity as a multiple of the configured one, LRU hit ratio)`, every worker's sampled
-    /// stream through an LRU of that many chunks, weighted by its requests.
-    pub lru_at: Vec<(f64, f64)>,
-    /// Belady's MIN at the configured capacity, the same way.
-    pub belady_hit_ratio: f64,
-    /// Share of requests that were a worker's first reference to the chunk (no capacity helps).
-    pub first_reference_share: f64,
-    pub sampled_requests: u64,
 }
 
 impl<'a> WorkerCaches<'a> {
     pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
         let resets = Vec::new();
-        let reuse = (0..sc.placement.workers)
-            .map(|w| super::engine::reuse_sampler(sc, seed, &format!("reuse.l1.{w}")))
-            .collect();
-        WorkerCaches {
-            sc,
-            pop,
-            seed,
-            caches: Self::fresh(sc, seed),
-            resets,
-            next_reset: 0,
-            replacements: 0,
-            reuse,
-            reuse_from: super::engine::reuse_from(sc).as_nanos(),
-        }
-    }
-
-    /// The worker caches' miss-ratio curves and Belady's bound, from the sampled streams. On this
-    /// (the workload's) thread, while the engine finishes on the other: not on rayon's pool, whose
-    /// threads may be the very ones waiting for this run (the demo runs two fleets under
-    /// `rayon::join`).
-    pub fn reuse(&self) -> WorkerReuse {
-        let l1 = &self.sc.l1;
-        let capacity =
-            (l1.memory_capacity.bytes() + l1.disk_capacity.bytes()) / self.sc.chunk_size.bytes().max(1);
-        let factors = [0.25, 0.5, 1.0, 2.0, 4.0];
-        let per: Vec<(f64, Vec<f64>, f64, f64, u64)> = self
-            .reuse
-            .iter()
-            .map(|r| {
-                let n = r.requests() as f64;
-                let lru = factors.iter().map(|f| r.hit_ratio((capacity as f64 * f) as u64) * n).collect();
-                let min = r.belady_hit_ratio(capacity).unwrap_or(0.0) * n;
-                (n, lru, min, r.first_reference_share() * n, r.sampled_requests())
-            })
-            .collect();
-        let total: f64 = per.iter().map(|p| p.0).sum::<f64>().max(1.0);
-        WorkerReuse {
-            lru_at: factors
-                .iter()
-                .enumerate()
-                .map(|(i, &f)| (f, per.iter().map(|p| p.1[i]).sum::<f64>() / total))
-                .collect(),
-            belady_hit_ratio: per.iter().map(|p| p.2).sum::<f64>() / total,
-            first_reference_share: per.iter().map(|p| p.3).sum::<f64>() / total,
-            sampled_requests: per.iter().map(|p| p.4).sum(),
-        }
+        WorkerCaches { sc, pop, seed, caches: Self::fresh(sc, seed), resets, next_reset: 0, replacements: 0 }
     }
 
     fn fresh(sc: &FleetScenario, seed: u64) -> Vec<WorkerL1> {
@@ -175,14 +112,6 @@ impl<'a> WorkerCaches<'a> {
                 }
             } else {
                 out.extend(ws.iter().map(|&c| cache.read(c, self.sc.chunk_size, at)));
-            }
-            let t = s.time.as_nanos();
-            if t >= self.reuse_from {
-                let r = &mut self.reuse[s.worker as usize];
-                let bytes = self.sc.chunk_size.bytes() as u32;
-                for &c in ws {
-                    r.record(t, c, bytes);
-                }
             }
         }
         batch.l1 = out;

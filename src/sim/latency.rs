@@ -65,11 +65,15 @@ impl LatencyDist {
 
     /// One draw. Deterministic given the generator's state.
     pub fn sample(&self, rng: &mut ChaCha8Rng) -> SimDuration {
+        self.sampler().sample(rng)
+    }
+
+    /// The distribution ready to draw from many times: its parameters worked out once.
+    pub fn sampler(&self) -> Sampler {
         match *self {
-            LatencyDist::Fixed(d) => d,
+            LatencyDist::Fixed(d) => Sampler::Fixed(d),
             LatencyDist::LogNormal { median, p999 } => {
-                let z: f64 = StandardNormal.sample(rng);
-                SimDuration::from_nanos_f64(median.as_nanos_f64() * (sigma(median, p999) * z).exp())
+                Sampler::LogNormal { median_ns: median.as_nanos_f64(), sigma: sigma(median, p999) }
             }
         }
     }
@@ -99,6 +103,35 @@ impl LatencyDist {
             }
             LatencyDist::LogNormal { .. } => Ok(()),
         }
+    }
+}
+
+/// A [`LatencyDist`] with its log-normal's sigma computed once: the fleet draws hundreds of millions
+/// of latencies an hour, and a logarithm per draw was a fifth of the cost of one. Draws exactly as
+/// [`LatencyDist::sample`] does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sampler {
+    Fixed(SimDuration),
+    LogNormal { median_ns: f64, sigma: f64 },
+}
+
+impl Sampler {
+    /// One draw. Deterministic given the generator's state.
+    #[inline]
+    pub fn sample(&self, rng: &mut ChaCha8Rng) -> SimDuration {
+        match *self {
+            Sampler::Fixed(d) => d,
+            Sampler::LogNormal { median_ns, sigma } => {
+                let z: f64 = StandardNormal.sample(rng);
+                SimDuration::from_nanos_f64(median_ns * (sigma * z).exp())
+            }
+        }
+    }
+}
+
+impl From<&LatencyDist> for Sampler {
+    fn from(d: &LatencyDist) -> Self {
+        d.sampler()
     }
 }
 

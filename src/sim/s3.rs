@@ -6,12 +6,12 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::latency::LatencyDist;
+use super::latency::{LatencyDist, Sampler};
 use super::time::{SimDuration, SimTime};
 
 /// S3 as a worker sees it: a GET's latency and, if set, the region's request-rate limit.
 pub struct S3 {
-    get: LatencyDist,
+    get: Sampler,
     throttle: Option<Throttle>,
 }
 
@@ -34,7 +34,7 @@ impl S3Get {
 impl S3 {
     /// S3 with no request-rate limit (one start's replay: a handful of GETs).
     pub fn unlimited(get: LatencyDist) -> Self {
-        S3 { get, throttle: None }
+        S3 { get: get.sampler(), throttle: None }
     }
 
     /// S3 admitting at most `rate` GETs per second.
@@ -42,7 +42,7 @@ impl S3 {
     /// # Panics
     /// Unless `rate` is positive and finite (scenarios validate it).
     pub fn limited(get: LatencyDist, rate: f64) -> Self {
-        S3 { get, throttle: Some(Throttle::new(rate)) }
+        S3 { get: get.sampler(), throttle: Some(Throttle::new(rate)) }
     }
 
     /// A GET issued at `at`. `throttled: false` bypasses the rate limit (the fleet's warm-up fills

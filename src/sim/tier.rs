@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::az::Redundancy;
-use super::latency::{LatencyDist, MAX_STRIPES, kth_fastest};
+use super::latency::{MAX_STRIPES, Sampler, kth_fastest};
 use super::time::SimDuration;
 
 /// Where a chunk read was served from. The name ([`Tier::name`], also `Display` and serde) is the
@@ -104,10 +104,15 @@ impl FromStr for Tier {
 ///
 /// # Panics
 /// When `tier` is not a worker-cache tier.
-pub fn worker_hit(tier: Tier, memory: &LatencyDist, disk: &LatencyDist, rng: &mut ChaCha8Rng) -> SimDuration {
+pub fn worker_hit(
+    tier: Tier,
+    memory: impl Into<Sampler>,
+    disk: impl Into<Sampler>,
+    rng: &mut ChaCha8Rng,
+) -> SimDuration {
     match tier {
-        Tier::WorkerMemory => memory.sample(rng),
-        Tier::WorkerDisk => disk.sample(rng),
+        Tier::WorkerMemory => memory.into().sample(rng),
+        Tier::WorkerDisk => disk.into().sample(rng),
         other => panic!("{other} is not a worker-cache tier"),
     }
 }
@@ -131,7 +136,13 @@ pub struct AzRead {
 ///
 /// # Panics
 /// When the layout has more than [`MAX_STRIPES`] stripes.
-pub fn az_read(stripe: &LatencyDist, redundancy: Redundancy, present: usize, rng: &mut ChaCha8Rng) -> AzRead {
+pub fn az_read(
+    stripe: impl Into<Sampler>,
+    redundancy: Redundancy,
+    present: usize,
+    rng: &mut ChaCha8Rng,
+) -> AzRead {
+    let stripe = stripe.into();
     let (n, k) = (redundancy.stripes(), redundancy.needed());
     assert!(n <= MAX_STRIPES, "{n} stripes, at most {MAX_STRIPES}");
     let mut draws = [SimDuration::ZERO; MAX_STRIPES];
@@ -152,12 +163,13 @@ pub fn az_read(stripe: &LatencyDist, redundancy: Redundancy, present: usize, rng
 /// drawn afresh (all from memory or flash as the lookup found them), so the two configurations
 /// are compared as two measurements, not as two orderings of the same draws.
 pub fn az_read_tiered(
-    stripe: &LatencyDist,
-    flash: &LatencyDist,
+    stripe: impl Into<Sampler>,
+    flash: impl Into<Sampler>,
     redundancy: Redundancy,
     lookup: &super::az::AzLookup,
     rng: &mut ChaCha8Rng,
 ) -> AzRead {
+    let (stripe, flash) = (stripe.into(), flash.into());
     let (n, k) = (redundancy.stripes(), redundancy.needed());
     assert!(n <= MAX_STRIPES, "{n} stripes, at most {MAX_STRIPES}");
     let mut answered = [SimDuration::ZERO; MAX_STRIPES];
@@ -196,6 +208,7 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+    use crate::sim::LatencyDist;
 
     #[test]
     fn every_tier_has_distinct_names_labels_and_phrases() {

@@ -65,8 +65,11 @@ impl SimDuration {
     }
     /// As [`from_secs_f64`](Self::from_secs_f64), from nanoseconds.
     pub fn from_nanos_f64(ns: f64) -> Self {
-        // `as` saturates and maps NaN to 0.
-        SimDuration(ns.round() as u64)
+        // Rounds half away from zero, as `f64::round` does, without its library call (this runs
+        // for every latency draw): `as` truncates, saturates and maps NaN to 0, and `ns - whole` is
+        // exact for a non-negative `ns` below 2^64. Negative `ns` gives 0, as `round` then `as` does.
+        let whole = ns as u64;
+        SimDuration(if ns - whole as f64 >= 0.5 { whole.saturating_add(1) } else { whole })
     }
 
     pub const fn as_nanos(self) -> u64 {
@@ -400,6 +403,51 @@ mod tests {
         assert_eq!(SimDuration::from_secs_f64(1e30), SimDuration::MAX);
         assert_eq!(SimDuration::from_micros(550).as_micros_f64(), 550.0);
         assert_eq!(SimDuration::from_micros(3_700).as_millis_f64(), 3.7);
+    }
+
+    mod rounding {
+        use proptest::prelude::*;
+
+        use super::SimDuration;
+
+        proptest! {
+            /// The library-call-free rounding is `f64::round` then `as`, value for value.
+            #[test]
+            fn nanos_round_as_f64_round_does(
+                x in prop_oneof![
+                    proptest::num::f64::ANY,
+                    0.0..1e7f64,
+                    (0u64..1 << 40).prop_map(|n| n as f64 + 0.5),
+                    (0u64..1 << 40).prop_map(|n| n as f64 - 0.5),
+                ]
+            ) {
+                prop_assert_eq!(SimDuration::from_nanos_f64(x).as_nanos(), x.round() as u64, "{}", x);
+            }
+        }
+    }
+
+    #[test]
+    fn nanos_round_half_away_at_the_edges() {
+        let edges = [
+            0.5,
+            1.5,
+            2.5,
+            0.49999999999999994,
+            -0.5,
+            -0.4,
+            4.5e15 + 0.5,
+            9.007199254740993e15,
+            1.8446744073709552e19,
+            3e19,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+            -0.0,
+        ];
+        for x in edges {
+            assert_eq!(SimDuration::from_nanos_f64(x).as_nanos(), x.round() as u64, "{x}");
+        }
     }
 
     #[test]
