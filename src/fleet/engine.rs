@@ -231,14 +231,14 @@ pub struct Engine<'a> {
 }
 
 /// The sampler of one request stream, as the scenario's `sizing` says.
-pub fn reuse_sampler(sc: &FleetScenario, seed: u64, stream_name: &str) -> ReuseSampler {
+pub fn reuse_sampler(rate: f64, seed: u64, stream_name: &str) -> ReuseSampler {
     let config = ReuseConfig {
-        rate: sc.sizing.sample_rate,
+        rate,
         seed: crate::sim::rng::seed_for(seed, stream_name),
         max_tracked: None,
         keep_min_stream: true,
     };
-    ReuseSampler::new(config).expect("sizing.sample_rate validated in (0, 1]")
+    ReuseSampler::new(config).expect("sizing's sample rates validated in (0, 1]")
 }
 
 /// When reuse sampling starts: one check interval before the shortest warm-up ends.
@@ -271,7 +271,7 @@ impl<'a> Engine<'a> {
             evictions_before: 0,
             price_warmup: false,
             reuse_from: reuse_from(sc).as_nanos(),
-            l2_reuse: reuse_sampler(sc, seed, "reuse.l2"),
+            l2_reuse: reuse_sampler(sc.sizing.sample_rate, seed, "reuse.l2"),
             sample_seed: crate::sim::rng::seed_for(seed, "sample.l2"),
             sample_below: (sc.sizing.sample_rate * HASH_MODULUS as f64).round() as u32,
             measured: Measured::default(),

@@ -182,6 +182,10 @@ pub struct SizingConfig {
     /// sampling, as SHARDS does): the miss-ratio curves, the window working sets and Belady's bound
     /// of both tiers come from it.
     pub sample_rate: f64,
+    /// The same for each worker's request stream. Lower than the AZ cache's: the figures
+    /// aggregate a thousand streams, so a quarter of the rate moves them by under 0.2 points
+    /// (docs/fleet-model.md), for a quarter of the work and memory.
+    pub worker_sample_rate: f64,
     /// Prices of holding bytes in the AZ cache and of S3 GETs, each with its source.
     pub pricing: crate::sim::sizing::PricingConfig,
 }
@@ -440,8 +444,13 @@ impl FleetScenario {
             share(name, v)?;
         }
         share("sizing.hit_rate_goal", self.sizing.hit_rate_goal)?;
-        if !(self.sizing.sample_rate > 0.0 && self.sizing.sample_rate <= 1.0) {
-            return bad(format!("sizing.sample_rate = {} must be in (0, 1]", self.sizing.sample_rate));
+        for (name, rate) in [
+            ("sizing.sample_rate", self.sizing.sample_rate),
+            ("sizing.worker_sample_rate", self.sizing.worker_sample_rate),
+        ] {
+            if !(rate > 0.0 && rate <= 1.0) {
+                return bad(format!("{name} = {rate} must be in (0, 1]"));
+            }
         }
         self.sizing
             .pricing

@@ -1,4 +1,5 @@
-//! Each worker's request stream, hash-sampled as the AZ cache's is (SHARDS): what other
+//! Each worker's request stream, hash-sampled as the AZ cache's is (SHARDS, at
+//! `sizing.worker_sample_rate`): what other
 //! worker-cache sizes and the optimal policy would have done, from the reuse the run measured.
 //!
 //! It needs only which version started on which worker when, not what the caches did, so it is a
@@ -35,7 +36,9 @@ pub struct WorkerReuse {
 impl<'a> WorkerStreams<'a> {
     pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
         let reuse = (0..sc.placement.workers)
-            .map(|w| super::engine::reuse_sampler(sc, seed, &format!("reuse.l1.{w}")))
+            .map(|w| {
+                super::engine::reuse_sampler(sc.sizing.worker_sample_rate, seed, &format!("reuse.l1.{w}"))
+            })
             .collect();
         WorkerStreams { sc, pop, reuse, from: super::engine::reuse_from(sc).as_nanos() }
     }
