@@ -33,6 +33,9 @@ use crate::sim::time::{SimDuration, SimTime};
 use crate::sim::{AzCache, S3, Tier};
 use crate::units::ByteSize;
 
+/// How many worker-cache misses ahead a start loads the AZ nodes' records.
+const AZ_PREFETCH_AHEAD: usize = 3;
+
 /// Why an S3 read happened (the per-minute cause columns, in this order).
 pub const S3_CAUSES: [&str; 9] = [
     "new function",
@@ -481,7 +484,7 @@ impl<'a> Engine<'a> {
             });
         }
         // The AZ cache's state for the start's worker-cache misses is mostly not in the CPU's
-        // caches: load every miss's placement row now, and each miss's node records one miss
+        // caches: load every miss's placement row now, and each miss's node records a few misses
         // ahead, so the loads overlap instead of queueing behind each lookup.
         let mut misses = [0u32; 256];
         let mut n_misses = 0;
@@ -492,10 +495,10 @@ impl<'a> Engine<'a> {
                 n_misses += 1;
             }
         }
-        if n_misses > 0 {
-            self.l2.prefetch(ChunkId(misses[0]));
+        for &c in &misses[..n_misses.min(AZ_PREFETCH_AHEAD)] {
+            self.l2.prefetch(ChunkId(c));
         }
-        let mut next_miss = 1;
+        let mut next_miss = AZ_PREFETCH_AHEAD;
         for (i, (&c, &outcome)) in ws.iter().zip(l1).enumerate() {
             let ci = (0..lanes_n).min_by_key(|&k| cache_lanes[k]).expect("at least one lane");
             match outcome {

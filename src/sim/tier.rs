@@ -159,16 +159,14 @@ pub fn az_read(
 
 /// [`az_read`] with the node tier of every piece: a piece from a node's flash adds a `flash`
 /// draw to its stripe time, one from memory does not. `lookup` is the [`AzCache::get`](super::az::AzCache::get)
-/// that hit. The no-parity comparison (figure 9) is an independent read of the `k` data stripes,
-/// drawn afresh (all from memory or flash as the lookup found them), so the two configurations
-/// are compared as two measurements, not as two orderings of the same draws.
+/// that hit. Returns when the reader has the chunk: the `k`-th fastest of the stripes present.
 pub fn az_read_tiered(
     stripe: impl Into<Sampler>,
     flash: impl Into<Sampler>,
     redundancy: Redundancy,
     lookup: &super::az::AzLookup,
     rng: &mut ChaCha8Rng,
-) -> AzRead {
+) -> SimDuration {
     let (stripe, flash) = (stripe.into(), flash.into());
     let (n, k) = (redundancy.stripes(), redundancy.needed());
     assert!(n <= MAX_STRIPES, "{n} stripes, at most {MAX_STRIPES}");
@@ -186,21 +184,35 @@ pub fn az_read_tiered(
         m += 1;
     }
     let m = m.max(k.min(n));
-    let no_parity = match redundancy {
-        Redundancy::ErasureCoded { .. } if lookup.stripes_present >= n => {
-            let mut worst = SimDuration::ZERO;
-            for slot in 0..k {
-                let mut t = stripe.sample(rng);
-                if lookup.memory_mask & (1 << slot) == 0 {
-                    t += flash.sample(rng);
-                }
-                worst = worst.max(t);
-            }
-            Some(worst)
+    kth_fastest(&mut answered[..m], k.min(m))
+}
+
+/// The paper's figure 9 comparison for an erasure-coded read that found every stripe: the same
+/// chunk read without parity, waiting for all `k` data stripes (each from memory or flash as the
+/// lookup found them), drawn afresh, so that the two configurations are compared as two
+/// measurements, not as two orderings of the same draws. `None` for a degraded read or a single
+/// copy.
+pub fn no_parity_read_tiered(
+    stripe: impl Into<Sampler>,
+    flash: impl Into<Sampler>,
+    redundancy: Redundancy,
+    lookup: &super::az::AzLookup,
+    rng: &mut ChaCha8Rng,
+) -> Option<SimDuration> {
+    let (stripe, flash) = (stripe.into(), flash.into());
+    let (n, k) = (redundancy.stripes(), redundancy.needed());
+    if !matches!(redundancy, Redundancy::ErasureCoded { .. }) || lookup.stripes_present < n {
+        return None;
+    }
+    let mut worst = SimDuration::ZERO;
+    for slot in 0..k {
+        let mut t = stripe.sample(rng);
+        if lookup.memory_mask & (1 << slot) == 0 {
+            t += flash.sample(rng);
         }
-        _ => None,
-    };
-    AzRead { latency: kth_fastest(&mut answered[..m], k.min(m)), no_parity }
+        worst = worst.max(t);
+    }
+    Some(worst)
 }
 
 #[cfg(test)]
