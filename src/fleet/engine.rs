@@ -14,7 +14,7 @@
 //! from node memory or flash), or the S3 GET (throttled beyond `s3.max_requests_per_second`).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -131,17 +131,8 @@ pub struct Flood {
 #[derive(Debug, Default)]
 pub struct Measured {
     pub minutes: Vec<MinuteRow>,
-    pub agent_read: LogHistogram,
-    pub cold_start: LogHistogram,
-    /// Cold starts in the first minute of their version, and the others.
-    pub cold_start_fresh: LogHistogram,
-    pub cold_start_rest: LogHistogram,
-    /// First-minute starts of large functions' versions (`[population.large]`).
-    pub cold_start_fresh_large: LogHistogram,
-    /// Every version's first-minute starts in the window (its first flood), by version.
-    pub floods: BTreeMap<u32, Flood>,
-    pub stripe_ec: LogHistogram,
-    pub stripe_no_parity: LogHistogram,
+    /// Every read's and start's latency (the window's), from [`Pricer`](super::pricing::Pricer).
+    pub latency: PricedMeasured,
     pub degraded_hits: u64,
     /// Degraded reads that wrote their missing stripes back (`l2_read_repair`).
     pub repairs: u64,
@@ -172,19 +163,13 @@ pub struct Measured {
 
 impl Measured {
     /// Takes in what pricing measured.
-    pub fn absorb(&mut self, p: PricedMeasured) {
-        for (row, (joined, ns)) in self.minutes.iter_mut().zip(p.joined.into_iter().zip(p.cold_start_ns)) {
+    pub fn absorb(&mut self, mut p: PricedMeasured) {
+        let (joined, ns) = (std::mem::take(&mut p.joined), std::mem::take(&mut p.cold_start_ns));
+        for (row, (joined, ns)) in self.minutes.iter_mut().zip(joined.into_iter().zip(ns)) {
             row.l1_joined = joined;
             row.cold_start_ns = ns;
         }
-        self.agent_read = p.agent_read;
-        self.cold_start = p.cold_start;
-        self.cold_start_fresh = p.cold_start_fresh;
-        self.cold_start_rest = p.cold_start_rest;
-        self.cold_start_fresh_large = p.cold_start_fresh_large;
-        self.floods = p.floods;
-        self.stripe_ec = p.stripe_ec;
-        self.stripe_no_parity = p.stripe_no_parity;
+        self.latency = p;
     }
 }
 

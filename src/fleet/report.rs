@@ -266,7 +266,7 @@ impl FleetReport {
     ) -> Self {
         let from = SimTime::ZERO + m.warmup;
         let population = pop.summary(sc, from, from + sc.duration);
-        let floods = costliest_floods(sc, pop, &m.floods, from);
+        let floods = costliest_floods(sc, pop, &m.latency.floods, from);
         let sample = std::mem::take(&mut m.l2_sample);
         let az_policy_what_if = az_policies(sc, &m, sample, seed);
         let (sizing, sizing_error, az_capacity_what_if, az_belady_hit_ratio) =
@@ -364,10 +364,10 @@ impl FleetReport {
             throttle_wait_p99_ms: m.throttle_wait.quantile(0.99).as_millis_f64(),
         };
         let agent_read = AgentReads {
-            quantiles: Quantiles::of(&m.agent_read),
-            under_100us: m.agent_read.share_below(SimDuration::from_micros(100)),
-            under_3_8ms: m.agent_read.share_below(SimDuration::from_micros(3_800)),
-            under_5_25ms: m.agent_read.share_below(SimDuration::from_micros(5_250)),
+            quantiles: Quantiles::of(&m.latency.agent_read),
+            under_100us: m.latency.agent_read.share_below(SimDuration::from_micros(100)),
+            under_3_8ms: m.latency.agent_read.share_below(SimDuration::from_micros(3_800)),
+            under_5_25ms: m.latency.agent_read.share_below(SimDuration::from_micros(5_250)),
         };
         FleetReport {
             chunkload_version: env!("CARGO_PKG_VERSION"),
@@ -378,14 +378,14 @@ impl FleetReport {
             sources,
             l2,
             s3,
-            cold_start: Quantiles::of(&m.cold_start),
-            cold_start_fresh: Quantiles::of(&m.cold_start_fresh),
-            cold_start_rest: Quantiles::of(&m.cold_start_rest),
-            cold_start_fresh_large: Quantiles::of(&m.cold_start_fresh_large),
+            cold_start: Quantiles::of(&m.latency.cold_start),
+            cold_start_fresh: Quantiles::of(&m.latency.cold_start_fresh),
+            cold_start_rest: Quantiles::of(&m.latency.cold_start_rest),
+            cold_start_fresh_large: Quantiles::of(&m.latency.cold_start_fresh_large),
             floods,
             agent_read,
-            stripe_fetch_ec: Quantiles::of(&m.stripe_ec),
-            stripe_fetch_no_parity: Quantiles::of(&m.stripe_no_parity),
+            stripe_fetch_ec: Quantiles::of(&m.latency.stripe_ec),
+            stripe_fetch_no_parity: Quantiles::of(&m.latency.stripe_no_parity),
             failures: m.failures,
             steady,
             bad_minutes,
@@ -398,10 +398,10 @@ impl FleetReport {
             l1_joined: sum(|r| r.l1_joined),
             minutes: m.minutes,
             histograms: Histograms {
-                agent_read: m.agent_read,
-                cold_start: m.cold_start,
-                stripe_fetch_ec: m.stripe_ec,
-                stripe_fetch_no_parity: m.stripe_no_parity,
+                agent_read: m.latency.agent_read,
+                cold_start: m.latency.cold_start,
+                stripe_fetch_ec: m.latency.stripe_ec,
+                stripe_fetch_no_parity: m.latency.stripe_no_parity,
             },
         }
     }
