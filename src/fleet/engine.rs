@@ -118,15 +118,6 @@ pub struct SampledRead {
     pub start_ns: u64,
 }
 
-/// A version's cold starts in its first minute (new functions' and deploys' floods).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Flood {
-    /// Each start's duration, in start order.
-    pub durations: Vec<SimDuration>,
-    /// The S3 GETs they made.
-    pub s3_reads: u64,
-}
-
 /// Everything the engine measured.
 #[derive(Debug, Default)]
 pub struct Measured {

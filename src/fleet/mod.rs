@@ -224,6 +224,11 @@ mod tests {
         assert!(cs[0] <= cs[1] && cs[1] <= cs[2] && (cs[1] - r.cold_start.p50_ms).abs() < 1e-9, "{cs:?}");
         assert!(bound >= r.l2.hit_rate - 1e-9 && bound <= 1.0, "Belady {bound} vs LRU-K {}", r.l2.hit_rate);
         assert_eq!(r.steady.warmup_s, 240.0);
+        // Figure 9's comparison: one in `NO_PARITY_EVERY` of the window's AZ reads with every stripe.
+        let h = &r.histograms;
+        let full = h.stripe_fetch_ec.count() - r.l2.degraded_hits;
+        assert!(full > 100, "{full} full AZ reads");
+        assert_eq!(h.stripe_fetch_no_parity.count(), full.div_ceil(pricing::NO_PARITY_EVERY));
     }
 
     /// Leaving the AZ nodes' memory tiers out of the early warm-up changes no hit or miss, and

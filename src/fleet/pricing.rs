@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, VecDeque};
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
 
-use super::engine::Flood;
 use super::histogram::LogHistogram;
 use super::population::Population;
 use super::scenario::FleetScenario;
@@ -83,6 +82,15 @@ pub struct Priced {
     pub reads: Vec<ReadOutcome>,
 }
 
+/// A version's cold starts in its first minute (new functions' and deploys' floods).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Flood {
+    /// Each start's duration, in start order.
+    pub durations: Vec<SimDuration>,
+    /// The S3 GETs they made.
+    pub s3_reads: u64,
+}
+
 /// What pricing measured, per minute of the window and over it.
 #[derive(Debug, Default)]
 pub struct PricedMeasured {
@@ -101,6 +109,7 @@ pub struct PricedMeasured {
 }
 
 /// The latency distributions pricing draws from, ready to draw.
+#[derive(Clone, Copy)]
 struct Draws {
     agent: Sampler,
     l1_memory: Sampler,
@@ -190,6 +199,22 @@ impl<'a> Pricer<'a> {
         }
     }
 
+    /// Figure 9's comparison for every [`NO_PARITY_EVERY`]-th window read that found every stripe.
+    fn compare_without_parity(&mut self, look: &AzLookup) {
+        if look.stripes_present < self.redundancy.stripes() {
+            return;
+        }
+        let nth = self.full_reads;
+        self.full_reads += 1;
+        if !nth.is_multiple_of(NO_PARITY_EVERY) {
+            return;
+        }
+        let (dr, rng) = (self.draws, &mut self.no_parity_rng);
+        if let Some(t) = no_parity_read_tiered(dr.az_stripe, dr.az_flash, self.redundancy, look, rng) {
+            self.measured.stripe_no_parity.record(t);
+        }
+    }
+
     fn start(&mut self, s: &PricedStart, reads: &[ReadOutcome]) {
         let record = s.minute.is_some();
         let lanes_n = self.sc.start.read_parallelism;
@@ -197,7 +222,7 @@ impl<'a> Pricer<'a> {
         let t0 = s.time_ns;
         let mut lanes = [t0; 64];
         let (mut joined, mut s3r) = (0u64, 0u64);
-        let dr = &self.draws;
+        let dr = self.draws;
         for r in reads {
             let li = (0..lanes_n).min_by_key(|&k| lanes[k]).expect("at least one lane");
             let now = lanes[li];
@@ -224,17 +249,7 @@ impl<'a> Pricer<'a> {
                     let read = az_read_tiered(dr.az_stripe, dr.az_flash, redundancy, &look, &mut self.rng);
                     if record {
                         self.measured.stripe_ec.record(read);
-                        if look.stripes_present == redundancy.stripes() {
-                            if self.full_reads.is_multiple_of(NO_PARITY_EVERY) {
-                                let (rng, m) = (&mut self.no_parity_rng, &mut self.measured);
-                                if let Some(t) =
-                                    no_parity_read_tiered(dr.az_stripe, dr.az_flash, redundancy, &look, rng)
-                                {
-                                    m.stripe_no_parity.record(t);
-                                }
-                            }
-                            self.full_reads += 1;
-                        }
+                        self.compare_without_parity(&look);
                     }
                     d += read + dr.decrypt;
                 }

@@ -7,10 +7,11 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use super::engine::{Flood, Interval, Measured, MinuteRow, S3_CAUSES};
+use super::engine::{Interval, Measured, MinuteRow, S3_CAUSES};
 use super::failure::FailureRecord;
 use super::histogram::LogHistogram;
 use super::population::{Population, PopulationSummary, news};
+use super::pricing::Flood;
 use super::scenario::FleetScenario;
 use super::workload::WorkloadSummary;
 use crate::report::Table;
