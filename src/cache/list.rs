@@ -4,57 +4,25 @@
 //! demand), and any number of [`List`] heads thread through it. An id may be on at most one list of
 //! an arena at a time; the owning policy records which. Compared with `HashMap` + boxed nodes (or the
 //! `lru` crate) this needs no hashing and no allocation per operation, and two `u32`s per id keep the
-//! arena small enough to stay mostly in cache. A policy with more per-id state keeps it in the
-//! arena's records beside the links ([`Linked`]), so one id's state is one cache line: once the id
-//! space outgrows the CPU's caches, a policy operation costs what it touches in memory.
+//! arena small enough to stay mostly in cache.
 
 use super::ChunkId;
 
 /// Marks "no neighbour"; this is why `ChunkId(u32::MAX)` cannot be used.
 const NIL: u32 = u32::MAX;
 
-/// One id's place in a list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Node {
+#[derive(Clone, Copy)]
+struct Node {
     prev: u32,
     next: u32,
 }
 
-pub(crate) const UNLINKED: Node = Node { prev: NIL, next: NIL };
+const UNLINKED: Node = Node { prev: NIL, next: NIL };
 
-impl Default for Node {
-    fn default() -> Self {
-        UNLINKED
-    }
-}
-
-/// A per-id record of an arena: its links, and whatever else the policy keeps per id. `default()`
-/// is the record of an id never seen (unlinked).
-pub(crate) trait Linked: Clone + Default {
-    fn node(&self) -> &Node;
-    fn node_mut(&mut self) -> &mut Node;
-}
-
-impl Linked for Node {
-    #[inline]
-    fn node(&self) -> &Node {
-        self
-    }
-    #[inline]
-    fn node_mut(&mut self) -> &mut Node {
-        self
-    }
-}
-
-/// A record for every id seen so far: `prev`/`next` links, and by default nothing else.
-pub(crate) struct Links<T: Linked = Node> {
-    nodes: Vec<T>,
-}
-
-impl<T: Linked> Default for Links<T> {
-    fn default() -> Self {
-        Links { nodes: Vec::new() }
-    }
+/// `prev`/`next` links for every id seen so far.
+#[derive(Default)]
+pub(crate) struct Links {
+    nodes: Vec<Node>,
 }
 
 /// One list threaded through a [`Links`] arena. Front = most recently pushed, back = oldest.
@@ -89,24 +57,11 @@ impl List {
     }
 }
 
-impl<T: Linked> Links<T> {
-    /// `id`'s record, if it was ever seen.
-    #[inline]
-    pub(crate) fn get(&self, id: ChunkId) -> Option<&T> {
-        self.nodes.get(id.index())
-    }
-
-    /// Starts loading `id`'s record (see [`EvictionPolicy::prefetch`](super::EvictionPolicy::prefetch)).
+impl Links {
+    /// Starts loading `id`'s links (see [`EvictionPolicy::prefetch`](super::EvictionPolicy::prefetch)).
     #[inline]
     pub(crate) fn prefetch(&self, id: ChunkId) {
         super::prefetch(&self.nodes, id.index());
-    }
-
-    /// `id`'s record, the arena grown to hold it.
-    #[inline]
-    pub(crate) fn record(&mut self, id: ChunkId) -> &mut T {
-        self.grow_for(id);
-        &mut self.nodes[id.index()]
     }
 
     #[inline]
@@ -119,7 +74,7 @@ impl<T: Linked> Links<T> {
     #[cold]
     fn grow(&mut self, id: ChunkId) {
         assert_ne!(id.0, NIL, "ChunkId(u32::MAX) is reserved");
-        self.nodes.resize(id.index() + 1, T::default());
+        self.nodes.resize(id.index() + 1, UNLINKED);
     }
 
     /// Puts `id` at the front of `list`. `id` must not be on any list of this arena.
@@ -127,11 +82,11 @@ impl<T: Linked> Links<T> {
     pub(crate) fn push_front(&mut self, list: &mut List, id: ChunkId) {
         self.grow_for(id);
         debug_assert!(!self.is_linked(list, id), "{id} is already linked");
-        *self.nodes[id.index()].node_mut() = Node { prev: NIL, next: list.head };
+        self.nodes[id.index()] = Node { prev: NIL, next: list.head };
         if list.head == NIL {
             list.tail = id.0;
         } else {
-            self.nodes[list.head as usize].node_mut().prev = id.0;
+            self.nodes[list.head as usize].prev = id.0;
         }
         list.head = id.0;
         list.len += 1;
@@ -141,18 +96,18 @@ impl<T: Linked> Links<T> {
     #[inline]
     pub(crate) fn unlink(&mut self, list: &mut List, id: ChunkId) {
         debug_assert!(self.is_linked(list, id), "{id} is not on this list");
-        let Node { prev, next } = *self.nodes[id.index()].node();
+        let Node { prev, next } = self.nodes[id.index()];
         if prev == NIL {
             list.head = next;
         } else {
-            self.nodes[prev as usize].node_mut().next = next;
+            self.nodes[prev as usize].next = next;
         }
         if next == NIL {
             list.tail = prev;
         } else {
-            self.nodes[next as usize].node_mut().prev = prev;
+            self.nodes[next as usize].prev = prev;
         }
-        *self.nodes[id.index()].node_mut() = UNLINKED;
+        self.nodes[id.index()] = UNLINKED;
         list.len -= 1;
     }
 
@@ -176,7 +131,7 @@ impl<T: Linked> Links<T> {
     /// Whether `id` is on `list`, assuming it is on no other list of this arena. O(1): a linked node
     /// has a neighbour or is the list's only element.
     pub(crate) fn is_linked(&self, list: &List, id: ChunkId) -> bool {
-        match self.nodes.get(id.index()).map(T::node) {
+        match self.nodes.get(id.index()) {
             Some(n) => n.prev != NIL || n.next != NIL || list.head == id.0,
             None => false,
         }
