@@ -5,8 +5,75 @@ use serde::Serialize;
 use super::{ChunkId, EvictionPolicy, PolicyKind};
 use crate::units::ByteSize;
 
-/// Marks a non-resident id in `BoundedCache::sizes`.
+/// Marks a non-resident id in [`Sizes::Mixed`], and a [`Sizes::Uniform`] that has seen no chunk.
 const ABSENT: u32 = u32::MAX;
+
+/// Per id: its size while resident. While every chunk admitted has had one size (all of a fleet's
+/// AZ-cache pieces do), one bit per id says whether it is resident, so the residency of a node's
+/// whole id space stays in the CPU's caches where a `u32` per id would cost a memory access per
+/// lookup; the first chunk of another size turns it into a `u32` per id.
+enum Sizes {
+    Uniform { size: u32, bits: Vec<u64> },
+    Mixed(Vec<u32>),
+}
+
+impl Sizes {
+    #[inline]
+    fn get(&self, id: ChunkId) -> Option<u32> {
+        match self {
+            Sizes::Uniform { size, bits } => {
+                let word = bits.get(id.index() / 64)?;
+                (word >> (id.index() % 64) & 1 == 1).then_some(*size)
+            }
+            Sizes::Mixed(v) => v.get(id.index()).copied().filter(|&s| s != ABSENT),
+        }
+    }
+
+    /// Records `id`, not resident, as resident with `size` (not `ABSENT`).
+    fn set(&mut self, id: ChunkId, size: u32) {
+        if let Sizes::Uniform { size: uniform, bits } = self {
+            if *uniform == ABSENT || *uniform == size {
+                *uniform = size;
+                if id.index() / 64 >= bits.len() {
+                    bits.resize(id.index() / 64 + 1, 0);
+                }
+                bits[id.index() / 64] |= 1 << (id.index() % 64);
+                return;
+            }
+            let mut v = vec![ABSENT; bits.len() * 64];
+            for (i, s) in v.iter_mut().enumerate() {
+                if bits[i / 64] >> (i % 64) & 1 == 1 {
+                    *s = *uniform;
+                }
+            }
+            *self = Sizes::Mixed(v);
+        }
+        if let Sizes::Mixed(v) = self {
+            if id.index() >= v.len() {
+                v.resize(id.index() + 1, ABSENT);
+            }
+            v[id.index()] = size;
+        }
+    }
+
+    /// Marks `id` not resident; its size if it was.
+    fn take(&mut self, id: ChunkId) -> Option<u32> {
+        let size = self.get(id)?;
+        match self {
+            Sizes::Uniform { bits, .. } => bits[id.index() / 64] &= !(1 << (id.index() % 64)),
+            Sizes::Mixed(v) => v[id.index()] = ABSENT,
+        }
+        Some(size)
+    }
+
+    #[inline]
+    fn prefetch(&self, id: ChunkId) {
+        match self {
+            Sizes::Uniform { bits, .. } => super::prefetch(bits, id.index() / 64),
+            Sizes::Mixed(v) => super::prefetch(v, id.index()),
+        }
+    }
+}
 
 /// What a [`BoundedCache`] did. Every request is a hit or a miss; byte counts use the chunk's size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -50,15 +117,15 @@ impl CacheStats {
 /// the policy only orders residents and names victims. No chunk bytes are stored: the model below
 /// the chunking stage deals in ids and sizes only.
 ///
-/// Per-id state is a `Vec` indexed by [`ChunkId`] (grown on demand), like the policies', holding
-/// sizes as `u32`: chunks are 512 KiB, and halving this array is worth a good part of replay speed
-/// once a million chunk ids no longer fit in cache. A chunk of 4 GiB or more is not admitted.
+/// Per-id state is indexed by [`ChunkId`] (grown on demand), like the policies': a bit per id while
+/// every chunk has had the same size, else sizes as `u32` (chunks are 512 KiB; halving that array
+/// was worth a good part of replay speed once a million chunk ids no longer fit in cache). A chunk
+/// of 4 GiB or more is not admitted.
 pub struct BoundedCache {
     policy: Box<dyn EvictionPolicy + Send>,
     capacity: u64,
     used: u64,
-    /// Per id: size while resident, else `ABSENT`.
-    sizes: Vec<u32>,
+    sizes: Sizes,
     resident: usize,
     stats: CacheStats,
 }
@@ -71,7 +138,7 @@ impl BoundedCache {
             policy,
             capacity: capacity.bytes(),
             used: 0,
-            sizes: Vec::new(),
+            sizes: Sizes::Uniform { size: ABSENT, bits: Vec::new() },
             resident: 0,
             stats: CacheStats::default(),
         }
@@ -88,8 +155,8 @@ impl BoundedCache {
     /// (from the manifest); it is what a miss costs, since a miss has no stored size to use.
     #[inline]
     pub fn get(&mut self, id: ChunkId, size: ByteSize) -> bool {
-        match self.sizes.get(id.index()) {
-            Some(&stored) if stored != ABSENT => {
+        match self.sizes.get(id) {
+            Some(stored) => {
                 self.policy.on_hit(id);
                 self.stats.hits += 1;
                 self.stats.hit_bytes.0 += u64::from(stored);
@@ -106,13 +173,13 @@ impl BoundedCache {
     /// Starts loading what a lookup of `id` reads (see [`EvictionPolicy::prefetch`]).
     #[inline]
     pub fn prefetch(&self, id: ChunkId) {
-        super::prefetch(&self.sizes, id.index());
+        self.sizes.prefetch(id);
         self.policy.prefetch(id);
     }
 
     /// Whether `id` is resident, without counting a request or touching the eviction order.
     pub fn contains(&self, id: ChunkId) -> bool {
-        self.sizes.get(id.index()).is_some_and(|&s| s != ABSENT)
+        self.sizes.get(id).is_some()
     }
 
     /// Makes `id` resident, evicting until it fits. Returns whether it is resident afterwards: a
@@ -149,10 +216,7 @@ impl BoundedCache {
             self.stats.evicted_bytes.0 += freed;
             on_evict(victim, ByteSize(freed));
         }
-        if id.index() >= self.sizes.len() {
-            self.sizes.resize(id.index() + 1, ABSENT);
-        }
-        self.sizes[id.index()] = stored;
+        self.sizes.set(id, stored);
         self.used += size;
         self.resident += 1;
         self.policy.on_insert(id);
@@ -172,11 +236,7 @@ impl BoundedCache {
 
     /// Drops `id` from residency; its size, or `None` if it was not resident.
     fn forget(&mut self, id: ChunkId) -> Option<u64> {
-        let slot = self.sizes.get_mut(id.index())?;
-        if *slot == ABSENT {
-            return None;
-        }
-        let size = u64::from(std::mem::replace(slot, ABSENT));
+        let size = u64::from(self.sizes.take(id)?);
         self.used -= size;
         self.resident -= 1;
         Some(size)
@@ -232,6 +292,30 @@ mod tests {
             (s.hit_bytes, s.miss_bytes, s.evicted_bytes),
             (CHUNK, ByteSize::kib(1024), ByteSize::kib(1024))
         );
+    }
+
+    #[test]
+    fn a_second_chunk_size_keeps_every_residents_size() {
+        let mut c = BoundedCache::with_policy(PolicyKind::Lru, ByteSize::mib(4), CHUNK, 0);
+        for i in [3, 70, 200] {
+            assert!(c.insert(ChunkId(i), CHUNK));
+        }
+        assert!(c.remove(ChunkId(70)));
+        // Residency was a bit per id; a smaller chunk turns it into a size per id.
+        assert!(c.insert(ChunkId(5), ByteSize::kib(100)));
+        assert_eq!(c.used(), ByteSize(2 * CHUNK.bytes() + ByteSize::kib(100).bytes()));
+        assert!(c.contains(ChunkId(3)) && c.contains(ChunkId(200)) && c.contains(ChunkId(5)));
+        assert!(!c.contains(ChunkId(70)) && !c.contains(ChunkId(4)) && !c.contains(ChunkId(9999)));
+        assert!(c.get(ChunkId(200), CHUNK));
+        assert_eq!(c.stats().hit_bytes, CHUNK);
+        assert!(c.remove(ChunkId(3)));
+        assert_eq!(c.used(), ByteSize(CHUNK.bytes() + ByteSize::kib(100).bytes()));
+        // Evictions free each victim's own size.
+        for i in 300..310 {
+            assert!(c.insert(ChunkId(i), CHUNK));
+        }
+        assert!(c.used() <= c.capacity());
+        assert_eq!(c.len(), 8);
     }
 
     #[test]
