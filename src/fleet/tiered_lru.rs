@@ -14,14 +14,42 @@ use crate::sim::Tier;
 
 const NIL: u32 = u32::MAX;
 
+/// One chunk's entry: 16 bytes, aligned, so four share a cache line and none straddles two.
 #[derive(Clone, Copy)]
+#[repr(C, align(16))]
 struct Slot {
     chunk: u32,
     prev: u32,
     next: u32,
-    /// Second of simulated time the chunk was admitted.
-    admitted: u32,
-    in_memory: bool,
+    /// The second of simulated time the chunk was admitted (low 31 bits; 68 years), and whether it
+    /// is in memory (the top bit).
+    admitted_memory: u32,
+}
+
+const IN_MEMORY: u32 = 1 << 31;
+
+impl Slot {
+    fn new(chunk: u32, admitted: u32, in_memory: bool) -> Self {
+        assert!(admitted < IN_MEMORY, "second {admitted} of simulated time is past 68 years");
+        let memory = if in_memory { IN_MEMORY } else { 0 };
+        Slot { chunk, prev: NIL, next: NIL, admitted_memory: admitted | memory }
+    }
+
+    #[inline]
+    fn admitted(self) -> u32 {
+        self.admitted_memory & !IN_MEMORY
+    }
+
+    #[inline]
+    fn in_memory(self) -> bool {
+        self.admitted_memory & IN_MEMORY != 0
+    }
+
+    #[inline]
+    fn set_in_memory(&mut self, on: bool) {
+        self.admitted_memory =
+            if on { self.admitted_memory | IN_MEMORY } else { self.admitted_memory & !IN_MEMORY };
+    }
 }
 
 /// How far a [`TieredLru::prefetch`] goes: the map's bucket (issue well ahead), or the list entry
@@ -150,14 +178,14 @@ impl TieredLru {
     pub fn read(&mut self, chunk: u32, now: u32) -> Lookup {
         if let Some(s) = self.map.get(chunk) {
             let slot = self.slots[s as usize];
-            let tier = if slot.in_memory { Tier::WorkerMemory } else { Tier::WorkerDisk };
+            let tier = if slot.in_memory() { Tier::WorkerMemory } else { Tier::WorkerDisk };
             if s != self.head {
-                if !slot.in_memory && self.memory > 0 {
+                if !slot.in_memory() && self.memory > 0 {
                     // The memory tier's last entry crosses to disk; `s` crosses to memory.
                     let crossing = self.slots[self.disk_head as usize].prev;
-                    self.slots[crossing as usize].in_memory = false;
+                    self.slots[crossing as usize].set_in_memory(false);
                     self.disk_head = crossing;
-                    self.slots[s as usize].in_memory = true;
+                    self.slots[s as usize].set_in_memory(true);
                 }
                 self.unlink(s);
                 self.push_front(s);
@@ -165,7 +193,7 @@ impl TieredLru {
                     self.disk_head = s;
                 }
             }
-            return Lookup::Hit { tier, admitted: slot.admitted };
+            return Lookup::Hit { tier, admitted: slot.admitted() };
         }
         if self.capacity == 0 {
             return Lookup::Miss;
@@ -179,7 +207,7 @@ impl TieredLru {
             self.map.remove(self.slots[victim as usize].chunk);
             victim
         } else {
-            self.slots.push(Slot { chunk, prev: NIL, next: NIL, admitted: now, in_memory: true });
+            self.slots.push(Slot::new(chunk, now, true));
             self.slots.len() as u32 - 1
         };
         // The entry at position `memory - 1`, which the new front pushes onto disk.
@@ -192,14 +220,13 @@ impl TieredLru {
         } else {
             NIL
         };
-        self.slots[s as usize] =
-            Slot { chunk, prev: NIL, next: NIL, admitted: now, in_memory: self.memory > 0 };
+        self.slots[s as usize] = Slot::new(chunk, now, self.memory > 0);
         self.push_front(s);
         self.map.insert(chunk, s);
         if self.memory == 0 {
             self.disk_head = s;
         } else if crossing != NIL {
-            self.slots[crossing as usize].in_memory = false;
+            self.slots[crossing as usize].set_in_memory(false);
             self.disk_head = crossing;
         }
         Lookup::Miss
