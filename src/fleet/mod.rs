@@ -1,13 +1,13 @@
 //! The fleet model: many functions, many workers, one AZ cache and S3, over simulated hours.
 //!
 //! [`run`] is pure and deterministic: a scenario and a seed give the same [`FleetReport`] every
-//! time. Its stages run as a pipeline on four threads: the workload ([`workload`]: which sandboxes
-//! start where, tick by tick) and the worker caches ([`worker`]: which reads hit L1) feed the
-//! engine ([`engine`]: the misses through L2 and S3), which feeds pricing ([`pricing`]: every
+//! time. Its stages run as a pipeline on five threads: the workload ([`workload`]: which sandboxes
+//! start where, tick by tick) feeds the worker caches ([`worker`]: which reads hit L1), which feed
+//! the engine ([`engine`]: the misses through L2 and S3), which feeds pricing ([`pricing`]: every
 //! read's latency, in the window); each worker's request stream is sampled on the side
 //! ([`worker_reuse`]). No stage depends on what comes after it, so the pipeline changes nothing
-//! but speed: the workload's thread sets the pace of the warm-up, the engine's that of the window,
-//! and the other two fill the core that leaves free.
+//! but speed: on two cores the stages together keep both busy, the worker caches' thread setting
+//! the pace of the warm-up and the engine's that of the window.
 //! docs/fleet-model.md describes the model and how close it lands to the paper.
 
 pub mod engine;
@@ -101,13 +101,29 @@ fn run_inner(
             }
             pricer.measured
         });
+        // The worker caches on a thread of their own, between the workload and the engine: in
+        // the warm-up they are the longest stage.
+        let (wtx, wrx) = mpsc::sync_channel::<(workload::TickBatch, bool, Option<sim::time::SimTime>)>(64);
+        let caches = s.spawn(move || {
+            let mut l1 = worker::WorkerCaches::new(sc, pop, seed);
+            for (mut batch, boundary, open) in wrx {
+                if let Some(at) = open {
+                    l1.open_window(at);
+                }
+                l1.fill(&mut batch);
+                if tx.send((batch, boundary)).is_err() {
+                    break;
+                }
+            }
+        });
         let producer = s.spawn(move || {
             let mut w = workload::Workload::new(sc, pop, seed);
-            let mut l1 = worker::WorkerCaches::new(sc, pop, seed);
             let mut window: Option<u64> = None;
+            // The window's start, told to the worker caches with the first batch after it.
+            let mut open = None;
             if min == 0 && sc.steady.max_warmup.is_zero() {
                 window = Some(0);
-                l1.open_window(sim::time::SimTime::ZERO);
+                open = Some(sim::time::SimTime::ZERO);
             }
             let mut t = 0u64;
             loop {
@@ -117,8 +133,7 @@ fn run_inner(
                     break;
                 }
                 let measured = window.is_some_and(|w0| t >= w0);
-                let mut batch = w.tick(t, measured);
-                l1.fill(&mut batch);
+                let batch = w.tick(t, measured);
                 if batch.starts.last().is_some_and(|s| s.time.as_nanos() >= streams_from)
                     && stx.send(batch.starts.clone()).is_err()
                 {
@@ -126,14 +141,14 @@ fn run_inner(
                 }
                 t += 1;
                 let boundary = window.is_none() && t >= min && ((t - min).is_multiple_of(check) || t >= max);
-                if tx.send((batch, boundary)).is_err() {
+                if wtx.send((batch, boundary, open.take())).is_err() {
                     break;
                 }
                 if boundary {
                     match vrx.recv() {
                         Ok(engine::Verdict::Measure) => {
                             window = Some(t);
-                            l1.open_window(sim::time::SimTime::from_nanos(t * sc.tick.as_nanos()));
+                            open = Some(sim::time::SimTime::from_nanos(t * sc.tick.as_nanos()));
                         }
                         Ok(engine::Verdict::KeepWarming) => {}
                         Err(_) => break,
@@ -170,6 +185,7 @@ fn run_inner(
         let mut measured = engine.finish();
         measured.absorb(pricer.join().expect("the pricing thread does not panic"));
         let summary = producer.join().expect("the workload thread does not panic");
+        caches.join().expect("the worker caches' thread does not panic");
         (summary, reuse.join().expect("the worker streams' thread does not panic"), measured)
     });
     FleetReport::build(sc, seed, &pop, workload_summary, worker_reuse, measured)
