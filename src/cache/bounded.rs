@@ -69,7 +69,8 @@ impl Sizes {
     #[inline]
     fn prefetch(&self, id: ChunkId) {
         match self {
-            Sizes::Uniform { bits, .. } => super::prefetch(bits, id.index() / 64),
+            // A bit per id: the words are in the CPU's caches already.
+            Sizes::Uniform { .. } => {}
             Sizes::Mixed(v) => super::prefetch(v, id.index()),
         }
     }

@@ -9,6 +9,7 @@
 //! fetch another start on the same worker has in flight, the stripes of an AZ-cache read, or the
 //! S3 GET), then each start's init.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 
 use rand_chacha::ChaCha8Rng;
@@ -193,8 +194,11 @@ impl<'a> Pricer<'a> {
                 break;
             }
             self.in_flight_order.pop_front();
-            if self.in_flight.get(&(w, c)) == Some(&ready) {
-                self.in_flight.remove(&(w, c));
+            // Unless a later fetch of the same chunk replaced it (one probe, not a get and a remove).
+            if let Entry::Occupied(e) = self.in_flight.entry((w, c))
+                && *e.get() == ready
+            {
+                e.remove();
             }
         }
     }
