@@ -68,6 +68,12 @@ impl Entry {
         self.last_flags = (self.last_flags & !3) | state as u64;
     }
 
+    /// Whether a queue entry stamped `stamp` for ids in `state` is this id's current one.
+    #[inline]
+    fn is_live(&self, state: State, stamp: u64) -> bool {
+        self.state() == state && self.last() == stamp
+    }
+
     #[inline]
     fn keyed(&self) -> bool {
         self.last_flags & KEYED != 0
@@ -101,7 +107,7 @@ struct Queue {
 ///   collapse bursts should do so before calling in.
 /// - `remove` forgets the chunk's history too.
 ///
-/// Cost: an id's state and times are one 24-byte record (K > 2 keeps the times between the most
+/// Cost: an id's state and times are one 16-byte record (K > 2 keeps the times between the most
 /// recent and the K-th in a second array), so a hit on an id whose record is not in the CPU's
 /// caches costs one memory access. Chunks with infinite distance, in recency order, and retained
 /// ids, in eviction order, are queues of `(stamp, id)` rather than linked lists: a reference
@@ -123,7 +129,8 @@ struct Queue {
 /// hour, and each heap level, list neighbour or straddled cache line an eviction touched was a
 /// wait on memory. Against linked lists through 32-byte records and one binary heap, the radix
 /// heap with the next key taken out early made a default run ~5% faster and the 16-byte record
-/// another few percent; the queues alone measured the same as the lists. Pushing a key per hit
+/// another few percent; the queues alone measured the same as the lists, but without links the
+/// record fits in 16 bytes. Pushing a key per hit
 /// and skipping stale keys when popped, with per-field arrays, was about twice as slow; a
 /// `BTreeSet` with remove-and-reinsert was slower still.)
 pub struct LruK {
@@ -261,10 +268,7 @@ impl LruK {
         let state = which.state();
         let mut q = std::mem::take(self.queue(which));
         let entries = &self.entries;
-        q.entries.retain(|&(stamp, raw)| {
-            let e = &entries[raw as usize];
-            e.state() == state && e.last() == stamp
-        });
+        q.entries.retain(|&(stamp, raw)| entries[raw as usize].is_live(state, stamp));
         *self.queue(which) = q;
     }
 
@@ -283,8 +287,7 @@ impl LruK {
             if let Some(&(_, ahead)) = q.entries.get(AHEAD) {
                 super::prefetch(&self.entries, ahead as usize);
             }
-            let e = &self.entries[raw as usize];
-            if e.state() == state && e.last() == stamp {
+            if self.entries[raw as usize].is_live(state, stamp) {
                 q.live -= 1;
                 return Some(ChunkId(raw));
             }
