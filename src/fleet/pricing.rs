@@ -9,8 +9,7 @@
 //! fetch another start on the same worker has in flight, the stripes of an AZ-cache read, or the
 //! S3 GET), then each start's init.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
@@ -28,6 +27,10 @@ use crate::sim::{AzLookup, Redundancy, Tier, worker_hit};
 /// stripe: a measurement of the other configuration, not a cost of this one, and at full size a
 /// third of all latency draws if made for every read. One in eight still gives millions an hour.
 pub const NO_PARITY_EVERY: u64 = 8;
+
+/// How often (simulated ns) the fetches in flight that landed long ago are dropped: one pass over
+/// the map now and then, not a probe per fetch, which was a tenth of pricing's time.
+const PRUNE_EVERY_NS: u64 = 5_000_000_000;
 
 /// A start the engine hands over to be priced; its reads follow in [`Priced::reads`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,9 +136,11 @@ pub struct Pricer<'a> {
     draws: Draws,
     redundancy: Redundancy,
     windowed: bool,
-    /// `(worker, chunk)` -> when its in-flight fetch lands, with an expiry queue.
+    /// `(worker, chunk)` -> when its latest fetch lands. A fetch that landed before any read still
+    /// to come begins counts the same as none, so such entries are dropped in passes, once the
+    /// simulated time passes `next_prune_ns`.
     in_flight: FxHashMap<(u32, u32), u64>,
-    in_flight_order: VecDeque<(u64, u32, u32)>,
+    next_prune_ns: u64,
     pub measured: PricedMeasured,
 }
 
@@ -161,7 +166,7 @@ impl<'a> Pricer<'a> {
             redundancy: sc.l2.az_config(seed).redundancy,
             windowed: false,
             in_flight: FxHashMap::default(),
-            in_flight_order: VecDeque::new(),
+            next_prune_ns: 0,
             measured: PricedMeasured {
                 joined: vec![0; minutes],
                 cold_start_ns: vec![0; minutes],
@@ -180,7 +185,6 @@ impl<'a> Pricer<'a> {
             self.no_parity_rng = stream(self.seed, "latency.no-parity");
             self.full_reads = 0;
             self.in_flight.clear();
-            self.in_flight_order.clear();
         }
         let mut at = 0;
         for s in &b.starts {
@@ -188,18 +192,12 @@ impl<'a> Pricer<'a> {
             self.start(s, &b.reads[at..at + n]);
             at += n;
         }
-        let horizon = b.end_ns.saturating_sub(super::worker::RECENT_SECS * 1_000_000_000);
-        while let Some(&(ready, w, c)) = self.in_flight_order.front() {
-            if ready > horizon {
-                break;
-            }
-            self.in_flight_order.pop_front();
-            // Unless a later fetch of the same chunk replaced it (one probe, not a get and a remove).
-            if let Entry::Occupied(e) = self.in_flight.entry((w, c))
-                && *e.get() == ready
-            {
-                e.remove();
-            }
+        if b.end_ns >= self.next_prune_ns {
+            // Reads to come start after this tick, and a hit on a chunk admitted more than
+            // `RECENT_SECS` before it is not checked: a fetch that landed before then is never waited for.
+            let horizon = b.end_ns.saturating_sub(super::worker::RECENT_SECS * 1_000_000_000);
+            self.in_flight.retain(|_, ready| *ready > horizon);
+            self.next_prune_ns = b.end_ns + PRUNE_EVERY_NS;
         }
     }
 
@@ -263,9 +261,7 @@ impl<'a> Pricer<'a> {
                 }
             }
             if !matches!(r.served, Served::Worker { .. }) {
-                let ready = now + d.as_nanos();
-                self.in_flight.insert((s.worker, r.chunk), ready);
-                self.in_flight_order.push_back((ready, s.worker, r.chunk));
+                self.in_flight.insert((s.worker, r.chunk), now + d.as_nanos());
             }
             lanes[li] = now + d.as_nanos();
             if record {
@@ -273,7 +269,7 @@ impl<'a> Pricer<'a> {
             }
         }
         let loaded = lanes[..lanes_n].iter().copied().max().unwrap_or(t0) - t0;
-        let total = SimDuration::from_nanos(loaded) + self.draws.init.sample(&mut self.rng);
+        let total = SimDuration::from_nanos(loaded) + dr.init.sample(&mut self.rng);
         let Some(minute) = s.minute else { return };
         let m = &mut self.measured;
         m.cold_start.record(total);
