@@ -186,6 +186,7 @@ impl TieredLru {
                     self.slots[crossing as usize].set_in_memory(false);
                     self.disk_head = crossing;
                     self.slots[s as usize].set_in_memory(true);
+                    self.prefetch_next_crossing();
                 }
                 self.unlink(s);
                 self.push_front(s);
@@ -205,6 +206,11 @@ impl TieredLru {
             }
             self.unlink(victim);
             self.map.remove(self.slots[victim as usize].chunk);
+            // The next victim's entry is in the CPU's caches now (unlinking wrote it): start
+            // loading its bucket, which the next miss removes, a few reads from now.
+            if self.tail != NIL {
+                self.map.prefetch(self.slots[self.tail as usize].chunk);
+            }
             victim
         } else {
             self.slots.push(Slot::new(chunk, now, true));
@@ -228,6 +234,7 @@ impl TieredLru {
         } else if crossing != NIL {
             self.slots[crossing as usize].set_in_memory(false);
             self.disk_head = crossing;
+            self.prefetch_next_crossing();
         }
         Lookup::Miss
     }
@@ -252,6 +259,16 @@ impl TieredLru {
                     crate::cache::prefetch(&self.slots, s as usize);
                 }
             }
+        }
+    }
+
+    /// Starts loading the entry that crosses to disk next (the one before the disk's head): every
+    /// miss and every disk hit moves one entry across.
+    #[inline]
+    fn prefetch_next_crossing(&self) {
+        let next = self.slots[self.disk_head as usize].prev;
+        if next != NIL {
+            crate::cache::prefetch(&self.slots, next as usize);
         }
     }
 
