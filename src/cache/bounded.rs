@@ -30,6 +30,7 @@ impl Sizes {
     }
 
     /// Records `id`, not resident, as resident with `size` (not `ABSENT`).
+    #[inline]
     fn set(&mut self, id: ChunkId, size: u32) {
         if let Sizes::Uniform { size: uniform, bits } = self {
             if *uniform == ABSENT || *uniform == size {
@@ -57,6 +58,7 @@ impl Sizes {
     }
 
     /// Marks `id` not resident; its size if it was.
+    #[inline]
     fn take(&mut self, id: ChunkId) -> Option<u32> {
         let size = self.get(id)?;
         match self {
