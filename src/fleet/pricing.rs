@@ -260,10 +260,11 @@ impl<'a> Pricer<'a> {
                     s3r += 1;
                 }
             }
+            let done = now + d.as_nanos();
             if !matches!(r.served, Served::Worker { .. }) {
-                self.in_flight.insert((s.worker, r.chunk), now + d.as_nanos());
+                self.in_flight.insert((s.worker, r.chunk), done);
             }
-            lanes[li] = now + d.as_nanos();
+            lanes[li] = done;
             if record {
                 self.measured.agent_read.record(d);
             }

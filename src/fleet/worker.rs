@@ -36,8 +36,8 @@ const PREFETCH_AHEAD: usize = 4;
 pub const RECENT_SECS: u64 = 10;
 
 /// Every worker's cache. Whether a read hits a worker cache does not depend on the AZ cache or
-/// S3 (a miss is admitted either way), so this stage runs on the workload's thread, ahead of the
-/// engine: the two halves of the work overlap on two cores.
+/// S3 (a miss is admitted either way), so this stage runs on a thread of its own, between the
+/// workload and the engine (see [`run`](super::run)).
 pub struct WorkerCaches<'a> {
     sc: &'a FleetScenario,
     pop: &'a Population,

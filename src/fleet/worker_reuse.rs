@@ -4,7 +4,7 @@
 //!
 //! It needs only which version started on which worker when, not what the caches did, so it is a
 //! stage of its own: [`run`](super::run) gives it a thread, which the two busier stages leave room
-//! for (the workload's thread sets the pace of the warm-up, the engine's that of the window).
+//! for (the worker caches' thread sets the pace of the warm-up, the engine's that of the window).
 
 use super::population::Population;
 use super::scenario::FleetScenario;
