@@ -1,13 +1,12 @@
 //! The fleet model: many functions, many workers, one AZ cache and S3, over simulated hours.
 //!
 //! [`run`] is pure and deterministic: a scenario and a seed give the same [`FleetReport`] every
-//! time. Its stages run as a pipeline on five threads: the workload ([`workload`]: which sandboxes
-//! start where, tick by tick) feeds the worker caches ([`worker`]: which reads hit L1), which feed
-//! the engine ([`engine`]: the misses through L2 and S3), which feeds pricing ([`pricing`]: every
-//! read's latency, in the window); each worker's request stream is sampled on the side
-//! ([`worker_reuse`]). No stage depends on what comes after it, so the pipeline changes nothing
-//! but speed: on two cores the stages together keep both busy, the worker caches' thread setting
-//! the pace of the warm-up and the engine's that of the window.
+//! time. Its stages run as a pipeline on six threads: the workload ([`workload`]: which sandboxes
+//! start where, tick by tick) feeds the worker caches ([`worker`]: which reads hit L1; two stages,
+//! each with half the workers), which feed the engine ([`engine`]: the misses through L2 and S3),
+//! which feeds pricing ([`pricing`]: every read's latency, in the window); each worker's request
+//! stream is sampled on the side ([`worker_reuse`]). No stage depends on what comes after it, so
+//! the pipeline changes nothing but speed: on two cores the stages together keep both busy.
 //! docs/fleet-model.md describes the model and how close it lands to the paper.
 
 pub mod engine;
@@ -65,6 +64,13 @@ pub fn run_with_progress(
     run_inner(scenario, seed, real, progress, false)
 }
 
+/// How many parts the worker caches are split into, each a stage on a thread of its own.
+const WORKER_CACHE_PARTS: u32 = 2;
+
+/// A tick's batch on its way through the worker caches: whether a check interval ends with it,
+/// and the window's start if it opens with it.
+type ToCaches = (workload::TickBatch, bool, Option<sim::time::SimTime>);
+
 fn run_inner(
     scenario: &FleetScenario,
     seed: u64,
@@ -79,7 +85,7 @@ fn run_inner(
     let max = sc.ticks_in(sc.steady.max_warmup);
     let window_len = sc.ticks_in(sc.duration);
     let tick_s = sc.tick.as_secs_f64();
-    let (tx, rx) = mpsc::sync_channel::<(workload::TickBatch, bool)>(64);
+    let (tx, rx) = mpsc::sync_channel::<ToCaches>(64);
     let (vtx, vrx) = mpsc::channel::<engine::Verdict>();
     let (stx, srx) = mpsc::sync_channel::<Vec<workload::ColdStart>>(64);
     let (ptx, prx) = mpsc::sync_channel::<pricing::Priced>(64);
@@ -101,21 +107,32 @@ fn run_inner(
             }
             pricer.measured
         });
-        // The worker caches on a thread of their own, between the workload and the engine: in
-        // the warm-up they are the longest stage.
-        let (wtx, wrx) = mpsc::sync_channel::<(workload::TickBatch, bool, Option<sim::time::SimTime>)>(64);
-        let caches = s.spawn(move || {
-            let mut l1 = worker::WorkerCaches::new(sc, pop, seed);
-            for (mut batch, boundary, open) in wrx {
-                if let Some(at) = open {
-                    l1.open_window(at);
+        // The worker caches in parts on threads of their own, one after the other between the
+        // workload and the engine: in the warm-up they are the longest stage.
+        let (wtx, mut input) = mpsc::sync_channel::<ToCaches>(64);
+        let mut output = Some(tx);
+        let mut caches = Vec::new();
+        for part in 0..WORKER_CACHE_PARTS {
+            let (next_tx, next_rx) = mpsc::sync_channel::<ToCaches>(64);
+            let rx = std::mem::replace(&mut input, next_rx);
+            let out =
+                if part + 1 == WORKER_CACHE_PARTS { output.take().expect("one last part") } else { next_tx };
+            caches.push(s.spawn(move || {
+                let mut l1 = worker::WorkerCaches::part(sc, pop, seed, part, WORKER_CACHE_PARTS);
+                if price_warmup {
+                    l1 = l1.tiered_warmup();
                 }
-                l1.fill(&mut batch);
-                if tx.send((batch, boundary)).is_err() {
-                    break;
+                for (mut batch, boundary, open) in rx {
+                    if let Some(at) = open {
+                        l1.open_window(at);
+                    }
+                    l1.fill(&mut batch);
+                    if out.send((batch, boundary, open)).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            }));
+        }
         let producer = s.spawn(move || {
             let mut w = workload::Workload::new(sc, pop, seed);
             let mut window: Option<u64> = None;
@@ -168,7 +185,7 @@ fn run_inner(
         if min == 0 && sc.steady.max_warmup.is_zero() {
             engine.start_window_now();
         }
-        for (batch, boundary) in rx {
+        for (batch, boundary, _) in rx {
             if let Some(priced) = engine.batch(&batch)
                 && ptx.send(priced).is_err()
             {
@@ -185,7 +202,9 @@ fn run_inner(
         let mut measured = engine.finish();
         measured.absorb(pricer.join().expect("the pricing thread does not panic"));
         let summary = producer.join().expect("the workload thread does not panic");
-        caches.join().expect("the worker caches' thread does not panic");
+        for part in caches {
+            part.join().expect("the worker caches' threads do not panic");
+        }
         (summary, reuse.join().expect("the worker streams' thread does not panic"), measured)
     });
     FleetReport::build(sc, seed, &pop, workload_summary, worker_reuse, measured)
@@ -280,7 +299,18 @@ mod tests {
     /// follows is the same, byte for byte.
     #[test]
     fn the_cache_only_warm_up_leaves_the_caches_a_priced_one_would() {
-        let sc = tiny(&["bursts.new_function_sandboxes_median=400.0", "uploads.new_functions_per_hour=120"]);
+        // Worker caches small enough that the warm-up fills both tiers: the cache-only warm-up
+        // keeps no tiers, and the window's must be the ones the priced warm-up kept.
+        let sc = tiny(&[
+            "bursts.new_function_sandboxes_median=400.0",
+            "uploads.new_functions_per_hour=120",
+            "l1.memory_capacity=\"256MiB\"",
+            "l1.disk_capacity=\"512MiB\"",
+        ]);
+        let r = run(&sc, 3);
+        let (memory, disk) =
+            r.minutes.iter().fold((0, 0), |(m, d), row| (m + row.l1_memory, d + row.l1_disk));
+        assert!(memory > 0 && disk > 0, "both tiers hit: {memory} {disk}");
         let cheap = serde_json::to_string(&run(&sc, 3)).unwrap();
         let priced = serde_json::to_string(&run_inner(&sc, 3, &[], &|_, _| {}, true)).unwrap();
         assert_eq!(cheap, priced);

@@ -239,6 +239,56 @@ impl TieredLru {
         Lookup::Miss
     }
 
+    /// [`read`](Self::read) without the tiers: the same hits, misses and order, but no entry
+    /// crosses between memory and disk, so a read touches one entry fewer. For a cache-only
+    /// warm-up, which needs only whether a read hit; [`retier`](Self::retier) then sets the tiers
+    /// from the order. Only on a cache every read of which has been untiered (a new one). The
+    /// tier a hit reports is meaningless.
+    #[inline]
+    pub fn read_untiered(&mut self, chunk: u32, now: u32) -> Lookup {
+        if let Some(s) = self.map.get(chunk) {
+            let slot = self.slots[s as usize];
+            if s != self.head {
+                self.unlink(s);
+                self.push_front(s);
+            }
+            return Lookup::Hit { tier: Tier::WorkerMemory, admitted: slot.admitted() };
+        }
+        if self.capacity == 0 {
+            return Lookup::Miss;
+        }
+        let s = if self.map.len as u32 == self.capacity {
+            let victim = self.tail;
+            self.unlink(victim);
+            self.map.remove(self.slots[victim as usize].chunk);
+            if self.tail != NIL {
+                self.map.prefetch(self.slots[self.tail as usize].chunk);
+            }
+            victim
+        } else {
+            self.slots.push(Slot::new(chunk, now, false));
+            self.slots.len() as u32 - 1
+        };
+        self.slots[s as usize] = Slot::new(chunk, now, false);
+        self.push_front(s);
+        self.map.insert(chunk, s);
+        Lookup::Miss
+    }
+
+    /// After [`read_untiered`](Self::read_untiered)s, whose entries are all marked on disk: marks
+    /// the `memory` most recent in memory and puts the boundary after them, the state the tiered
+    /// reads would have left (the tiers are positions in the one list).
+    pub fn retier(&mut self) {
+        let mut s = self.head;
+        let mut i = 0;
+        while s != NIL && i < self.memory {
+            self.slots[s as usize].set_in_memory(true);
+            s = self.slots[s as usize].next;
+            i += 1;
+        }
+        self.disk_head = if self.memory == 0 { self.head } else { s };
+    }
+
     /// Chunks held.
     pub fn len(&self) -> usize {
         self.map.len
@@ -337,6 +387,31 @@ mod tests {
                 prop_assert_eq!(got, expected, "read {} of chunk {}", i, c);
             }
             prop_assert!(one.len() as u32 <= memory + disk);
+        }
+    }
+
+    proptest! {
+        /// Untiered reads, then `retier`, leave the cache tiered reads would have: every later
+        /// read finds the same tier.
+        #[test]
+        fn retiering_restores_the_tiers(
+            memory in 0u32..5,
+            disk in 0u32..6,
+            before in proptest::collection::vec(0u32..12, 0..200),
+            after in proptest::collection::vec(0u32..12, 0..200),
+        ) {
+            let mut tiered = TieredLru::new(memory, disk);
+            let mut lazy = TieredLru::new(memory, disk);
+            for (i, &c) in before.iter().enumerate() {
+                let a = tiered.read(c, i as u32);
+                let b = lazy.read_untiered(c, i as u32);
+                prop_assert_eq!(matches!(a, Lookup::Miss), matches!(b, Lookup::Miss), "read {}", i);
+            }
+            lazy.retier();
+            for (i, &c) in after.iter().enumerate() {
+                let now = (before.len() + i) as u32;
+                prop_assert_eq!(lazy.read(c, now), tiered.read(c, now), "read {} after", i);
+            }
         }
     }
 

@@ -35,28 +35,54 @@ const PREFETCH_AHEAD: usize = 4;
 /// be in flight (an S3 GET's p99.9 is well under this), and the engine checks when it lands.
 pub const RECENT_SECS: u64 = 10;
 
-/// Every worker's cache. Whether a read hits a worker cache does not depend on the AZ cache or
-/// S3 (a miss is admitted either way), so this stage runs on a thread of its own, between the
-/// workload and the engine (see [`run`](super::run)).
+/// The caches of one part of the workers (those whose number is `part` modulo `parts`). Whether a
+/// read hits a worker cache does not depend on the AZ cache, S3 or any other worker (a miss is
+/// admitted either way), so the parts run as stages on threads of their own, one after the other
+/// between the workload and the engine (see [`run`](super::run)), each filling in its workers'
+/// reads.
 pub struct WorkerCaches<'a> {
     sc: &'a FleetScenario,
     pop: &'a Population,
     seed: u64,
+    part: u32,
+    parts: u32,
+    /// Worker `w`'s cache at `w / parts`.
     caches: Vec<WorkerL1>,
     /// Actions that empty the worker caches too.
     resets: Vec<TimedAction>,
     next_reset: usize,
     replacements: u64,
+    /// Whether reads keep the LRU caches' memory and disk tiers: from the window on, or in a
+    /// priced warm-up. A cache-only warm-up needs only hits and misses, and
+    /// [`open_window`](Self::open_window) sets the tiers from each cache's order.
+    tiered: bool,
 }
 
 impl<'a> WorkerCaches<'a> {
+    /// Every worker's cache.
     pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
-        let resets = Vec::new();
-        WorkerCaches { sc, pop, seed, caches: Self::fresh(sc, seed), resets, next_reset: 0, replacements: 0 }
+        Self::part(sc, pop, seed, 0, 1)
     }
 
-    fn fresh(sc: &FleetScenario, seed: u64) -> Vec<WorkerL1> {
-        (0..sc.placement.workers)
+    /// The caches of workers `part`, `part + parts`, ...: part 0 is the first stage (it sizes the
+    /// batch's outcomes), the others follow it.
+    pub fn part(sc: &'a FleetScenario, pop: &'a Population, seed: u64, part: u32, parts: u32) -> Self {
+        assert!(part < parts, "part {part} of {parts}");
+        let resets = Vec::new();
+        let caches = Self::fresh(sc, seed, part, parts);
+        let (next_reset, replacements) = (0, 0);
+        WorkerCaches { sc, pop, seed, part, parts, caches, resets, next_reset, replacements, tiered: false }
+    }
+
+    /// Keeps the tiers in the warm-up too (a priced warm-up prices them).
+    pub fn tiered_warmup(mut self) -> Self {
+        self.tiered = true;
+        self
+    }
+
+    fn fresh(sc: &FleetScenario, seed: u64, part: u32, parts: u32) -> Vec<WorkerL1> {
+        (part..sc.placement.workers as u32)
+            .step_by(parts as usize)
             .map(|w| {
                 let s = derive(seed, WORKER_CACHE_TAG ^ (w as u64) << 16);
                 WorkerL1::new(sc.l1.policy, sc.l1.memory_capacity, sc.l1.disk_capacity, sc.chunk_size, s)
@@ -67,25 +93,42 @@ impl<'a> WorkerCaches<'a> {
     /// The measured window starts at `at`: the failures that empty worker caches are scheduled
     /// from it.
     pub fn open_window(&mut self, at: crate::sim::time::SimTime) {
+        if !self.tiered {
+            for cache in &mut self.caches {
+                if let WorkerL1::Lru(lru) = cache {
+                    lru.retier();
+                }
+            }
+            self.tiered = true;
+        }
         self.resets = failure::schedule(self.sc, at)
             .into_iter()
             .filter(|a| matches!(a.action, Action::RestartAll { workers: true }))
             .collect();
     }
 
-    /// Reads every start's working set through its worker's cache, filling `batch.l1` with the tier
-    /// that served each read (`None`: a miss).
+    /// Reads the working set of every start on this part's workers through its worker's cache,
+    /// filling in its reads' outcomes in `batch.l1` (one per read of every start, in order).
     pub fn fill(&mut self, batch: &mut TickBatch) {
         let mut out = std::mem::take(&mut batch.l1);
-        out.clear();
+        if self.part == 0 {
+            let reads = batch.starts.iter().map(|s| self.pop.working_set(s.version).len()).sum();
+            out.clear();
+            out.resize(reads, L1Outcome::Miss);
+        }
         for &w in &batch.replaced {
+            // Every part counts every replacement: the n-th draws from its own seed.
             self.replacements += 1;
+            if w % self.parts != self.part {
+                continue;
+            }
             let s = derive(self.seed, WORKER_REPLACEMENT_TAG + self.replacements);
             let l1 = &self.sc.l1;
-            self.caches[w as usize] =
+            self.caches[(w / self.parts) as usize] =
                 WorkerL1::new(l1.policy, l1.memory_capacity, l1.disk_capacity, self.sc.chunk_size, s);
         }
 
+        let mut at_read = 0;
         for s in &batch.starts {
             while let Some(r) = self.resets.get(self.next_reset) {
                 if r.at > s.time {
@@ -93,12 +136,17 @@ impl<'a> WorkerCaches<'a> {
                 }
                 self.next_reset += 1;
                 // The n-th generation of worker caches draws from its own seed.
-                self.caches =
-                    Self::fresh(self.sc, derive(self.seed, WORKER_GENERATION_TAG + self.next_reset as u64));
+                let seed = derive(self.seed, WORKER_GENERATION_TAG + self.next_reset as u64);
+                self.caches = Self::fresh(self.sc, seed, self.part, self.parts);
             }
-            let cache = &mut self.caches[s.worker as usize];
-            let at = (s.time.as_nanos() / 1_000_000_000) as u32;
             let ws = self.pop.working_set(s.version);
+            let reads = &mut out[at_read..at_read + ws.len()];
+            at_read += ws.len();
+            if s.worker % self.parts != self.part {
+                continue;
+            }
+            let cache = &mut self.caches[(s.worker / self.parts) as usize];
+            let at = (s.time.as_nanos() / 1_000_000_000) as u32;
             if let WorkerL1::Lru(lru) = cache {
                 // The reads wait on memory: load each read's bucket, then its entry, ahead of it.
                 for (i, &c) in ws.iter().enumerate() {
@@ -108,10 +156,16 @@ impl<'a> WorkerCaches<'a> {
                     if let Some(&next) = ws.get(i + PREFETCH_AHEAD) {
                         lru.prefetch(next, Stage::Entry);
                     }
-                    out.push(WorkerL1::lru_read(lru, c, at));
+                    reads[i] = if self.tiered {
+                        WorkerL1::lru_read(lru, c, at)
+                    } else {
+                        WorkerL1::lru_read_untiered(lru, c, at)
+                    };
                 }
             } else {
-                out.extend(ws.iter().map(|&c| cache.read(c, self.sc.chunk_size, at)));
+                for (r, &c) in reads.iter_mut().zip(ws) {
+                    *r = cache.read(c, self.sc.chunk_size, at);
+                }
             }
         }
         batch.l1 = out;
@@ -171,6 +225,16 @@ impl WorkerL1 {
     #[inline]
     fn lru_read(c: &mut TieredLru, chunk: u32, now: u32) -> L1Outcome {
         match c.read(chunk, now) {
+            Lookup::Hit { tier, admitted } => L1Outcome::Hit { tier, recent: recent(now, admitted) },
+            Lookup::Miss => L1Outcome::Miss,
+        }
+    }
+
+    /// [`lru_read`](Self::lru_read) without the tiers (see [`TieredLru::read_untiered`]): a hit's
+    /// tier is meaningless.
+    #[inline]
+    fn lru_read_untiered(c: &mut TieredLru, chunk: u32, now: u32) -> L1Outcome {
+        match c.read_untiered(chunk, now) {
             Lookup::Hit { tier, admitted } => L1Outcome::Hit { tier, recent: recent(now, admitted) },
             Lookup::Miss => L1Outcome::Miss,
         }
