@@ -592,6 +592,8 @@ fn az_policies(
             crate::units::ByteSize((c.node_capacity.bytes() as f64 * sc.sizing.sample_rate) as u64);
         let stripes = c.redundancy.stripes();
         let mut az = AzCache::new(c);
+        // The memory tiers decide only where a hit is read from, never whether it hits.
+        az.track_memory(false);
         // (hits, requests): cron-spike minutes, other minutes.
         let mut counts = [(0u64, 0u64); 2];
         let mut pending = std::collections::BinaryHeap::new();
