@@ -199,23 +199,7 @@ impl TieredLru {
         if self.capacity == 0 {
             return Lookup::Miss;
         }
-        let s = if self.map.len as u32 == self.capacity {
-            let victim = self.tail;
-            if victim == self.disk_head {
-                self.disk_head = NIL;
-            }
-            self.unlink(victim);
-            self.map.remove(self.slots[victim as usize].chunk);
-            // The next victim's entry is in the CPU's caches now (unlinking wrote it): start
-            // loading its bucket, which the next miss removes, a few reads from now.
-            if self.tail != NIL {
-                self.map.prefetch(self.slots[self.tail as usize].chunk);
-            }
-            victim
-        } else {
-            self.slots.push(Slot::new(chunk, now, true));
-            self.slots.len() as u32 - 1
-        };
+        let s = self.free_slot();
         // The entry at position `memory - 1`, which the new front pushes onto disk.
         let crossing = if self.memory == 0 {
             NIL
@@ -257,18 +241,7 @@ impl TieredLru {
         if self.capacity == 0 {
             return Lookup::Miss;
         }
-        let s = if self.map.len as u32 == self.capacity {
-            let victim = self.tail;
-            self.unlink(victim);
-            self.map.remove(self.slots[victim as usize].chunk);
-            if self.tail != NIL {
-                self.map.prefetch(self.slots[self.tail as usize].chunk);
-            }
-            victim
-        } else {
-            self.slots.push(Slot::new(chunk, now, false));
-            self.slots.len() as u32 - 1
-        };
+        let s = self.free_slot();
         self.slots[s as usize] = Slot::new(chunk, now, false);
         self.push_front(s);
         self.map.insert(chunk, s);
@@ -310,6 +283,28 @@ impl TieredLru {
                 }
             }
         }
+    }
+
+    /// A slot for a chunk about to be admitted: the least recent entry's, unlinked and out of the
+    /// map, when the cache is full, else a new one (its contents to be written by the caller).
+    #[inline]
+    fn free_slot(&mut self) -> u32 {
+        if (self.map.len as u32) < self.capacity {
+            self.slots.push(Slot::new(0, 0, false));
+            return self.slots.len() as u32 - 1;
+        }
+        let victim = self.tail;
+        if victim == self.disk_head {
+            self.disk_head = NIL;
+        }
+        self.unlink(victim);
+        self.map.remove(self.slots[victim as usize].chunk);
+        // The next victim's entry is in the CPU's caches now (unlinking wrote it): start loading
+        // its bucket, which the next miss removes, a few reads from now.
+        if self.tail != NIL {
+            self.map.prefetch(self.slots[self.tail as usize].chunk);
+        }
+        victim
     }
 
     /// Starts loading the entry that crosses to disk next (the one before the disk's head): every
