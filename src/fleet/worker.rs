@@ -59,11 +59,6 @@ pub struct WorkerCaches<'a> {
 }
 
 impl<'a> WorkerCaches<'a> {
-    /// Every worker's cache.
-    pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
-        Self::part(sc, pop, seed, 0, 1)
-    }
-
     /// The caches of workers `part`, `part + parts`, ...: part 0 is the first stage (it sizes the
     /// batch's outcomes), the others follow it.
     pub fn part(sc: &'a FleetScenario, pop: &'a Population, seed: u64, part: u32, parts: u32) -> Self {
@@ -90,8 +85,8 @@ impl<'a> WorkerCaches<'a> {
             .collect()
     }
 
-    /// The measured window starts at `at`: the failures that empty worker caches are scheduled
-    /// from it.
+    /// The measured window starts at `at`: the caches get their tiers back (after a cache-only
+    /// warm-up), and the failures that empty worker caches are scheduled from it.
     pub fn open_window(&mut self, at: crate::sim::time::SimTime) {
         if !self.tiered {
             for cache in &mut self.caches {
@@ -156,11 +151,8 @@ impl<'a> WorkerCaches<'a> {
                     if let Some(&next) = ws.get(i + PREFETCH_AHEAD) {
                         lru.prefetch(next, Stage::Entry);
                     }
-                    reads[i] = if self.tiered {
-                        WorkerL1::lru_read(lru, c, at)
-                    } else {
-                        WorkerL1::lru_read_untiered(lru, c, at)
-                    };
+                    let lookup = if self.tiered { lru.read(c, at) } else { lru.read_untiered(c, at) };
+                    reads[i] = outcome(lookup, at);
                 }
             } else {
                 for (r, &c) in reads.iter_mut().zip(ws) {
@@ -217,26 +209,8 @@ impl WorkerL1 {
     #[inline]
     pub fn read(&mut self, chunk: u32, size: ByteSize, now: u32) -> L1Outcome {
         match self {
-            WorkerL1::Lru(c) => Self::lru_read(c, chunk, now),
+            WorkerL1::Lru(c) => outcome(c.read(chunk, now), now),
             WorkerL1::General(g) => g.read(chunk, size, now, |a| recent(now, a)),
-        }
-    }
-
-    #[inline]
-    fn lru_read(c: &mut TieredLru, chunk: u32, now: u32) -> L1Outcome {
-        match c.read(chunk, now) {
-            Lookup::Hit { tier, admitted } => L1Outcome::Hit { tier, recent: recent(now, admitted) },
-            Lookup::Miss => L1Outcome::Miss,
-        }
-    }
-
-    /// [`lru_read`](Self::lru_read) without the tiers (see [`TieredLru::read_untiered`]): a hit's
-    /// tier is meaningless.
-    #[inline]
-    fn lru_read_untiered(c: &mut TieredLru, chunk: u32, now: u32) -> L1Outcome {
-        match c.read_untiered(chunk, now) {
-            Lookup::Hit { tier, admitted } => L1Outcome::Hit { tier, recent: recent(now, admitted) },
-            Lookup::Miss => L1Outcome::Miss,
         }
     }
 
@@ -246,6 +220,15 @@ impl WorkerL1 {
             WorkerL1::Lru(c) => c.len(),
             WorkerL1::General(g) => g.global.len(),
         }
+    }
+}
+
+/// What an LRU worker cache's lookup at second `now` tells the engine.
+#[inline]
+fn outcome(lookup: Lookup, now: u32) -> L1Outcome {
+    match lookup {
+        Lookup::Hit { tier, admitted } => L1Outcome::Hit { tier, recent: recent(now, admitted) },
+        Lookup::Miss => L1Outcome::Miss,
     }
 }
 

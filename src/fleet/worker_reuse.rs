@@ -3,8 +3,8 @@
 //! worker-cache sizes and the optimal policy would have done, from the reuse the run measured.
 //!
 //! It needs only which version started on which worker when, not what the caches did, so it is a
-//! stage of its own: [`run`](super::run) gives it a thread, which the two busier stages leave room
-//! for (the worker caches' thread sets the pace of the warm-up, the engine's that of the window).
+//! stage of its own: [`run`](super::run) gives it a thread, which the busier stages (the worker
+//! caches' two and the engine's) leave room for.
 
 use super::population::Population;
 use super::scenario::FleetScenario;
