@@ -153,6 +153,52 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// Under `sampling.one_in` = `n`: every count of simulated reads, and the bytes the AZ cache
+    /// holds, times `n`, estimates for all of them (shares and rates are unchanged). Pricing's and
+    /// the throttle's counts are whole already: each sampled read was priced `n` times.
+    fn scale_up(&mut self, n: u32) {
+        let n = u64::from(n);
+        if n == 1 {
+            return;
+        }
+        for row in &mut self.minutes {
+            for c in
+                [&mut row.l1_memory, &mut row.l1_disk, &mut row.l2_hits, &mut row.s3_reads, &mut row.s3_bytes]
+            {
+                *c *= n;
+            }
+            row.s3_causes.iter_mut().for_each(|c| *c *= n);
+        }
+        for i in &mut self.warmup_intervals {
+            for c in [
+                &mut i.reads,
+                &mut i.l1,
+                &mut i.l2_hits,
+                &mut i.s3,
+                &mut i.l2_used_bytes,
+                &mut i.l2_evictions,
+            ] {
+                *c *= n;
+            }
+        }
+        for f in &mut self.failures {
+            f.l2_chunks_before *= n;
+            f.l2_chunks_after *= n;
+        }
+        for c in [
+            &mut self.degraded_hits,
+            &mut self.repairs,
+            &mut self.l2_memory_stripes,
+            &mut self.l2_stripes,
+            &mut self.l2_stored_bytes,
+            &mut self.l2_used_bytes,
+            &mut self.l2_evictions,
+            &mut self.l2_requests,
+        ] {
+            *c *= n;
+        }
+    }
+
     /// Takes in what pricing measured.
     pub fn absorb(&mut self, mut p: PricedMeasured) {
         let (joined, ns) = (std::mem::take(&mut p.joined), std::mem::take(&mut p.cold_start_ns));
@@ -206,6 +252,8 @@ pub struct Engine<'a> {
     /// `l2_sample`'s hash seed and threshold (of [`sample_hash`]).
     sample_seed: u64,
     sample_below: u32,
+    /// `sampling.one_in`: the reads each simulated read stands for.
+    one_in: u32,
     pub measured: Measured,
 }
 
@@ -228,6 +276,7 @@ pub fn reuse_from(sc: &FleetScenario) -> SimTime {
 impl<'a> Engine<'a> {
     pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
         let chunk = sc.chunk_size;
+        let one_in = sc.sampling.one_in.max(1);
         let mut az = sc.l2.az_config(seed);
         az.typical_chunk = chunk;
         Engine {
@@ -250,9 +299,13 @@ impl<'a> Engine<'a> {
             evictions_before: 0,
             price_warmup: false,
             reuse_from: reuse_from(sc).as_nanos(),
-            l2_reuse: reuse_sampler(sc.sizing.sample_rate, seed, "reuse.l2"),
+            l2_reuse: reuse_sampler(sc.sizing.sample_rate, seed, "reuse.l2").of_sampled_stream(one_in),
             sample_seed: crate::sim::rng::seed_for(seed, "sample.l2"),
-            sample_below: (sc.sizing.sample_rate * HASH_MODULUS as f64).round() as u32,
+            // Of a sampled run's requests, `one_in` times the share: the same share of all of them.
+            sample_below: (sc.sizing.sample_rate * f64::from(one_in) * HASH_MODULUS as f64)
+                .round()
+                .min(HASH_MODULUS as f64) as u32,
+            one_in,
             measured: Measured::default(),
         }
     }
@@ -359,6 +412,7 @@ impl<'a> Engine<'a> {
         self.measured.l2_used_bytes = self.l2.all_node_stats().iter().map(|n| n.used.bytes()).sum();
         self.measured.l2_evictions = self.l2_evictions();
         self.measured.l2_reuse = Some(self.l2_reuse);
+        self.measured.scale_up(self.one_in);
         if self.sc.l2_belady {
             // One cache of the cluster's whole capacity, in chunks (parity overhead excluded).
             let c = self.l2.config();
@@ -448,6 +502,7 @@ impl<'a> Engine<'a> {
         let redundancy = self.l2.config().redundancy;
         let throttled = self.window_start.is_some();
         let ws = self.pop.working_set(s.version);
+        let reads_before = self.priced.reads.len();
         if priced {
             self.priced.starts.push(PricedStart {
                 time_ns: t0,
@@ -456,7 +511,7 @@ impl<'a> Engine<'a> {
                 function: s.function,
                 fresh: s.fresh,
                 minute: minute.map(|m| m as u32),
-                reads: ws.len() as u32,
+                reads: 0,
             });
         }
         // The AZ cache's state for the start's worker-cache misses is mostly not in the CPU's
@@ -499,7 +554,9 @@ impl<'a> Engine<'a> {
                         self.l2_reuse.record(t0, c, self.chunk.bytes() as u32);
                     }
                     if sample_hash(c, self.sample_seed) < self.sample_below {
-                        self.measured.l2_sample.push(SampledRead { chunk: c, read: i as u32, start_ns: t0 });
+                        // Its place among all the start's reads, sampled or not.
+                        let read = i as u32 * self.one_in;
+                        self.measured.l2_sample.push(SampledRead { chunk: c, read, start_ns: t0 });
                     }
                     if record {
                         self.measured.l2_requests += 1;
@@ -538,14 +595,35 @@ impl<'a> Engine<'a> {
                             self.measured.throttle_wait.record(get.throttled);
                         }
                         if priced {
-                            self.priced
-                                .reads
-                                .push(ReadOutcome { chunk: c, served: Served::S3 { total: get.total() } });
+                            let served = Served::S3 { total: get.total(), copy: false };
+                            self.priced.reads.push(ReadOutcome { chunk: c, served });
                         }
                         s3r += 1;
+                        // A sampled run: the chunks this one stands for miss too, each a GET of
+                        // its own on the start's lanes and in S3's request rate.
+                        for _ in 1..self.one_in {
+                            let cj = (0..lanes_n).min_by_key(|&k| cache_lanes[k]).expect("at least one lane");
+                            let get = self.s3.get(
+                                SimTime::from_nanos(cache_lanes[cj]),
+                                throttled,
+                                &mut self.s3_rng,
+                            );
+                            cache_lanes[cj] += get.total().as_nanos();
+                            if record {
+                                self.measured.throttle_wait.record(get.throttled);
+                            }
+                            if priced {
+                                let served = Served::S3 { total: get.total(), copy: true };
+                                self.priced.reads.push(ReadOutcome { chunk: c, served });
+                            }
+                        }
                     }
                 }
             }
+        }
+        if priced {
+            let n = (self.priced.reads.len() - reads_before) as u32;
+            self.priced.starts.last_mut().expect("pushed above").reads = n;
         }
         let cur = &mut self.current;
         cur.reads += l1m + l1d + l2h + s3r;

@@ -29,6 +29,7 @@ use serde::Serialize;
 use super::popularity::Zipf;
 use super::real::RealImage;
 use super::scenario::{FleetScenario, LayerLevel};
+use crate::cache::reuse::{HASH_MODULUS, sample_hash};
 use crate::sim::chunks::{ContentKey, Interner};
 use crate::sim::rng::stream;
 use crate::sim::time::{SimDuration, SimTime};
@@ -197,6 +198,15 @@ pub struct Population {
     customer_stacks: Vec<Option<[u32; 3]>>,
     /// Summary of what was loaded (real images); the window's is [`Population::summary`].
     real_summary: PopulationSummary,
+    /// Under `sampling.one_in`, the sampled part of every version's working set.
+    sampled: Option<SampledSets>,
+}
+
+/// Each version's working set restricted to the sampled chunks: `spans[version]` = `(start, len)`
+/// in `ws`. Versions that share a working set share its span.
+struct SampledSets {
+    ws: Vec<u32>,
+    spans: Vec<(u32, u32)>,
 }
 
 /// The virtual root of the layer tree: base layer `i` is its child `i`.
@@ -245,6 +255,7 @@ impl Population {
             runtime_version: vec![0; p.base.choices * p.runtime.choices],
             customer_stacks: vec![None; w.customers],
             real_summary: PopulationSummary::default(),
+            sampled: None,
         };
         let picks = Picks {
             base: Zipf::new(p.base.choices, p.base.zipf),
@@ -510,10 +521,47 @@ impl Population {
         self.real_summary = summary;
     }
 
-    /// The chunks a start of `version` reads, in order.
+    /// The chunks a start of `version` reads in the simulation, in order: its whole working set,
+    /// or under [`Population::sample`] the sampled chunks of it.
     pub fn working_set(&self, version: u32) -> &[u32] {
+        match &self.sampled {
+            None => self.full_working_set(version),
+            Some(s) => {
+                let (start, len) = s.spans[version as usize];
+                &s.ws[start as usize..(start + len) as usize]
+            }
+        }
+    }
+
+    /// Every chunk a start of `version` reads, in order, sampled or not.
+    pub fn full_working_set(&self, version: u32) -> &[u32] {
         let v = &self.versions[version as usize];
         &self.ws[v.ws_start as usize..(v.ws_start + v.ws_len) as usize]
+    }
+
+    /// Restricts the simulated working sets to the chunks whose hash (of `seed`) falls in one in
+    /// `one_in`: a spatial sample, the same chunks for every version and every reader, as SHARDS
+    /// samples a request stream. The generated world (chunk ids, origins, the summary) is kept.
+    pub fn sample(&mut self, one_in: u32, seed: u64) {
+        if one_in <= 1 {
+            self.sampled = None;
+            return;
+        }
+        let below = (HASH_MODULUS / u64::from(one_in)) as u32;
+        let mut ws = Vec::with_capacity(self.ws.len() / one_in as usize);
+        let mut spans = Vec::with_capacity(self.versions.len());
+        // A real image's functions share one span of `self.ws`, and so one sampled span.
+        let mut done: FxHashMap<(u32, u32), (u32, u32)> = FxHashMap::default();
+        for v in &self.versions {
+            let span = *done.entry((v.ws_start, v.ws_len)).or_insert_with(|| {
+                let start = ws.len() as u32;
+                let full = &self.ws[v.ws_start as usize..(v.ws_start + v.ws_len) as usize];
+                ws.extend(full.iter().filter(|&&c| sample_hash(c, seed) < below));
+                (start, ws.len() as u32 - start)
+            });
+            spans.push(span);
+        }
+        self.sampled = Some(SampledSets { ws, spans });
     }
 
     /// Distinct readable chunks over the whole generated world (ids are `0..readable_chunks`).
@@ -885,6 +933,29 @@ mod tests {
                 assert_eq!(pop.working_set(u.version)[0], first);
             }
         }
+    }
+
+    /// Sampling keeps, for every version, exactly the chunks of its working set whose hash falls
+    /// in the sample, in order: the same chunks wherever they are read, about one in N of them.
+    #[test]
+    fn sampled_working_sets_are_the_hashed_subset_of_the_full_ones() {
+        let mut pop = Population::generate(&small(), 3, &[], SimDuration::from_secs(3600));
+        let full: Vec<Vec<u32>> =
+            (0..pop.versions.len() as u32).map(|v| pop.working_set(v).to_vec()).collect();
+        pop.sample(4, 99);
+        let (mut kept, mut all) = (0usize, 0usize);
+        for (v, ws) in full.iter().enumerate() {
+            let v = v as u32;
+            assert_eq!(pop.full_working_set(v), &ws[..]);
+            let expect: Vec<u32> =
+                ws.iter().copied().filter(|&c| sample_hash(c, 99) < (HASH_MODULUS / 4) as u32).collect();
+            assert_eq!(pop.working_set(v), &expect[..], "version {v}");
+            (kept, all) = (kept + expect.len(), all + ws.len());
+        }
+        let share = kept as f64 / all as f64;
+        assert!((0.2..0.3).contains(&share), "{share} of the reads kept");
+        pop.sample(1, 99);
+        assert_eq!(pop.working_set(0), &full[0][..]);
     }
 
     #[test]

@@ -53,8 +53,9 @@ pub enum Served {
     Worker { tier: Tier, recent: bool },
     /// The AZ cache, with which stripes were present and which came from node memory.
     Az { present_mask: u8, memory_mask: u8, stripes_present: u8 },
-    /// S3, the GET's whole time (throttling included).
-    S3 { total: SimDuration },
+    /// S3, the GET's whole time (throttling included); `copy`: a GET of a sampled run that stands
+    /// for a chunk not simulated (no fetch to wait for).
+    S3 { total: SimDuration, copy: bool },
 }
 
 /// One read's outcome.
@@ -141,6 +142,8 @@ pub struct Pricer<'a> {
     /// simulated time passes `next_prune_ns`.
     in_flight: FxHashMap<(u32, u32), u64>,
     next_prune_ns: u64,
+    /// `sampling.one_in`.
+    one_in: u32,
     pub measured: PricedMeasured,
 }
 
@@ -167,6 +170,7 @@ impl<'a> Pricer<'a> {
             windowed: false,
             in_flight: FxHashMap::default(),
             next_prune_ns: 0,
+            one_in: sc.sampling.one_in.max(1),
             measured: PricedMeasured {
                 joined: vec![0; minutes],
                 cold_start_ns: vec![0; minutes],
@@ -225,7 +229,14 @@ impl<'a> Pricer<'a> {
         let mut lanes = [t0; 64];
         let (mut joined, mut s3r) = (0u64, 0u64);
         let dr = self.draws;
-        for r in reads {
+        // A sampled run: a worker- or AZ-cache read stands for `one_in` reads, each drawn on its
+        // own (the S3 GETs it stands for come from the engine, drawn there).
+        let one_in = self.one_in;
+        let reads = reads.iter().flat_map(|r| {
+            let times = if matches!(r.served, Served::S3 { .. }) { 1 } else { one_in };
+            (0..times).map(move |copy| (r, copy > 0))
+        });
+        for (r, copy) in reads {
             let li = (0..lanes_n).min_by_key(|&k| lanes[k]).expect("at least one lane");
             let now = lanes[li];
             let mut d = dr.agent.sample(&mut self.rng);
@@ -255,13 +266,20 @@ impl<'a> Pricer<'a> {
                     }
                     d += read + dr.decrypt;
                 }
-                Served::S3 { total } => {
+                Served::S3 { total, .. } => {
                     d += total + dr.decrypt;
                     s3r += 1;
                 }
             }
             let done = now + d.as_nanos();
-            if !matches!(r.served, Served::Worker { .. }) {
+            // A fetch later reads of the chunk on this worker may wait for (copies stand for
+            // chunks not simulated; a copy of a worker-cache hit waits as its read does).
+            let fetch = match r.served {
+                Served::Worker { .. } => false,
+                Served::Az { .. } => !copy,
+                Served::S3 { copy, .. } => !copy,
+            };
+            if fetch {
                 self.in_flight.insert((s.worker, r.chunk), done);
             }
             lanes[li] = done;

@@ -153,7 +153,7 @@ fn costliest_floods(
             let v = &pop.versions[version as usize];
             let mut d = f.durations.clone();
             d.sort_unstable();
-            let ws = pop.working_set(version);
+            let ws = pop.full_working_set(version);
             let why: Vec<&str> =
                 news::NAMES.iter().filter(|(b, _)| v.news & b != 0).map(|(_, n)| *n).collect();
             FloodRow {
@@ -584,12 +584,14 @@ fn az_policies(
     let spike: Vec<bool> = m.minutes.iter().map(|r| r.cron_runs > 4 * median).collect();
     let from = m.warmup.as_nanos();
     let chunk = sc.chunk_size;
+    // The share of all chunks the sample holds (a sampled run samples its own 1/N more densely).
+    let n = f64::from(sc.sampling.one_in.max(1));
+    let rate = (sc.sizing.sample_rate * n).min(1.0) / n;
     let replay = |kind: PolicyKind| {
         let mut c = sc.l2.az_config(seed);
         c.policy = kind;
         c.typical_chunk = chunk;
-        c.node_capacity =
-            crate::units::ByteSize((c.node_capacity.bytes() as f64 * sc.sizing.sample_rate) as u64);
+        c.node_capacity = crate::units::ByteSize((c.node_capacity.bytes() as f64 * rate) as u64);
         let stripes = c.redundancy.stripes();
         let mut az = AzCache::new(c);
         // The memory tiers decide only where a hit is read from, never whether it hits.
@@ -707,6 +709,13 @@ impl fmt::Display for FleetReport {
                 "NOT steady: the longest warm-up allowed ended it"
             }
         )?;
+        let n = sc.sampling.one_in;
+        if n > 1 {
+            writeln!(
+                f,
+                "SAMPLED: one chunk id in {n} simulated (hash-based, as SHARDS), in caches 1/{n} of the sizes below; counts are the sample's times {n}, shares and rates estimates (docs/performance.md measures how close they come to a full run)\n"
+            )?;
+        }
         let mut t = Table::new([
             "steady state: interval ending",
             "worker cache",

@@ -27,6 +27,9 @@ pub enum FleetScenarioError {
     Invalid(String),
 }
 
+/// The sparsest spatial sample `sampling.one_in` accepts.
+pub const MAX_ONE_IN: u32 = 1024;
+
 /// Every knob of a fleet simulation. Serialised back (the effective configuration) in every report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +59,7 @@ pub struct FleetScenario {
     pub l2_belady: bool,
     pub failures: Vec<Failure>,
     pub steady: SteadyConfig,
+    pub sampling: SamplingConfig,
     pub world: WorldConfig,
     pub sizing: SizingConfig,
     pub population: PopulationConfig,
@@ -170,6 +174,17 @@ pub struct SteadyConfig {
     /// load); before that, hits are served from flash and memory is left out. At least
     /// `max_warmup`: memory is simulated throughout.
     pub az_memory_lead: SimDuration,
+}
+
+/// Simulating a spatial sample of the chunks (hash-based, as SHARDS does), for long runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// Simulate the chunk ids whose hash falls in one in this many, in caches of this fraction of
+    /// the configured sizes; every sampled read stands for `one_in` reads (on its start's read
+    /// lanes, in S3's request rate and in every count). 1 simulates every chunk. Shares and hit
+    /// rates are estimates whose agreement with full runs docs/performance.md measures.
+    pub one_in: u32,
 }
 
 /// Measuring reuse and sizing the caches the way the paper sizes them (`sim::sizing`).
@@ -443,6 +458,7 @@ impl FleetScenario {
         ] {
             share(name, v)?;
         }
+        self.validate_sampling()?;
         share("sizing.hit_rate_goal", self.sizing.hit_rate_goal)?;
         for (name, rate) in [
             ("sizing.sample_rate", self.sizing.sample_rate),
@@ -535,6 +551,41 @@ impl FleetScenario {
             }
         }
         Ok(())
+    }
+
+    fn validate_sampling(&self) -> Result<(), FleetScenarioError> {
+        let n = self.sampling.one_in;
+        if !(1..=MAX_ONE_IN).contains(&n) {
+            return Err(FleetScenarioError::Invalid(format!(
+                "sampling.one_in = {n} must be in 1..={MAX_ONE_IN}"
+            )));
+        }
+        let sim = self.simulated();
+        for (name, full, scaled) in [
+            ("l1.memory_capacity", self.l1.memory_capacity, sim.l1.memory_capacity),
+            ("l1.disk_capacity", self.l1.disk_capacity, sim.l1.disk_capacity),
+            ("l2.node_capacity", self.l2.node_capacity, sim.l2.node_capacity),
+        ] {
+            if n > 1 && full.bytes() >= self.chunk_size.bytes() && scaled < self.chunk_size {
+                return Err(FleetScenarioError::Invalid(format!(
+                    "sampling.one_in = {n} leaves {name} ({full}) below one chunk ({}) in the sampled caches",
+                    self.chunk_size
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The scenario the caches are simulated with: under `sampling.one_in` = N, the worker caches'
+    /// and AZ nodes' capacities divided by N (SHARDS' scaled caches for a 1/N sample of the chunks).
+    /// Everything else, S3's request rate included, stays: every sampled S3 miss makes N GETs.
+    pub fn simulated(&self) -> FleetScenario {
+        let n = u64::from(self.sampling.one_in.max(1));
+        let mut sim = self.clone();
+        sim.l1.memory_capacity = ByteSize(self.l1.memory_capacity.bytes() / n);
+        sim.l1.disk_capacity = ByteSize(self.l1.disk_capacity.bytes() / n);
+        sim.l2.node_capacity = ByteSize(self.l2.node_capacity.bytes() / n);
+        sim
     }
 
     /// Ticks in `d` (a whole number of ticks).
@@ -637,5 +688,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("node 99"), "{e}");
+    }
+
+    #[test]
+    fn sampling_divides_the_caches_and_refuses_what_cannot_be_sampled() {
+        let sc = FleetScenario::load(None, &["sampling.one_in=4".into()]).unwrap();
+        let sim = sc.simulated();
+        assert_eq!(sim.l1.disk_capacity.bytes() * 4, sc.l1.disk_capacity.bytes());
+        assert_eq!(sim.l2.node_capacity.bytes() * 4, sc.l2.node_capacity.bytes());
+        assert_eq!(sim.s3.max_requests_per_second, sc.s3.max_requests_per_second, "every GET is made");
+        assert_eq!(FleetScenario::paper_region().simulated(), FleetScenario::paper_region());
+        for (set, named) in [
+            ("sampling.one_in=0", "sampling.one_in = 0"),
+            ("sampling.one_in=5000", "1..=1024"),
+            ("sampling.one_in=-1", "one_in"),
+        ] {
+            let e = FleetScenario::load(None, &[set.into()]).unwrap_err();
+            assert!(e.to_string().contains(named), "{set}: {e}");
+        }
+        let e =
+            FleetScenario::load(None, &["sampling.one_in=8".into(), "l1.memory_capacity=\"2MiB\"".into()])
+                .unwrap_err();
+        assert!(e.to_string().contains("l1.memory_capacity (2MiB) below one chunk"), "{e}");
     }
 }

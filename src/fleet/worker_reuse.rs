@@ -38,6 +38,7 @@ impl<'a> WorkerStreams<'a> {
         let reuse = (0..sc.placement.workers)
             .map(|w| {
                 super::engine::reuse_sampler(sc.sizing.worker_sample_rate, seed, &format!("reuse.l1.{w}"))
+                    .of_sampled_stream(sc.sampling.one_in)
             })
             .collect();
         WorkerStreams { sc, pop, reuse, from: super::engine::reuse_from(sc).as_nanos() }

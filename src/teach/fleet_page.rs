@@ -105,16 +105,24 @@ pub fn simulate_page(r: &FleetReport, files: Vec<String>) -> Result<Page, PlotEr
     for f in figures(r, crate::fleet::plots::all(r)?, "") {
         s = s.figure(f);
     }
+    let mut lead = vec![format!(
+        "chunkload {}: {} functions on {} workers sharing an AZ cache of {} nodes; each chart beside the \
+         sentence that reads it and the paper's figure it compares with.",
+        r.chunkload_version,
+        r.scenario.population.functions,
+        r.scenario.placement.workers,
+        r.scenario.l2.nodes
+    )];
+    let n = r.scenario.sampling.one_in;
+    if n > 1 {
+        lead.push(format!(
+            "Sampled: one chunk id in {n} simulated, in caches 1/{n} of their sizes, each read standing for \
+             {n}; the figures are estimates (docs/performance.md measures how close they come to a whole run)."
+        ));
+    }
     Ok(Page {
         title: format!("chunkload simulate: {} (seed {} = {:#x})", r.scenario.name, r.seed, r.seed),
-        lead: vec![format!(
-            "chunkload {}: {} functions on {} workers sharing an AZ cache of {} nodes; each chart beside the \
-             sentence that reads it and the paper's figure it compares with.",
-            r.chunkload_version,
-            r.scenario.population.functions,
-            r.scenario.placement.workers,
-            r.scenario.l2.nodes
-        )],
+        lead,
         sections: vec![s],
         files,
         folded: vec![Folded {

@@ -95,6 +95,31 @@ fn tables_on_the_terminal_and_files_with_out() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
 }
 
+/// A sampled run says so on the terminal, on the page and in the scenario it writes back.
+#[test]
+fn a_sampled_run_says_it_is_sampled_everywhere() {
+    let dir = scratch();
+    let f = tiny_file(dir.path());
+    let out_dir = dir.path().join("sampled");
+    let out = chunkload()
+        .args(["simulate", "--set", "sampling.one_in=2", "--scenario"])
+        .arg(&f)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("SAMPLED: one chunk id in 2 simulated"), "{text}");
+    let page = fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert!(page.contains("Sampled: one chunk id in 2 simulated"), "the page's lead says so");
+    let scenario = fs::read_to_string(out_dir.join("scenario.toml")).unwrap();
+    assert!(scenario.contains("[sampling]\none_in = 2"), "{scenario}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(v["scenario"]["sampling"]["one_in"], 2);
+}
+
 #[test]
 fn bad_scenarios_are_rejected_with_the_reason() {
     let dir = scratch();
@@ -106,6 +131,11 @@ fn bad_scenarios_are_rejected_with_the_reason() {
         ("[uploads]\nreupload_share = 1.5\n", "reupload_share"),
         ("[[failures]]\nkind = \"meteor\"\nat = \"1min\"\n", "meteor"),
         ("duration = [\n", "not valid TOML"),
+        ("[sampling]\none_in = 0\n", "sampling.one_in = 0 must be in 1..=1024"),
+        (
+            "[sampling]\none_in = 8\n[l1]\nmemory_capacity = \"2MiB\"\n",
+            "leaves l1.memory_capacity (2MiB) below one chunk",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let f = dir.path().join(format!("bad{i}.toml"));
