@@ -234,9 +234,9 @@ impl<'a> Pricer<'a> {
         let one_in = self.one_in;
         let reads = reads.iter().flat_map(|r| {
             let times = if matches!(r.served, Served::S3 { .. }) { 1 } else { one_in };
-            (0..times).map(move |copy| (r, copy > 0))
+            (0..times).map(move |k| (r, k > 0))
         });
-        for (r, copy) in reads {
+        for (r, repeat) in reads {
             let li = (0..lanes_n).min_by_key(|&k| lanes[k]).expect("at least one lane");
             let now = lanes[li];
             let mut d = dr.agent.sample(&mut self.rng);
@@ -272,11 +272,11 @@ impl<'a> Pricer<'a> {
                 }
             }
             let done = now + d.as_nanos();
-            // A fetch later reads of the chunk on this worker may wait for (copies stand for
-            // chunks not simulated; a copy of a worker-cache hit waits as its read does).
+            // A fetch later reads of the chunk on this worker may wait for (repeats and copies
+            // stand for chunks not simulated; a repeat of a worker-cache hit waits as its read does).
             let fetch = match r.served {
                 Served::Worker { .. } => false,
-                Served::Az { .. } => !copy,
+                Served::Az { .. } => !repeat,
                 Served::S3 { copy, .. } => !copy,
             };
             if fetch {
