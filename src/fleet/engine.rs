@@ -257,15 +257,22 @@ pub struct Engine<'a> {
     pub measured: Measured,
 }
 
-/// The sampler of one request stream, as the scenario's `sizing` says.
-pub fn reuse_sampler(rate: f64, seed: u64, stream_name: &str) -> ReuseSampler {
+/// The sampler of one request stream, as the scenario's `sizing` says, of a simulated stream that
+/// is itself one chunk id in `one_in` (`sampling.one_in`): its estimates are of the whole stream.
+pub fn reuse_sampler(rate: f64, one_in: u32, seed: u64, stream_name: &str) -> ReuseSampler {
     let config = ReuseConfig {
         rate,
         seed: crate::sim::rng::seed_for(seed, stream_name),
         max_tracked: None,
         keep_min_stream: true,
     };
-    ReuseSampler::new(config).expect("sizing's sample rates validated in (0, 1]")
+    ReuseSampler::new(config).expect("sizing's sample rates validated in (0, 1]").of_sampled_stream(one_in)
+}
+
+/// The share of the simulated AZ-cache requests the policy what-if's sample holds: `one_in` times
+/// `sizing.sample_rate` (at most all of them), so that it holds that rate's share of all chunks.
+pub fn l2_sample_share(sc: &FleetScenario) -> f64 {
+    (sc.sizing.sample_rate * f64::from(sc.sampling.one_in.max(1))).min(1.0)
 }
 
 /// When reuse sampling starts: one check interval before the shortest warm-up ends.
@@ -299,12 +306,9 @@ impl<'a> Engine<'a> {
             evictions_before: 0,
             price_warmup: false,
             reuse_from: reuse_from(sc).as_nanos(),
-            l2_reuse: reuse_sampler(sc.sizing.sample_rate, seed, "reuse.l2").of_sampled_stream(one_in),
+            l2_reuse: reuse_sampler(sc.sizing.sample_rate, one_in, seed, "reuse.l2"),
             sample_seed: crate::sim::rng::seed_for(seed, "sample.l2"),
-            // Of a sampled run's requests, `one_in` times the share: the same share of all of them.
-            sample_below: (sc.sizing.sample_rate * f64::from(one_in) * HASH_MODULUS as f64)
-                .round()
-                .min(HASH_MODULUS as f64) as u32,
+            sample_below: (l2_sample_share(sc) * HASH_MODULUS as f64).round() as u32,
             one_in,
             measured: Measured::default(),
         }

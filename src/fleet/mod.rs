@@ -391,9 +391,17 @@ mod tests {
 
     /// The paper's figures, at a tenth of paper-region's size, in steady state (docs/fleet-model.md
     /// measures how the tenth compares with the full size).
+    /// paper-region-small for an hour in steady state, run once for the tests that read it.
+    fn small_hour() -> &'static FleetReport {
+        static RUN: std::sync::OnceLock<FleetReport> = std::sync::OnceLock::new();
+        RUN.get_or_init(|| run(&small(&SMALL_HOUR), scenario_seed()))
+    }
+
+    const SMALL_HOUR: [&str; 2] = ["duration=\"1h\"", "steady.max_warmup=\"3h\""];
+
     #[test]
     fn scaled_down_paper_region_in_steady_state_lands_in_the_paper_ranges() {
-        let r = run(&small(&["duration=\"1h\"", "steady.max_warmup=\"3h\""]), scenario_seed());
+        let r = small_hour();
         let m = r.metrics();
         assert!(r.workload.cold_starts > 10_000, "{}", r.workload.cold_starts);
         assert!((0.60..=0.75).contains(&m["l1_share"]), "L1 share {}", m["l1_share"]);
@@ -432,9 +440,8 @@ mod tests {
     /// several points off.
     #[test]
     fn sampling_one_chunk_in_two_lands_near_the_full_run() {
-        let o = ["duration=\"1h\"", "steady.max_warmup=\"3h\""];
-        let full = run(&small(&o), scenario_seed());
-        let sampled = run(&small(&[o[0], o[1], "sampling.one_in=2"]), scenario_seed());
+        let full = small_hour();
+        let sampled = run(&small(&[SMALL_HOUR[0], SMALL_HOUR[1], "sampling.one_in=2"]), scenario_seed());
         let (f, s) = (full.metrics(), sampled.metrics());
         for (key, within) in [("l1_share", 0.01), ("s3_share", 0.0005), ("l2_hit_rate", 0.002)] {
             assert!((f[key] - s[key]).abs() < within, "{key}: full {} sampled {}", f[key], s[key]);

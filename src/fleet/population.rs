@@ -549,17 +549,19 @@ impl Population {
         }
         let below = (HASH_MODULUS / u64::from(one_in)) as u32;
         let mut ws = Vec::with_capacity(self.ws.len() / one_in as usize);
-        let mut spans = Vec::with_capacity(self.versions.len());
-        // A real image's functions share one span of `self.ws`, and so one sampled span.
-        let mut done: FxHashMap<(u32, u32), (u32, u32)> = FxHashMap::default();
+        let mut spans: Vec<(u32, u32)> = Vec::with_capacity(self.versions.len());
+        let mut previous = None;
         for v in &self.versions {
-            let span = *done.entry((v.ws_start, v.ws_len)).or_insert_with(|| {
-                let start = ws.len() as u32;
-                let full = &self.ws[v.ws_start as usize..(v.ws_start + v.ws_len) as usize];
-                ws.extend(full.iter().filter(|&&c| sample_hash(c, seed) < below));
-                (start, ws.len() as u32 - start)
-            });
-            spans.push(span);
+            // A real image's functions (one after the other) share one span, and so one sample.
+            if previous == Some((v.ws_start, v.ws_len)) {
+                spans.push(*spans.last().expect("the previous version's span"));
+                continue;
+            }
+            previous = Some((v.ws_start, v.ws_len));
+            let start = ws.len() as u32;
+            let full = &self.ws[v.ws_start as usize..(v.ws_start + v.ws_len) as usize];
+            ws.extend(full.iter().filter(|&&c| sample_hash(c, seed) < below));
+            spans.push((start, ws.len() as u32 - start));
         }
         self.sampled = Some(SampledSets { ws, spans });
     }

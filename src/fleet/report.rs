@@ -585,8 +585,7 @@ fn az_policies(
     let from = m.warmup.as_nanos();
     let chunk = sc.chunk_size;
     // The share of all chunks the sample holds (a sampled run samples its own 1/N more densely).
-    let n = f64::from(sc.sampling.one_in.max(1));
-    let rate = (sc.sizing.sample_rate * n).min(1.0) / n;
+    let rate = super::engine::l2_sample_share(sc) / f64::from(sc.sampling.one_in.max(1));
     let replay = |kind: PolicyKind| {
         let mut c = sc.l2.az_config(seed);
         c.policy = kind;

@@ -37,8 +37,8 @@ impl<'a> WorkerStreams<'a> {
     pub fn new(sc: &'a FleetScenario, pop: &'a Population, seed: u64) -> Self {
         let reuse = (0..sc.placement.workers)
             .map(|w| {
-                super::engine::reuse_sampler(sc.sizing.worker_sample_rate, seed, &format!("reuse.l1.{w}"))
-                    .of_sampled_stream(sc.sampling.one_in)
+                let name = format!("reuse.l1.{w}");
+                super::engine::reuse_sampler(sc.sizing.worker_sample_rate, sc.sampling.one_in, seed, &name)
             })
             .collect();
         WorkerStreams { sc, pop, reuse, from: super::engine::reuse_from(sc).as_nanos() }
